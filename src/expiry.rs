@@ -1,0 +1,149 @@
+//! Expiry and cleanup: purging expired and long-revoked tokens through the deadline index in
+//! bounded batches, by an explicit call or a background thread that stops with the store.
+//!
+//! Verify never depends on the purge: it judges every token against the clock itself.
+
+use std::sync::{Arc, Weak};
+use std::thread::{self, JoinHandle, ThreadId};
+use std::time::{Duration, Instant};
+
+use parking_lot::{Condvar, Mutex};
+
+use crate::error::{Error, Result};
+use crate::storage::purge_deadline;
+use crate::store::Inner;
+use crate::write::{Commit, Tx};
+
+/// What one purge batch did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct PurgeBatch {
+    /// Tokens removed.
+    pub removed: usize,
+    /// Whether more tokens were due when the batch ended.
+    pub more: bool,
+}
+
+impl Inner {
+    /// Removes up to one batch of due tokens.
+    pub(crate) fn purge_batch(&self) -> Result<PurgeBatch> {
+        let limit = self.opts.purge_batch;
+        self.write(Commit::Issue, move |tx| purge_in(tx, limit))
+    }
+}
+
+fn purge_in(tx: &mut Tx<'_, '_>, limit: usize) -> Result<PurgeBatch> {
+    let now = tx.now;
+    let rows = tx.tables.due(now, limit + 1)?;
+    let more = rows.len() > limit;
+    let retention = tx.inner.opts.revoked_retention;
+    let mut removed = 0;
+    for (key, stored) in rows.into_iter().take(limit) {
+        let Some(mut s) = stored else {
+            tx.tables.remove_deadline_row(&key)?;
+            continue;
+        };
+        // A use recorded in memory but not yet written may have moved an idle deadline.
+        if let Some(at) = tx.inner.touches.latest(&s.record.id) {
+            if s.record.revoked.is_none() && s.record.last_used_at.is_none_or(|t| t < at) {
+                let old = s.clone();
+                s.record.last_used_at = Some(at);
+                tx.tables.put(Some(&old), &s)?;
+            }
+        }
+        if purge_deadline(&s, retention).is_some_and(|d| d <= now) {
+            tx.tables.delete(&s)?;
+            removed += 1;
+        } else {
+            // The row was stale: drop it and write the token's rows as they should be.
+            tx.tables.remove_deadline_row(&key)?;
+            tx.tables.put(None, &s)?;
+        }
+    }
+    Ok(PurgeBatch { removed, more })
+}
+
+/// The background thread: writes pending uses of idle-timeout tokens every flush interval, and
+/// purges every sweep interval if a sweeper was asked for.
+pub(crate) struct Maintenance {
+    signal: Arc<StopSignal>,
+    thread: Mutex<Option<(ThreadId, JoinHandle<()>)>>,
+    last_error: Mutex<Option<Error>>,
+}
+
+impl Maintenance {
+    pub(crate) fn new() -> Self {
+        Maintenance {
+            signal: Arc::new(StopSignal {
+                stop: Mutex::new(false),
+                wake: Condvar::new(),
+            }),
+            thread: Mutex::new(None),
+            last_error: Mutex::new(None),
+        }
+    }
+
+    pub(crate) fn start(inner: &Arc<Inner>) -> Result<()> {
+        let weak: Weak<Inner> = Arc::downgrade(inner);
+        let flush = inner.opts.flush_interval;
+        let sweep = inner.opts.sweep_interval;
+        let tick = sweep.map_or(flush, |s| s.min(flush));
+        let signal = inner.maintenance.signal.clone();
+        let handle = thread::Builder::new()
+            .name("tessera-maintenance".into())
+            .spawn(move || run(&signal, weak, tick, sweep))
+            .map_err(|e| Error::Internal(format!("cannot start the maintenance thread: {e}")))?;
+        *inner.maintenance.thread.lock() = Some((handle.thread().id(), handle));
+        Ok(())
+    }
+
+    /// Stops the thread and waits for it, unless called from it.
+    pub(crate) fn stop(&self) {
+        *self.signal.stop.lock() = true;
+        self.signal.wake.notify_all();
+        if let Some((id, handle)) = self.thread.lock().take() {
+            if id != thread::current().id() {
+                let _ = handle.join();
+            }
+        }
+    }
+
+    /// The last error the background thread met, if any (taken).
+    pub(crate) fn take_error(&self) -> Option<Error> {
+        self.last_error.lock().take()
+    }
+}
+
+/// Shared with the thread, which must not keep the store alive while it sleeps.
+struct StopSignal {
+    stop: Mutex<bool>,
+    wake: Condvar,
+}
+
+fn run(signal: &StopSignal, weak: Weak<Inner>, tick: Duration, sweep: Option<Duration>) {
+    let mut last_sweep = Instant::now();
+    loop {
+        {
+            let mut stop = signal.stop.lock();
+            if !*stop {
+                signal.wake.wait_for(&mut stop, tick);
+            }
+            if *stop {
+                return;
+            }
+        }
+        let Some(inner) = weak.upgrade() else { return };
+        let mut result = Ok(());
+        if inner.touches.idle_pending() {
+            result = inner.flush_uses();
+        }
+        if let Some(every) = sweep {
+            if last_sweep.elapsed() >= every {
+                last_sweep = Instant::now();
+                result = result.and_then(|()| inner.purge_all().map(|_| ()));
+            }
+        }
+        if let Err(e) = result {
+            *inner.maintenance.last_error.lock() = Some(e);
+        }
+    }
+}

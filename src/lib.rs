@@ -1,0 +1,63 @@
+//! tessera: an embeddable token store.
+//!
+//! A web backend checks a password or an API key's owner itself; tessera does the rest. It
+//! issues tokens, looks them up on every request, expires them and revokes them: many sessions
+//! per user (one per device), organization API keys with scopes, limited-use tokens. Storage is
+//! one embedded [redb](https://docs.rs/redb) file.
+//!
+//! ```
+//! use std::time::Duration;
+//! use tessera::{IssueRequest, Options, Outcome, Requirements, Store};
+//!
+//! let dir = tempfile::tempdir().unwrap();
+//! let store = Store::open(dir.path().join("tokens.redb"), Options::new())?;
+//! let login = store.issue(&IssueRequest::session("alice").ttl(Duration::from_secs(3600)))?;
+//! let key = store.issue(&IssueRequest::api_key("acme").scope("reports:read"))?;
+//! assert!(store.verify(login.token.as_str())?.is_valid());
+//! let need = Requirements::new().tenant("acme").scope("reports:read");
+//! assert!(matches!(store.verify_with(key.token.as_str(), &need)?, Outcome::Valid(_)));
+//! store.revoke(&login.token)?; // logout: durable when it returns
+//! assert!(!store.verify(login.token.as_str())?.is_valid());
+//! # Ok::<(), tessera::Error>(())
+//! ```
+//!
+//! Where to look next: [`Store`] for every operation, [`Options`] for how a store is opened,
+//! [`Outcome`] and [`Rejection`] for what verify answers, [`parse_header`] for HTTP
+//! credentials, and the crate's README for the design, the C ABI and the bindings.
+
+#![deny(missing_docs)]
+
+mod clock;
+mod credentials;
+mod error;
+mod expiry;
+mod fork;
+mod issue;
+mod options;
+mod record;
+mod revoke;
+mod schema;
+mod storage;
+mod store;
+mod token_text;
+mod touch;
+mod verify;
+mod write;
+
+pub use clock::{Clock, ManualClock, SystemClock, Timestamp};
+pub use credentials::{
+    parse_authorization, parse_header, Credential, CredentialError, Scheme, MAX_CREDENTIAL_LEN,
+};
+pub use error::{Error, Result};
+pub use expiry::PurgeBatch;
+pub use issue::{IssueRequest, Issued, Renewed, MAX_NAME_LEN, MAX_SCOPES};
+pub use options::{Concurrency, IssueDurability, Options, Pepper, DEFAULT_CACHE_SIZE};
+pub use record::{Kind, Record, RevokeReason, Revocation};
+pub use revoke::TokenRef;
+pub use schema::SCHEMA_VERSION;
+pub use store::{Counts, Stats, Store, TokenState};
+pub use token_text::{
+    BadTokenId, MalformedReason, TokenId, TokenText, ID_TEXT_LEN, MAX_PREFIX_LEN, MAX_TOKEN_LEN,
+};
+pub use touch::MAX_PENDING;
+pub use verify::{Outcome, Rejection, Requirements};

@@ -1,0 +1,141 @@
+//! Revocation: one token (by its text or its id), all of a subject's tokens (optionally all but
+//! one: "log out my other devices"), all of a tenant's.
+//!
+//! A revoked token keeps its row as a tombstone, so that verify answers "revoked" rather than
+//! "unknown", until [`crate::Options::revoked_retention`] has passed and the purge removes it.
+//! Every revocation is durable when the call returns and is seen by every verify that starts
+//! after that.
+
+use crate::error::{Error, Result};
+use crate::record::{RevokeReason, Revocation, Stored};
+use crate::store::Inner;
+use crate::token_text::{TokenId, TokenText};
+use crate::verify::{secret_hash, Rejection};
+use crate::write::{Commit, Tx};
+
+/// A token named by its text (proves possession: its secret is checked) or by its public id
+/// (an administrative action).
+#[derive(Debug, Clone, Copy)]
+pub enum TokenRef<'a> {
+    /// The token text, as the client presented it.
+    Text(&'a [u8]),
+    /// The public id.
+    Id(TokenId),
+}
+
+impl<'a> From<&'a str> for TokenRef<'a> {
+    fn from(t: &'a str) -> Self {
+        TokenRef::Text(t.as_bytes())
+    }
+}
+
+impl<'a> From<&'a [u8]> for TokenRef<'a> {
+    fn from(t: &'a [u8]) -> Self {
+        TokenRef::Text(t)
+    }
+}
+
+impl<'a> From<&'a TokenText> for TokenRef<'a> {
+    fn from(t: &'a TokenText) -> Self {
+        TokenRef::Text(t.as_str().as_bytes())
+    }
+}
+
+impl From<TokenId> for TokenRef<'_> {
+    fn from(id: TokenId) -> Self {
+        TokenRef::Id(id)
+    }
+}
+
+impl From<&TokenId> for TokenRef<'_> {
+    fn from(id: &TokenId) -> Self {
+        TokenRef::Id(*id)
+    }
+}
+
+/// A [`TokenRef`] after parsing: the id, and the hash of the secret if the text was given.
+pub(crate) struct Target {
+    id: TokenId,
+    hash: Option<[u8; 32]>,
+}
+
+impl Target {
+    /// The stored token, after checking the secret if one was presented.
+    pub(crate) fn load(&self, tx: &Tx<'_, '_>) -> Result<Stored> {
+        let found = tx.tables.get(&self.id)?;
+        match (found, &self.hash) {
+            (None, Some(_)) => Err(Error::Rejected(Rejection::Unknown)),
+            (None, None) => Err(Error::NotFound),
+            (Some(s), Some(hash)) => {
+                tx.inner.judge_secret(&s, hash).map_err(Error::Rejected)?;
+                Ok(s)
+            }
+            (Some(s), None) => Ok(s),
+        }
+    }
+
+    fn reason(&self) -> RevokeReason {
+        if self.hash.is_some() {
+            RevokeReason::Logout
+        } else {
+            RevokeReason::ById
+        }
+    }
+}
+
+fn mark(tx: &mut Tx<'_, '_>, old: &Stored, reason: RevokeReason) -> Result<()> {
+    let mut new = old.clone();
+    new.record.revoked = Some(Revocation { at: tx.now, reason });
+    tx.tables.put(Some(old), &new)
+}
+
+impl Inner {
+    pub(crate) fn resolve(&self, target: TokenRef<'_>) -> Result<Target> {
+        Ok(match target {
+            TokenRef::Id(id) => Target { id, hash: None },
+            TokenRef::Text(text) => {
+                let p = self.parse(text).map_err(Error::Rejected)?;
+                Target {
+                    id: p.id,
+                    hash: Some(secret_hash(&self.key, &p.id, &p.secret)),
+                }
+            }
+        })
+    }
+
+    pub(crate) fn revoke(&self, target: TokenRef<'_>) -> Result<usize> {
+        let target = self.resolve(target)?;
+        self.write(Commit::Durable, move |tx| {
+            let old = target.load(tx)?;
+            if old.record.revoked.is_some() {
+                return Ok(0);
+            }
+            mark(tx, &old, target.reason())?;
+            Ok(1)
+        })
+    }
+
+    pub(crate) fn revoke_subject(&self, subject: &str, except: Option<TokenId>) -> Result<usize> {
+        let subject = subject.to_owned();
+        self.write(Commit::Durable, move |tx| {
+            let tokens = tx.tables.of_subject(&subject)?;
+            let mut n = 0;
+            for s in tokens.iter().filter(|s| Some(s.record.id) != except) {
+                mark(tx, s, RevokeReason::Subject)?;
+                n += 1;
+            }
+            Ok(n)
+        })
+    }
+
+    pub(crate) fn revoke_tenant(&self, tenant: &str) -> Result<usize> {
+        let tenant = tenant.to_owned();
+        self.write(Commit::Durable, move |tx| {
+            let tokens = tx.tables.of_tenant(&tenant)?;
+            for s in &tokens {
+                mark(tx, s, RevokeReason::Tenant)?;
+            }
+            Ok(tokens.len())
+        })
+    }
+}

@@ -1,0 +1,262 @@
+//! The schema: tables, meta keys, versions, and opening or creating a store file.
+//!
+//! | table | key | value |
+//! |---|---|---|
+//! | `tokens` | id (16 bytes) | the encoded [`crate::Record`] with the hash of its secret |
+//! | `by_subject` | hash of the subject (8) + id (16) | nothing |
+//! | `by_tenant` | hash of the tenant (8) + id (16) | nothing |
+//! | `by_deadline` | purge deadline in ms, big-endian (8) + id (16) | nothing |
+//! | `meta` | name | value |
+//!
+//! Index keys are fixed-width: names are reduced to 64-bit hashes and the record is read to
+//! rule out the (negligible) collisions. Every operation changes a token's row and its index
+//! rows in one write transaction.
+
+use std::path::Path;
+
+use redb::{
+    Builder, ConcurrencyMode, Database, ReadableDatabase, ReadableTable, TableDefinition,
+    TableError,
+};
+
+use crate::error::{Error, Result};
+use crate::options::{Concurrency, Options};
+use crate::token_text;
+
+/// The schema version this library writes and understands.
+pub const SCHEMA_VERSION: u32 = 1;
+
+pub(crate) const TOKENS: TableDefinition<&[u8; 16], &[u8]> = TableDefinition::new("tokens");
+pub(crate) const BY_SUBJECT: TableDefinition<&[u8; 24], ()> = TableDefinition::new("by_subject");
+pub(crate) const BY_TENANT: TableDefinition<&[u8; 24], ()> = TableDefinition::new("by_tenant");
+pub(crate) const BY_DEADLINE: TableDefinition<&[u8; 24], ()> =
+    TableDefinition::new("by_deadline");
+pub(crate) const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
+
+const META_SCHEMA: &str = "schema_version";
+const META_STORE_KEY: &str = "store_key";
+const META_HASH_MODE: &str = "hash_mode";
+const META_PEPPER_CHECK: &str = "pepper_check";
+
+/// The first bytes of every redb file.
+const REDB_MAGIC: [u8; 9] = [b'r', b'e', b'd', b'b', 0x1A, 0x0A, 0xA9, 0x0D, 0x0A];
+
+/// The key secrets are hashed with, and the version recorded beside each hash.
+pub(crate) struct HashKey {
+    pub(crate) key: [u8; 32],
+    pub(crate) version: u8,
+}
+
+impl Drop for HashKey {
+    fn drop(&mut self) {
+        token_text::wipe(&mut self.key);
+    }
+}
+
+/// Opens (or creates) the redb database at `path`, or in memory.
+pub(crate) fn open_database(path: Option<&Path>, opts: &Options) -> Result<Database> {
+    let mut builder = Builder::new();
+    builder.set_cache_size(opts.cache_size);
+    builder.set_concurrency_mode(match opts.concurrency {
+        Concurrency::Exclusive => ConcurrencyMode::ExclusiveWriter,
+        Concurrency::MultiProcess => ConcurrencyMode::MultiWriter,
+    });
+    let Some(path) = path else {
+        return Ok(builder.create_with_backend(redb::backends::InMemoryBackend::new())?);
+    };
+    check_magic(path)?;
+    builder.create(path).map_err(|e| match Error::from(e) {
+        Error::Corrupt(m) => Error::Corrupt(format!("{}: {m}", path.display())),
+        Error::Locked(m) => Error::Locked(format!("{}: {m}", path.display())),
+        other => other,
+    })
+}
+
+/// Refuses a non-empty file that is not a redb database before the engine sees it.
+fn check_magic(path: &Path) -> Result<()> {
+    use std::io::Read;
+    let mut file = match std::fs::File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(Error::Io(format!("{}: {e}", path.display()))),
+    };
+    let mut head = Vec::with_capacity(REDB_MAGIC.len());
+    (&mut file)
+        .take(REDB_MAGIC.len() as u64)
+        .read_to_end(&mut head)
+        .map_err(|e| Error::Io(format!("{}: {e}", path.display())))?;
+    if head.is_empty() || head == REDB_MAGIC {
+        Ok(())
+    } else {
+        Err(Error::NotAStore(format!(
+            "{} is not a database file of this storage engine",
+            path.display()
+        )))
+    }
+}
+
+/// Checks the meta table of an opened database, creating the schema in an empty one, and returns
+/// the hash key.
+pub(crate) fn prepare(db: &Database, opts: &Options) -> Result<HashKey> {
+    if let Some(meta) = read_meta(db)? {
+        return meta.into_key(opts);
+    }
+    let tx = db.begin_write()?;
+    let existing = {
+        let meta = tx.open_table(META)?;
+        let found = meta.get(META_SCHEMA)?.is_some();
+        drop(meta);
+        found
+    };
+    if !existing {
+        let others = tx
+            .list_tables()?
+            .filter(|t| redb::TableHandle::name(t) != "meta")
+            .count();
+        if others > 0 {
+            return Err(Error::NotAStore(
+                "the file is a database of the same engine, but not a tessera store".into(),
+            ));
+        }
+        let mut store_key = [0u8; 32];
+        getrandom::fill(&mut store_key)?;
+        let mode = u8::from(opts.pepper.is_some());
+        let key = derive_key(&store_key, opts);
+        {
+            let mut meta = tx.open_table(META)?;
+            meta.insert(META_SCHEMA, SCHEMA_VERSION.to_le_bytes().as_slice())?;
+            meta.insert(META_STORE_KEY, store_key.as_slice())?;
+            meta.insert(META_HASH_MODE, [mode].as_slice())?;
+            meta.insert(META_PEPPER_CHECK, pepper_check(&key.key).as_slice())?;
+            tx.open_table(TOKENS)?;
+            tx.open_table(BY_SUBJECT)?;
+            tx.open_table(BY_TENANT)?;
+            tx.open_table(BY_DEADLINE)?;
+        }
+        token_text::wipe(&mut store_key);
+    }
+    tx.commit()?;
+    read_meta(db)?
+        .ok_or_else(|| Error::Internal("the schema was written but cannot be read".into()))?
+        .into_key(opts)
+}
+
+struct Meta {
+    schema: u32,
+    store_key: [u8; 32],
+    hash_mode: u8,
+    pepper_check: [u8; 16],
+}
+
+impl Drop for Meta {
+    fn drop(&mut self) {
+        token_text::wipe(&mut self.store_key);
+    }
+}
+
+fn read_meta(db: &Database) -> Result<Option<Meta>> {
+    let tx = db.begin_read()?;
+    let table = match tx.open_table(META) {
+        Ok(t) => t,
+        Err(TableError::TableDoesNotExist(_)) => {
+            return if tx.list_tables()?.next().is_some() {
+                Err(Error::NotAStore(
+                    "the file is a database of the same engine, but not a tessera store".into(),
+                ))
+            } else {
+                Ok(None)
+            };
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let get = |name: &str| -> Result<Option<Vec<u8>>> {
+        Ok(table.get(name)?.map(|v| v.value().to_vec()))
+    };
+    let Some(schema) = get(META_SCHEMA)? else {
+        return Ok(None);
+    };
+    let corrupt = |what: &str| Error::Corrupt(format!("meta table: {what}"));
+    let schema = u32::from_le_bytes(
+        schema
+            .try_into()
+            .map_err(|_| corrupt("bad schema version"))?,
+    );
+    if schema > SCHEMA_VERSION {
+        return Err(Error::NewerSchema {
+            found: schema,
+            supported: SCHEMA_VERSION,
+        });
+    }
+    let store_key: [u8; 32] = get(META_STORE_KEY)?
+        .and_then(|v| v.try_into().ok())
+        .ok_or_else(|| corrupt("missing store key"))?;
+    let hash_mode = get(META_HASH_MODE)?
+        .and_then(|v| v.first().copied())
+        .ok_or_else(|| corrupt("missing hash mode"))?;
+    let pepper_check: [u8; 16] = get(META_PEPPER_CHECK)?
+        .and_then(|v| v.try_into().ok())
+        .ok_or_else(|| corrupt("missing key check"))?;
+    Ok(Some(Meta {
+        schema,
+        store_key,
+        hash_mode,
+        pepper_check,
+    }))
+}
+
+impl Meta {
+    fn into_key(self, opts: &Options) -> Result<HashKey> {
+        // Version 1 is the only schema so far; an older file would be migrated here.
+        debug_assert!(self.schema <= SCHEMA_VERSION);
+        match (self.hash_mode, opts.pepper.is_some()) {
+            (0, true) => {
+                return Err(Error::Pepper(
+                    "this store was created without a pepper; open it without one".into(),
+                ))
+            }
+            (1, false) => {
+                return Err(Error::Pepper(
+                    "this store was created with a pepper; open it with the same pepper".into(),
+                ))
+            }
+            (0 | 1, _) => {}
+            (m, _) => return Err(Error::Corrupt(format!("meta table: unknown hash mode {m}"))),
+        }
+        let key = derive_key(&self.store_key, opts);
+        if !constant_time_eq(&pepper_check(&key.key), &self.pepper_check) {
+            return Err(Error::Pepper(
+                "the pepper does not match the one this store was created with".into(),
+            ));
+        }
+        Ok(key)
+    }
+}
+
+fn derive_key(store_key: &[u8; 32], opts: &Options) -> HashKey {
+    match &opts.pepper {
+        None => HashKey {
+            key: blake3::derive_key("tessera 2026-11 token secret hash v1", store_key),
+            version: 1,
+        },
+        Some(p) => {
+            let mut h = blake3::Hasher::new_derive_key("tessera 2026-11 token secret hash v2");
+            h.update(store_key);
+            h.update(p.bytes());
+            HashKey {
+                key: *h.finalize().as_bytes(),
+                version: 2,
+            }
+        }
+    }
+}
+
+fn pepper_check(key: &[u8; 32]) -> [u8; 16] {
+    let h = blake3::keyed_hash(key, b"tessera key check");
+    let mut out = [0u8; 16];
+    out.copy_from_slice(&h.as_bytes()[..16]);
+    out
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}

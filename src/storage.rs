@@ -1,0 +1,339 @@
+//! Every read and write of token rows and their index rows goes through this module, so that a
+//! second storage backend would need no change to the token logic.
+
+use std::time::Duration;
+
+use redb::{ReadOnlyTable, ReadTransaction, ReadableTable, Table, WriteTransaction};
+
+use crate::clock::Timestamp;
+use crate::error::Result;
+use crate::record::Stored;
+use crate::schema::{BY_DEADLINE, BY_SUBJECT, BY_TENANT, TOKENS};
+use crate::token_text::TokenId;
+
+type Key24 = [u8; 24];
+
+/// The index rows a record has.
+#[derive(PartialEq, Eq, Clone, Copy)]
+struct IndexRows {
+    subject: Option<Key24>,
+    tenant: Option<Key24>,
+    deadline: Option<Key24>,
+}
+
+fn name_hash(domain: u8, name: &str) -> [u8; 8] {
+    let mut h = blake3::Hasher::new();
+    h.update(&[domain]);
+    h.update(name.as_bytes());
+    let mut out = [0u8; 8];
+    out.copy_from_slice(&h.finalize().as_bytes()[..8]);
+    out
+}
+
+fn key24(head: [u8; 8], id: &TokenId) -> Key24 {
+    let mut k = [0u8; 24];
+    k[..8].copy_from_slice(&head);
+    k[8..].copy_from_slice(&id.0);
+    k
+}
+
+fn subject_head(subject: &str) -> [u8; 8] {
+    name_hash(b's', subject)
+}
+
+fn tenant_head(tenant: &str) -> [u8; 8] {
+    name_hash(b't', tenant)
+}
+
+fn time_head(t: Timestamp) -> [u8; 8] {
+    (t.as_unix_millis().max(0) as u64).to_be_bytes()
+}
+
+/// When the purge may remove a record: its deadline, or for a revoked token the end of the
+/// retention of its tombstone, whichever comes first.
+pub(crate) fn purge_deadline(s: &Stored, retention: Duration) -> Option<Timestamp> {
+    let r = &s.record;
+    let own = r.deadline();
+    match r.revoked {
+        Some(rv) => {
+            let end = rv.at.saturating_add(retention);
+            Some(own.map_or(end, |d| d.min(end)))
+        }
+        None => own,
+    }
+}
+
+fn index_rows(s: &Stored, retention: Duration) -> IndexRows {
+    let r = &s.record;
+    let live = r.revoked.is_none();
+    IndexRows {
+        subject: r
+            .subject
+            .as_deref()
+            .filter(|_| live)
+            .map(|sub| key24(subject_head(sub), &r.id)),
+        tenant: live.then(|| key24(tenant_head(&r.tenant), &r.id)),
+        deadline: purge_deadline(s, retention).map(|d| key24(time_head(d), &r.id)),
+    }
+}
+
+/// The token tables, opened in a write transaction.
+pub(crate) struct WriteTables<'t> {
+    tokens: Table<'t, &'static [u8; 16], &'static [u8]>,
+    by_subject: Table<'t, &'static [u8; 24], ()>,
+    by_tenant: Table<'t, &'static [u8; 24], ()>,
+    by_deadline: Table<'t, &'static [u8; 24], ()>,
+    retention: Duration,
+}
+
+impl<'t> WriteTables<'t> {
+    pub(crate) fn open(tx: &'t WriteTransaction, retention: Duration) -> Result<Self> {
+        Ok(WriteTables {
+            tokens: tx.open_table(TOKENS)?,
+            by_subject: tx.open_table(BY_SUBJECT)?,
+            by_tenant: tx.open_table(BY_TENANT)?,
+            by_deadline: tx.open_table(BY_DEADLINE)?,
+            retention,
+        })
+    }
+
+    pub(crate) fn get(&self, id: &TokenId) -> Result<Option<Stored>> {
+        get(&self.tokens, id)
+    }
+
+    /// Writes `new`, replacing `old` (the same token as currently stored, if any), and moves its
+    /// index rows accordingly.
+    pub(crate) fn put(&mut self, old: Option<&Stored>, new: &Stored) -> Result<()> {
+        self.tokens.insert(&new.record.id.0, new.encode().as_slice())?;
+        let before = old.map(|o| index_rows(o, self.retention));
+        self.move_index(before, Some(index_rows(new, self.retention)))
+    }
+
+    /// Removes a token and all of its index rows.
+    pub(crate) fn delete(&mut self, old: &Stored) -> Result<()> {
+        self.tokens.remove(&old.record.id.0)?;
+        self.move_index(Some(index_rows(old, self.retention)), None)
+    }
+
+    fn move_index(&mut self, before: Option<IndexRows>, after: Option<IndexRows>) -> Result<()> {
+        if before == after {
+            return Ok(());
+        }
+        let pick = |rows: Option<IndexRows>| {
+            rows.map_or([None, None, None], |r| [r.subject, r.tenant, r.deadline])
+        };
+        let (old, new) = (pick(before), pick(after));
+        let tables = [
+            &mut self.by_subject,
+            &mut self.by_tenant,
+            &mut self.by_deadline,
+        ];
+        for ((table, o), n) in tables.into_iter().zip(old).zip(new) {
+            if o == n {
+                continue;
+            }
+            if let Some(k) = o {
+                table.remove(&k)?;
+            }
+            if let Some(k) = n {
+                table.insert(&k, ())?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Live tokens of `subject` (any tenant), as stored.
+    pub(crate) fn of_subject(&self, subject: &str) -> Result<Vec<Stored>> {
+        let ids = scan(&self.by_subject, subject_head(subject), usize::MAX)?;
+        self.load(ids, |s| s.record.subject.as_deref() == Some(subject))
+    }
+
+    /// Live tokens of `tenant`, as stored.
+    pub(crate) fn of_tenant(&self, tenant: &str) -> Result<Vec<Stored>> {
+        let ids = scan(&self.by_tenant, tenant_head(tenant), usize::MAX)?;
+        self.load(ids, |s| s.record.tenant == tenant)
+    }
+
+    /// Up to `limit` rows of the deadline index that are `<= now`, each with its token (`None`
+    /// if the row points at nothing, which tessera never writes but the purge tolerates).
+    pub(crate) fn due(&self, now: Timestamp, limit: usize) -> Result<Vec<(Key24, Option<Stored>)>> {
+        let mut out = Vec::new();
+        for key in due_keys(&self.by_deadline, now, limit)? {
+            let id = id_of(&key);
+            out.push((key, self.get(&id)?));
+        }
+        Ok(out)
+    }
+
+    fn load(&self, ids: Vec<TokenId>, keep: impl Fn(&Stored) -> bool) -> Result<Vec<Stored>> {
+        load(|id| self.get(id), ids, keep)
+    }
+
+    /// Removes one row of the deadline index.
+    pub(crate) fn remove_deadline_row(&mut self, key: &Key24) -> Result<()> {
+        self.by_deadline.remove(key)?;
+        Ok(())
+    }
+}
+
+fn get(
+    table: &impl ReadableTable<&'static [u8; 16], &'static [u8]>,
+    id: &TokenId,
+) -> Result<Option<Stored>> {
+    match table.get(&id.0)? {
+        Some(v) => Ok(Some(Stored::decode(*id, v.value())?)),
+        None => Ok(None),
+    }
+}
+
+fn id_of(key: &Key24) -> TokenId {
+    let mut id = [0u8; 16];
+    id.copy_from_slice(&key[8..]);
+    TokenId(id)
+}
+
+/// Index keys from `(head, 0..)` to `(last_head, ff..)`, at most `limit`.
+fn keys_between(
+    table: &impl ReadableTable<&'static [u8; 24], ()>,
+    head: [u8; 8],
+    last_head: [u8; 8],
+    limit: usize,
+) -> Result<Vec<Key24>> {
+    let start = key24(head, &TokenId([0; 16]));
+    let end = key24(last_head, &TokenId([0xFF; 16]));
+    let mut out = Vec::new();
+    for row in table.range::<&[u8; 24]>(&start..=&end)?.take(limit) {
+        out.push(*row?.0.value());
+    }
+    Ok(out)
+}
+
+fn scan(
+    table: &impl ReadableTable<&'static [u8; 24], ()>,
+    head: [u8; 8],
+    limit: usize,
+) -> Result<Vec<TokenId>> {
+    Ok(keys_between(table, head, head, limit)?
+        .iter()
+        .map(id_of)
+        .collect())
+}
+
+fn due_keys(
+    table: &impl ReadableTable<&'static [u8; 24], ()>,
+    now: Timestamp,
+    limit: usize,
+) -> Result<Vec<Key24>> {
+    keys_between(table, [0; 8], time_head(now), limit)
+}
+
+/// The token table opened in a read transaction: what a verify needs.
+pub(crate) struct Snapshot {
+    tokens: ReadOnlyTable<&'static [u8; 16], &'static [u8]>,
+    _tx: ReadTransaction,
+}
+
+impl Snapshot {
+    pub(crate) fn new(tx: ReadTransaction) -> Result<Snapshot> {
+        Ok(Snapshot {
+            tokens: tx.open_table(TOKENS)?,
+            _tx: tx,
+        })
+    }
+
+    pub(crate) fn get(&self, id: &TokenId) -> Result<Option<Stored>> {
+        get(&self.tokens, id)
+    }
+}
+
+/// The token tables opened in a read transaction, for listing.
+pub(crate) struct ReadTables {
+    tokens: ReadOnlyTable<&'static [u8; 16], &'static [u8]>,
+    by_subject: ReadOnlyTable<&'static [u8; 24], ()>,
+    by_tenant: ReadOnlyTable<&'static [u8; 24], ()>,
+    by_deadline: ReadOnlyTable<&'static [u8; 24], ()>,
+}
+
+// Handles are shared between threads by the store.
+const _: () = {
+    const fn shared<T: Send + Sync>() {}
+    shared::<Snapshot>();
+    shared::<ReadTables>();
+};
+
+impl ReadTables {
+    pub(crate) fn new(tx: &ReadTransaction) -> Result<ReadTables> {
+        Ok(ReadTables {
+            tokens: tx.open_table(TOKENS)?,
+            by_subject: tx.open_table(BY_SUBJECT)?,
+            by_tenant: tx.open_table(BY_TENANT)?,
+            by_deadline: tx.open_table(BY_DEADLINE)?,
+        })
+    }
+
+    pub(crate) fn get(&self, id: &TokenId) -> Result<Option<Stored>> {
+        get(&self.tokens, id)
+    }
+
+    pub(crate) fn of_subject(&self, subject: &str) -> Result<Vec<Stored>> {
+        let ids = scan(&self.by_subject, subject_head(subject), usize::MAX)?;
+        self.load(ids, |s| s.record.subject.as_deref() == Some(subject))
+    }
+
+    pub(crate) fn of_tenant(&self, tenant: &str) -> Result<Vec<Stored>> {
+        let ids = scan(&self.by_tenant, tenant_head(tenant), usize::MAX)?;
+        self.load(ids, |s| s.record.tenant == tenant)
+    }
+
+    /// How many tokens are due for purging at `now` (counting at most `limit`).
+    pub(crate) fn count_due(&self, now: Timestamp, limit: usize) -> Result<usize> {
+        Ok(due_keys(&self.by_deadline, now, limit)?.len())
+    }
+
+    /// Every stored token, in id order, from `after` (exclusive), at most `limit`.
+    pub(crate) fn all(&self, after: Option<TokenId>, limit: usize) -> Result<Vec<Stored>> {
+        let mut out = Vec::new();
+        let iter = match after {
+            Some(a) => {
+                let mut it = self.tokens.range::<&[u8; 16]>(&a.0..)?;
+                // Skip `after` itself.
+                if let Some(first) = it.next() {
+                    let (k, v) = first?;
+                    if k.value() != &a.0 {
+                        out.push(Stored::decode(TokenId(*k.value()), v.value())?);
+                    }
+                }
+                it
+            }
+            None => self.tokens.iter()?,
+        };
+        for row in iter {
+            if out.len() >= limit {
+                break;
+            }
+            let (k, v) = row?;
+            out.push(Stored::decode(TokenId(*k.value()), v.value())?);
+        }
+        Ok(out)
+    }
+
+    fn load(&self, ids: Vec<TokenId>, keep: impl Fn(&Stored) -> bool) -> Result<Vec<Stored>> {
+        load(|id| self.get(id), ids, keep)
+    }
+}
+
+fn load(
+    get: impl Fn(&TokenId) -> Result<Option<Stored>>,
+    ids: Vec<TokenId>,
+    keep: impl Fn(&Stored) -> bool,
+) -> Result<Vec<Stored>> {
+    let mut out = Vec::with_capacity(ids.len());
+    for id in ids {
+        if let Some(s) = get(&id)? {
+            if keep(&s) {
+                out.push(s);
+            }
+        }
+    }
+    Ok(out)
+}

@@ -1,0 +1,461 @@
+//! The [`Store`]: opening, sharing and closing a token store, and its public operations.
+
+use std::fmt;
+use std::mem::ManuallyDrop;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+
+use parking_lot::Mutex;
+use redb::{Database, ReadableDatabase};
+
+use crate::clock::Timestamp;
+use crate::error::{Error, Result};
+use crate::expiry::{Maintenance, PurgeBatch};
+use crate::fork;
+use crate::issue::{IssueRequest, Issued, Renewed};
+use crate::options::Options;
+use crate::record::{Kind, Record};
+use crate::revoke::TokenRef;
+use crate::schema::{self, HashKey};
+use crate::storage::ReadTables;
+use crate::token_text::TokenId;
+use crate::touch::Touches;
+use crate::verify::{Outcome, Requirements, Snapshots};
+use crate::write::{Commit, Writer};
+
+/// An open token store. Cheap to clone (clones share one store) and safe to share between
+/// threads. The store closes when its last clone is dropped or closed.
+///
+/// ```
+/// use tessera::{IssueRequest, Options, Outcome, Store};
+///
+/// let store = Store::in_memory(Options::new())?;
+/// let issued = store.issue(&IssueRequest::session("user-1"))?;
+/// match store.verify(issued.token.as_str())? {
+///     Outcome::Valid(record) => assert_eq!(record.subject.as_deref(), Some("user-1")),
+///     Outcome::Invalid(why) => panic!("rejected: {why}"),
+/// }
+/// store.revoke(&issued.token)?;
+/// assert!(!store.verify(issued.token.as_str())?.is_valid());
+/// # Ok::<(), tessera::Error>(())
+/// ```
+#[derive(Clone)]
+pub struct Store {
+    inner: Arc<Inner>,
+}
+
+/// The shared state behind every clone of a [`Store`].
+pub(crate) struct Inner {
+    /// Not dropped in a forked child, whose copy must never touch the file.
+    pub(crate) db: ManuallyDrop<Database>,
+    pub(crate) path: Option<PathBuf>,
+    pub(crate) opts: Options,
+    pub(crate) key: HashKey,
+    pub(crate) writer: Writer,
+    pub(crate) touches: Touches,
+    pub(crate) snapshots: ManuallyDrop<Snapshots>,
+    pub(crate) maintenance: Maintenance,
+    pub(crate) commits: AtomicU64,
+    fork_generation: u64,
+}
+
+struct Entry {
+    path: PathBuf,
+    fork_generation: u64,
+    store: Weak<Inner>,
+}
+
+/// Stores open in this process, by canonical path, so that a second open shares the first.
+static OPEN: Mutex<Vec<Entry>> = Mutex::new(Vec::new());
+
+impl Store {
+    /// Opens the store in the file at `path`, creating it if missing.
+    ///
+    /// Opening a path that is already open in this process returns the same store (an error if
+    /// the options differ). Errors: [`Error::NotAStore`], [`Error::Corrupt`], [`Error::Locked`]
+    /// (open in another process), [`Error::NewerSchema`], [`Error::Pepper`],
+    /// [`Error::InvalidArgument`] for bad options.
+    pub fn open(path: impl AsRef<Path>, options: Options) -> Result<Store> {
+        options.validate()?;
+        fork::watch();
+        let path = canonical(path.as_ref())?;
+        let generation = fork::generation();
+        let mut open = OPEN.lock();
+        let existing = open
+            .iter()
+            .filter(|e| e.path == path && e.fork_generation == generation)
+            .find_map(|e| e.store.upgrade());
+        if let Some(inner) = existing {
+            drop(open);
+            return match inner.opts.same_as(&options) {
+                Ok(()) => Ok(Store { inner }),
+                Err(why) => Err(Error::OptionsConflict(format!("{}: {why}", path.display()))),
+            };
+        }
+        let db = schema::open_database(Some(&path), &options)?;
+        let inner = Arc::new(Inner::new(db, Some(path.clone()), options)?);
+        open.push(Entry {
+            path,
+            fork_generation: generation,
+            store: Arc::downgrade(&inner),
+        });
+        drop(open);
+        Maintenance::start(&inner)?;
+        Ok(Store { inner })
+    }
+
+    /// Opens a store that lives in memory only, for tests and caches.
+    pub fn in_memory(options: Options) -> Result<Store> {
+        options.validate()?;
+        fork::watch();
+        let db = schema::open_database(None, &options)?;
+        let inner = Arc::new(Inner::new(db, None, options)?);
+        Maintenance::start(&inner)?;
+        Ok(Store { inner })
+    }
+
+    fn inner(&self) -> Result<&Inner> {
+        if self.inner.fork_generation != fork::generation() {
+            return Err(Error::ForkedChild);
+        }
+        Ok(&self.inner)
+    }
+
+    /// Issues a token. The text in the result is the only copy of its secret.
+    pub fn issue(&self, request: &IssueRequest) -> Result<Issued> {
+        self.inner()?.issue(request)
+    }
+
+    /// Verifies a token text: an [`Outcome`] (never an error for a bad token; errors are storage
+    /// faults). Malformed text is rejected without touching storage. Does not write.
+    pub fn verify(&self, token: impl AsRef<[u8]>) -> Result<Outcome> {
+        self.inner()?.verify(token.as_ref(), &Requirements::new())
+    }
+
+    /// Verifies a token text and checks the request's [`Requirements`] (tenant, scopes).
+    pub fn verify_with(
+        &self,
+        token: impl AsRef<[u8]>,
+        requirements: &Requirements,
+    ) -> Result<Outcome> {
+        self.inner()?.verify(token.as_ref(), requirements)
+    }
+
+    /// Extends a live token's expiry to `now + extend_by`, never past `created_at +
+    /// max_lifetime` and never shorter than it was. Counts as a use. Errors:
+    /// [`Error::Rejected`] if the token is not valid, [`Error::NotFound`] for an unknown id,
+    /// [`Error::InvalidArgument`] for a token that never expires.
+    pub fn renew<'a>(&self, token: impl Into<TokenRef<'a>>, extend_by: Duration) -> Result<Renewed> {
+        self.inner()?.renew(token.into(), extend_by)
+    }
+
+    /// Revokes one token, by its text (a logout: the secret must match) or its id. Returns the
+    /// number of tokens revoked (0 if it already was). Durable when it returns.
+    pub fn revoke<'a>(&self, token: impl Into<TokenRef<'a>>) -> Result<usize> {
+        self.inner()?.revoke(token.into())
+    }
+
+    /// Revokes every live token of `subject` (in every tenant), except `except` if given ("log
+    /// out my other devices"). Returns how many were revoked.
+    pub fn revoke_subject(&self, subject: &str, except: Option<TokenId>) -> Result<usize> {
+        self.inner()?.revoke_subject(subject, except)
+    }
+
+    /// Revokes every live token of `tenant`. Returns how many were revoked.
+    pub fn revoke_tenant(&self, tenant: &str) -> Result<usize> {
+        self.inner()?.revoke_tenant(tenant)
+    }
+
+    /// The record of a token by id, whatever its state (revoked, expired), if it is still stored.
+    pub fn get(&self, id: TokenId) -> Result<Option<Record>> {
+        let inner = self.inner()?;
+        let tx = inner.db.begin_read()?;
+        let mut found = ReadTables::new(&tx)?.get(&id)?.map(|s| s.record);
+        if let Some(r) = &mut found {
+            inner.merge_pending_use(r);
+        }
+        Ok(found)
+    }
+
+    /// The live tokens of `subject` (every tenant), oldest first: a "your devices" page.
+    pub fn list_subject(&self, subject: &str) -> Result<Vec<Record>> {
+        let inner = self.inner()?;
+        let tx = inner.db.begin_read()?;
+        let tokens = ReadTables::new(&tx)?.of_subject(subject)?;
+        Ok(inner.live_records(tokens.into_iter().map(|s| s.record), None))
+    }
+
+    /// The live tokens of `tenant`, of one kind or all, oldest first.
+    pub fn list_tenant(&self, tenant: &str, kind: Option<Kind>) -> Result<Vec<Record>> {
+        let inner = self.inner()?;
+        let tx = inner.db.begin_read()?;
+        let tokens = ReadTables::new(&tx)?.of_tenant(tenant)?;
+        Ok(inner.live_records(tokens.into_iter().map(|s| s.record), kind))
+    }
+
+    /// The live API keys of `tenant`, oldest first.
+    pub fn list_api_keys(&self, tenant: &str) -> Result<Vec<Record>> {
+        self.list_tenant(tenant, Some(Kind::ApiKey))
+    }
+
+    /// Removes one batch (at most [`Options::purge_batch`]) of expired tokens and of revoked
+    /// tokens past their retention.
+    pub fn purge_batch(&self) -> Result<PurgeBatch> {
+        self.inner()?.purge_batch()
+    }
+
+    /// Removes every expired token (and revoked tokens past retention), batch by batch. Returns
+    /// how many were removed.
+    pub fn purge_expired(&self) -> Result<usize> {
+        self.inner()?.purge_all()
+    }
+
+    /// Writes every use recorded by verify (`last_used_at`, idle extensions) now.
+    pub fn flush(&self) -> Result<()> {
+        self.inner()?.flush_uses()
+    }
+
+    /// Counts of the stored tokens, by kind, tenant and state. Reads every row: meant for
+    /// operators, not for a request path.
+    pub fn stats(&self) -> Result<Stats> {
+        let inner = self.inner()?;
+        let now = inner.opts.clock.now();
+        let tx = inner.db.begin_read()?;
+        let tables = ReadTables::new(&tx)?;
+        let mut stats = Stats {
+            schema_version: schema::SCHEMA_VERSION,
+            file_bytes: match &inner.path {
+                Some(p) => std::fs::metadata(p)?.len(),
+                None => 0,
+            },
+            due_for_purge: tables.count_due(now, usize::MAX)? as u64,
+            ..Stats::default()
+        };
+        let mut after = None;
+        loop {
+            let batch = tables.all(after, 10_000)?;
+            let Some(last) = batch.last() else { break };
+            after = Some(last.record.id);
+            for s in &batch {
+                let mut r = s.record.clone();
+                inner.merge_pending_use(&mut r);
+                let state = match inner.judge_state(&r, now) {
+                    Ok(()) => TokenState::Live,
+                    Err(crate::Rejection::Revoked) => TokenState::Revoked,
+                    Err(_) => TokenState::Expired,
+                };
+                stats.add(&r, state);
+            }
+        }
+        Ok(stats)
+    }
+
+    /// The current time by the store's clock.
+    pub fn now(&self) -> Timestamp {
+        self.inner.opts.clock.now()
+    }
+
+    /// The file of the store, or `None` in memory.
+    pub fn path(&self) -> Option<&Path> {
+        self.inner.path.as_deref()
+    }
+
+    /// How many write transactions this process has committed on this store (for measuring that
+    /// verifies do not write).
+    pub fn commits(&self) -> u64 {
+        self.inner.commits.load(Ordering::Relaxed)
+    }
+
+    /// The last error of the background thread (flushing uses, sweeping), if one happened since
+    /// the last call.
+    pub fn background_error(&self) -> Option<Error> {
+        self.inner.maintenance.take_error()
+    }
+
+    /// Closes this handle. If it is the last one, pending uses are written and the file is
+    /// closed, and any error doing so is returned (dropping the last handle does the same but
+    /// cannot report errors).
+    pub fn close(self) -> Result<()> {
+        let inner = self.inner()?;
+        if Arc::strong_count(&self.inner) == 1 {
+            inner.flush_uses()?;
+        }
+        Ok(())
+    }
+}
+
+/// Whether a stored token is usable, revoked, or past a deadline (expired, idle or used up).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[non_exhaustive]
+pub enum TokenState {
+    /// Valid now.
+    Live,
+    /// Past its expiry, idle timeout or uses.
+    Expired,
+    /// Revoked (kept until its retention ends).
+    Revoked,
+}
+
+/// Counts of one group of tokens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Counts {
+    /// Valid now.
+    pub live: u64,
+    /// Past a deadline, waiting for the purge.
+    pub expired: u64,
+    /// Revoked, kept as tombstones until their retention ends.
+    pub revoked: u64,
+}
+
+impl Counts {
+    fn add(&mut self, state: TokenState) {
+        match state {
+            TokenState::Live => self.live += 1,
+            TokenState::Expired => self.expired += 1,
+            TokenState::Revoked => self.revoked += 1,
+        }
+    }
+
+    /// All of them.
+    pub fn total(&self) -> u64 {
+        self.live + self.expired + self.revoked
+    }
+}
+
+/// What a store holds: see [`Store::stats`].
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub struct Stats {
+    /// The schema version of the file.
+    pub schema_version: u32,
+    /// Size of the file in bytes (0 in memory).
+    pub file_bytes: u64,
+    /// Every stored token.
+    pub all: Counts,
+    /// By kind.
+    pub by_kind: std::collections::BTreeMap<Kind, Counts>,
+    /// By tenant.
+    pub by_tenant: std::collections::BTreeMap<String, Counts>,
+    /// Rows the purge would remove now.
+    pub due_for_purge: u64,
+}
+
+impl Stats {
+    fn add(&mut self, r: &Record, state: TokenState) {
+        self.all.add(state);
+        self.by_kind.entry(r.kind).or_default().add(state);
+        self.by_tenant
+            .entry(r.tenant.clone())
+            .or_default()
+            .add(state);
+    }
+}
+
+impl fmt::Debug for Store {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Store")
+            .field("path", &self.inner.path)
+            .field("options", &self.inner.opts)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Inner {
+    fn new(db: Database, path: Option<PathBuf>, opts: Options) -> Result<Inner> {
+        let key = schema::prepare(&db, &opts)?;
+        Ok(Inner {
+            db: ManuallyDrop::new(db),
+            path,
+            key,
+            writer: Writer::default(),
+            touches: Touches::new(),
+            snapshots: ManuallyDrop::new(Snapshots::new(opts.concurrency)),
+            maintenance: Maintenance::new(),
+            commits: AtomicU64::new(0),
+            fork_generation: fork::generation(),
+            opts,
+        })
+    }
+
+    /// Shows a use recorded in memory but not yet written.
+    fn merge_pending_use(&self, r: &mut Record) {
+        if let Some(at) = self.touches.latest(&r.id) {
+            if r.last_used_at.is_none_or(|t| t < at) {
+                r.last_used_at = Some(at);
+            }
+        }
+    }
+
+    fn live_records(&self, records: impl Iterator<Item = Record>, kind: Option<Kind>) -> Vec<Record> {
+        let now = self.opts.clock.now();
+        let mut out: Vec<Record> = records
+            .filter(|r| kind.is_none_or(|k| r.kind == k))
+            .map(|mut r| {
+                self.merge_pending_use(&mut r);
+                r
+            })
+            .filter(|r| self.judge_state(r, now).is_ok())
+            .collect();
+        out.sort_by_key(|r| (r.created_at, r.id));
+        out
+    }
+
+    pub(crate) fn purge_all(&self) -> Result<usize> {
+        let mut total = 0;
+        loop {
+            let b = self.purge_batch()?;
+            total += b.removed;
+            if !b.more {
+                return Ok(total);
+            }
+        }
+    }
+
+    /// Writes every pending use.
+    pub(crate) fn flush_uses(&self) -> Result<()> {
+        while !self.touches.is_empty() {
+            self.write(Commit::Uses, |_| Ok(()))?;
+        }
+        Ok(())
+    }
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        if self.fork_generation != fork::generation() {
+            // A copy inherited by a forked child: the file and its locks belong to the parent.
+            return;
+        }
+        self.maintenance.stop();
+        let _ = self.flush_uses();
+        let mut open = OPEN.lock();
+        // SAFETY: each field is dropped exactly once, here, and never used afterwards.
+        unsafe {
+            ManuallyDrop::drop(&mut self.snapshots);
+            ManuallyDrop::drop(&mut self.db);
+        }
+        open.retain(|e| e.store.strong_count() > 0);
+    }
+}
+
+/// The canonical form of a store path whose file may not exist yet.
+fn canonical(path: &Path) -> Result<PathBuf> {
+    match std::fs::canonicalize(path) {
+        Ok(p) => Ok(p),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let name = path.file_name().ok_or_else(|| {
+                Error::InvalidArgument(format!("{} does not name a file", path.display()))
+            })?;
+            let parent = match path.parent() {
+                Some(p) if !p.as_os_str().is_empty() => p,
+                _ => Path::new("."),
+            };
+            let dir = std::fs::canonicalize(parent)
+                .map_err(|e| Error::Io(format!("{}: {e}", parent.display())))?;
+            Ok(dir.join(name))
+        }
+        Err(e) => Err(Error::Io(format!("{}: {e}", path.display()))),
+    }
+}

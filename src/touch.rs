@@ -1,0 +1,147 @@
+//! Uses recorded by verify, held in memory and written in batches.
+//!
+//! Verify never writes. When it accepts a token it records "used at `now`" here; the store writes
+//! these uses into `last_used_at` (and moves the idle deadline) later:
+//!
+//! * uses of tokens with an idle timeout are written by the background flusher at least every
+//!   [`crate::Options::flush_interval`], in one commit for all of them: that interval is the
+//!   bound on how stale an idle extension may be on disk (and so in another process);
+//! * uses of other tokens never cause a commit of their own: they ride along with that commit and
+//!   with every other write, and are written by [`crate::Store::flush`] and at close. When more
+//!   than [`MAX_PENDING`] of them wait, further ones are dropped: `last_used_at` of a token without
+//!   idle timeout is advisory.
+//!
+//! Within this process an idle extension is seen at once: verify consults this buffer before it
+//! declares a token idle.
+
+use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use parking_lot::Mutex;
+
+use crate::clock::Timestamp;
+use crate::token_text::TokenId;
+
+/// Uses of tokens without idle timeout kept at most (about 2.5 MiB).
+pub const MAX_PENDING: usize = 65_536;
+const SHARDS: usize = 16;
+
+/// Token ids are random: their first bytes are already a good hash.
+#[derive(Default)]
+struct IdHasher(u64);
+
+impl Hasher for IdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes.iter().take(8) {
+            self.0 = (self.0 << 8) | u64::from(b);
+        }
+    }
+}
+
+type Map = HashMap<TokenId, Use, BuildHasherDefault<IdHasher>>;
+
+/// One pending use.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Use {
+    pub(crate) at: Timestamp,
+    /// Whether the token has an idle timeout (its use must reach the disk within the interval).
+    pub(crate) idle: bool,
+}
+
+#[repr(align(128))]
+#[derive(Default)]
+struct Shard(Mutex<Map>);
+
+pub(crate) struct Touches {
+    shards: Box<[Shard]>,
+    plain: AtomicUsize,
+    idle: AtomicUsize,
+}
+
+impl Touches {
+    pub(crate) fn new() -> Self {
+        Touches {
+            shards: (0..SHARDS).map(|_| Shard::default()).collect(),
+            plain: AtomicUsize::new(0),
+            idle: AtomicUsize::new(0),
+        }
+    }
+
+    fn shard(&self, id: &TokenId) -> &Mutex<Map> {
+        &self.shards[id.0[15] as usize % SHARDS].0
+    }
+
+    /// Records a use.
+    pub(crate) fn record(&self, id: TokenId, u: Use) {
+        if !u.idle && self.plain.load(Ordering::Relaxed) >= MAX_PENDING {
+            return;
+        }
+        let mut map = self.shard(&id).lock();
+        match map.get_mut(&id) {
+            Some(prev) => {
+                if u.at > prev.at {
+                    prev.at = u.at;
+                }
+            }
+            None => {
+                map.insert(id, u);
+                let counter = if u.idle { &self.idle } else { &self.plain };
+                counter.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// The latest pending use of `id`, if any.
+    pub(crate) fn latest(&self, id: &TokenId) -> Option<Timestamp> {
+        self.shard(id).lock().get(id).map(|u| u.at)
+    }
+
+    /// Whether uses of idle-timeout tokens wait to be written.
+    pub(crate) fn idle_pending(&self) -> bool {
+        self.idle.load(Ordering::Relaxed) > 0
+    }
+
+    /// Whether anything waits.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.idle.load(Ordering::Relaxed) == 0 && self.plain.load(Ordering::Relaxed) == 0
+    }
+
+    /// Takes up to `limit` pending uses, those of idle-timeout tokens first.
+    pub(crate) fn take(&self, limit: usize) -> Vec<(TokenId, Use)> {
+        let mut out = Vec::new();
+        for want_idle in [true, false] {
+            for shard in self.shards.iter() {
+                if out.len() >= limit {
+                    return out;
+                }
+                let mut map = shard.0.lock();
+                let ids: Vec<TokenId> = map
+                    .iter()
+                    .filter(|(_, u)| u.idle == want_idle)
+                    .map(|(id, _)| *id)
+                    .take(limit - out.len())
+                    .collect();
+                for id in ids {
+                    if let Some(u) = map.remove(&id) {
+                        let counter = if u.idle { &self.idle } else { &self.plain };
+                        counter.fetch_sub(1, Ordering::Relaxed);
+                        out.push((id, u));
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    /// Puts back uses that could not be written (their commit failed), unless newer ones came.
+    pub(crate) fn restore(&self, uses: Vec<(TokenId, Use)>) {
+        for (id, u) in uses {
+            self.record(id, u);
+        }
+    }
+}

@@ -1,0 +1,307 @@
+//! The verify path: parse and check (no storage), read the record from a snapshot, compare the
+//! hash in constant time, then judge: revoked? expired? idle? used up? tenant and scopes?
+//!
+//! Verify never writes. It reads from a read snapshot that is reused until the next commit of
+//! this store (in [`crate::Concurrency::Exclusive`] mode, where every commit goes through this
+//! process): every commit drops the snapshots before the writing call returns, so a verify that
+//! starts after a revocation returned always sees it. In
+//! [`crate::Concurrency::MultiProcess`] mode, other processes commit too, so every verify opens
+//! a fresh read transaction.
+
+use std::fmt;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use parking_lot::Mutex;
+use redb::{Database, ReadableDatabase};
+
+use crate::clock::Timestamp;
+use crate::error::Result;
+use crate::options::Concurrency;
+use crate::record::{Record, Stored};
+use crate::schema::HashKey;
+use crate::storage::Snapshot;
+use crate::store::Inner;
+use crate::token_text::{MalformedReason, Parsed, Secret, TokenId};
+use crate::touch::Use;
+
+/// The answer to "may this request go on with this token?".
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[must_use]
+pub enum Outcome {
+    /// The token is valid; here is what it says (never its secret).
+    Valid(Record),
+    /// The token is not valid, and why (for the host's logs: answer every one with the same
+    /// `401`).
+    Invalid(Rejection),
+}
+
+impl Outcome {
+    /// Whether the token is valid.
+    pub fn is_valid(&self) -> bool {
+        matches!(self, Outcome::Valid(_))
+    }
+
+    /// The record of a valid token.
+    pub fn record(&self) -> Option<&Record> {
+        match self {
+            Outcome::Valid(r) => Some(r),
+            Outcome::Invalid(_) => None,
+        }
+    }
+
+    /// Why the token is not valid, if it is not.
+    pub fn rejection(&self) -> Option<Rejection> {
+        match self {
+            Outcome::Valid(_) => None,
+            Outcome::Invalid(r) => Some(*r),
+        }
+    }
+}
+
+/// Why a token is not valid.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Rejection {
+    /// Not a token of this store's format: rejected without touching storage.
+    Malformed(MalformedReason),
+    /// Well-formed, but no token has this id (never issued, or purged).
+    Unknown,
+    /// The id exists but the secret is wrong.
+    BadSecret,
+    /// Past its absolute expiry (or its maximum lifetime).
+    Expired,
+    /// Unused for longer than its idle timeout.
+    Idle,
+    /// Revoked.
+    Revoked,
+    /// A limited-use token whose uses are all spent.
+    Exhausted,
+    /// Valid, but without every scope the request requires.
+    ScopeDenied,
+    /// Valid, but for another tenant than the request requires.
+    TenantMismatch,
+    /// A rotated token presented after its grace window: its whole family is revoked.
+    ReuseDetected,
+}
+
+impl Rejection {
+    /// A stable snake_case name, e.g. `bad_secret`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Rejection::Malformed(_) => "malformed",
+            Rejection::Unknown => "unknown",
+            Rejection::BadSecret => "bad_secret",
+            Rejection::Expired => "expired",
+            Rejection::Idle => "idle",
+            Rejection::Revoked => "revoked",
+            Rejection::Exhausted => "exhausted",
+            Rejection::ScopeDenied => "scope_denied",
+            Rejection::TenantMismatch => "tenant_mismatch",
+            Rejection::ReuseDetected => "reuse_detected",
+        }
+    }
+}
+
+impl fmt::Display for Rejection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Rejection::Malformed(why) => write!(f, "malformed token: {why}"),
+            Rejection::Unknown => f.write_str("unknown token"),
+            Rejection::BadSecret => f.write_str("wrong secret for this token id"),
+            Rejection::Expired => f.write_str("the token has expired"),
+            Rejection::Idle => f.write_str("the token was idle for longer than its idle timeout"),
+            Rejection::Revoked => f.write_str("the token was revoked"),
+            Rejection::Exhausted => f.write_str("the token has no uses left"),
+            Rejection::ScopeDenied => f.write_str("the token lacks a required scope"),
+            Rejection::TenantMismatch => f.write_str("the token belongs to another tenant"),
+            Rejection::ReuseDetected => {
+                f.write_str("an old token of a rotated family was reused; the family is revoked")
+            }
+        }
+    }
+}
+
+/// What a request requires of a token beyond being valid.
+///
+/// ```
+/// use tessera::Requirements;
+/// let req = Requirements::new().tenant("acme").scope("reports:read");
+/// # drop(req);
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Requirements {
+    pub(crate) tenant: Option<String>,
+    pub(crate) scopes: Vec<String>,
+}
+
+impl Requirements {
+    /// No requirement: any valid token passes.
+    pub fn new() -> Self {
+        Requirements::default()
+    }
+
+    /// The token must belong to `tenant`.
+    pub fn tenant(mut self, tenant: impl Into<String>) -> Self {
+        self.tenant = Some(tenant.into());
+        self
+    }
+
+    /// The token must grant `scope` (may be called several times: all are required).
+    pub fn scope(mut self, scope: impl Into<String>) -> Self {
+        self.scopes.push(scope.into());
+        self
+    }
+}
+
+/// Read snapshots, one slot per group of threads, so that concurrent verifies do not share a
+/// lock or a reference count.
+pub(crate) struct Snapshots {
+    slots: Box<[Slot]>,
+    reuse: bool,
+}
+
+#[repr(align(128))]
+struct Slot(Mutex<Option<Snapshot>>);
+
+static NEXT_SLOT: AtomicUsize = AtomicUsize::new(0);
+
+thread_local! {
+    static SLOT: usize = NEXT_SLOT.fetch_add(1, Ordering::Relaxed);
+}
+
+impl Snapshots {
+    pub(crate) fn new(concurrency: Concurrency) -> Self {
+        let n = std::thread::available_parallelism().map_or(4, |n| n.get() * 2);
+        Snapshots {
+            slots: (0..n.clamp(4, 64)).map(|_| Slot(Mutex::new(None))).collect(),
+            reuse: concurrency == Concurrency::Exclusive,
+        }
+    }
+
+    /// Runs `f` on a snapshot that sees every commit that returned before this call.
+    fn with<R>(&self, db: &Database, f: impl FnOnce(&Snapshot) -> Result<R>) -> Result<R> {
+        if !self.reuse {
+            return f(&Snapshot::new(db.begin_read()?)?);
+        }
+        let i = SLOT.with(|i| *i) % self.slots.len();
+        let mut slot = self.slots[i].0.lock();
+        let snapshot = match &mut *slot {
+            Some(s) => s,
+            empty => empty.insert(Snapshot::new(db.begin_read()?)?),
+        };
+        f(snapshot)
+    }
+
+    /// Drops every snapshot. Called after each commit, before the committing call returns.
+    pub(crate) fn clear(&self) {
+        for slot in self.slots.iter() {
+            *slot.0.lock() = None;
+        }
+    }
+}
+
+/// A use within this long of the stored `last_used_at` is not recorded again.
+const USE_RESOLUTION: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// The keyed hash of a token's secret, bound to its id.
+pub(crate) fn secret_hash(key: &HashKey, id: &TokenId, secret: &Secret) -> [u8; 32] {
+    let mut h = blake3::Hasher::new_keyed(&key.key);
+    h.update(&id.0);
+    h.update(&secret.0);
+    *h.finalize().as_bytes()
+}
+
+impl Inner {
+    /// Parses `text` and checks its prefix; no storage access.
+    pub(crate) fn parse<'t>(&self, text: &'t [u8]) -> Result<Parsed<'t>, Rejection> {
+        let parsed = crate::token_text::parse(text).map_err(Rejection::Malformed)?;
+        if parsed.prefix != self.opts.session_prefix && parsed.prefix != self.opts.api_key_prefix
+        {
+            return Err(Rejection::Malformed(MalformedReason::Prefix));
+        }
+        Ok(parsed)
+    }
+
+    pub(crate) fn verify(&self, text: &[u8], req: &Requirements) -> Result<Outcome> {
+        let parsed = match self.parse(text) {
+            Ok(p) => p,
+            Err(r) => return Ok(Outcome::Invalid(r)),
+        };
+        let hash = secret_hash(&self.key, &parsed.id, &parsed.secret);
+        let now = self.opts.clock.now();
+        let found = self
+            .snapshots
+            .with(&self.db, |snap| snap.get(&parsed.id))?;
+        let Some(stored) = found else {
+            return Ok(Outcome::Invalid(Rejection::Unknown));
+        };
+        if let Err(r) = self.judge(&stored, &hash, now) {
+            return Ok(Outcome::Invalid(r));
+        }
+        let mut record = stored.record;
+        if let Some(t) = &req.tenant {
+            if &record.tenant != t {
+                return Ok(Outcome::Invalid(Rejection::TenantMismatch));
+            }
+        }
+        if !record.has_scopes(&req.scopes) {
+            return Ok(Outcome::Invalid(Rejection::ScopeDenied));
+        }
+        let recent = record
+            .last_used_at
+            .is_some_and(|t| now.saturating_duration_since(t) < USE_RESOLUTION);
+        if !recent {
+            self.touches.record(
+                record.id,
+                Use {
+                    at: now,
+                    idle: record.idle_timeout.is_some(),
+                },
+            );
+        }
+        record.last_used_at = Some(now);
+        Ok(Outcome::Valid(record))
+    }
+
+    /// Judges a stored token against a presented secret's hash at `now`: everything but the
+    /// request's requirements.
+    pub(crate) fn judge(&self, s: &Stored, hash: &[u8; 32], now: Timestamp) -> Result<(), Rejection> {
+        self.judge_secret(s, hash)?;
+        self.judge_state(&s.record, now)
+    }
+
+    /// Whether `hash` is the hash of the token's secret, in constant time.
+    pub(crate) fn judge_secret(&self, s: &Stored, hash: &[u8; 32]) -> Result<(), Rejection> {
+        let same = s.key_version == self.key.version
+            && blake3::Hash::from_bytes(s.hash) == blake3::Hash::from_bytes(*hash);
+        if same {
+            Ok(())
+        } else {
+            Err(Rejection::BadSecret)
+        }
+    }
+
+    /// Whether the token is alive at `now`, counting uses recorded in memory.
+    pub(crate) fn judge_state(&self, r: &Record, now: Timestamp) -> Result<(), Rejection> {
+        if r.revoked.is_some() {
+            return Err(Rejection::Revoked);
+        }
+        if r.expires_at.is_some_and(|t| t <= now) {
+            return Err(Rejection::Expired);
+        }
+        if let Some(idle) = r.idle_timeout {
+            let stored = r.last_used_at.unwrap_or(r.created_at).max(r.created_at);
+            let last = match self.touches.latest(&r.id) {
+                Some(t) => t.max(stored),
+                None => stored,
+            };
+            if last.saturating_add(idle) <= now {
+                return Err(Rejection::Idle);
+            }
+        }
+        if r.max_uses.is_some_and(|m| r.uses >= m) {
+            return Err(Rejection::Exhausted);
+        }
+        Ok(())
+    }
+}

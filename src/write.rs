@@ -1,0 +1,257 @@
+//! The write path: every change is a job run inside a write transaction, and concurrent jobs are
+//! batched into one commit (group commit), so that throughput grows with the number of writers
+//! while each caller still returns only once its change is committed.
+//!
+//! The first caller to find no batch running leads: it takes every queued job, runs them in one
+//! transaction, commits, wakes their callers, and hands the lead to the first job that queued
+//! meanwhile. A job that fails is taken out and the batch re-run without it, so one bad request
+//! never spoils the others' transaction. Pending uses recorded by verify (see `touch`) ride along
+//! with every batch.
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use parking_lot::{Condvar, Mutex};
+use redb::Durability;
+
+use crate::clock::Timestamp;
+use crate::error::{Error, Result};
+use crate::options::{Concurrency, IssueDurability};
+use crate::storage::WriteTables;
+use crate::store::Inner;
+use crate::touch::Use;
+use crate::token_text::TokenId;
+
+/// What a job sees: the tables of the batch's transaction and the batch's time.
+pub(crate) struct Tx<'a, 't> {
+    pub(crate) tables: WriteTables<'t>,
+    pub(crate) now: Timestamp,
+    pub(crate) inner: &'a Inner,
+}
+
+type JobFn = Box<dyn FnMut(&mut Tx<'_, '_>) -> Result<()> + Send>;
+
+/// How a job wants its commit.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Commit {
+    /// Durable before the call returns (revocations, durable issue).
+    Durable,
+    /// Per the issue durability option.
+    Issue,
+    /// Writing pending uses: never forces durability of its own.
+    Uses,
+}
+
+struct Job {
+    run: JobFn,
+    durable: bool,
+    flush: bool,
+    done: Arc<Done>,
+}
+
+enum Signal {
+    Waiting,
+    Lead,
+    Finished(Result<()>),
+}
+
+struct Done {
+    signal: Mutex<Signal>,
+    cv: Condvar,
+}
+
+impl Done {
+    fn set(&self, s: Signal) {
+        *self.signal.lock() = s;
+        self.cv.notify_one();
+    }
+
+    /// Waits for a result or for the lead.
+    fn wait(&self) -> Option<Result<()>> {
+        let mut g = self.signal.lock();
+        loop {
+            match std::mem::replace(&mut *g, Signal::Waiting) {
+                Signal::Waiting => self.cv.wait(&mut g),
+                Signal::Lead => return None,
+                Signal::Finished(r) => return Some(r),
+            }
+        }
+    }
+
+    fn try_finished(&self) -> Option<Result<()>> {
+        let mut g = self.signal.lock();
+        match std::mem::replace(&mut *g, Signal::Waiting) {
+            Signal::Finished(r) => Some(r),
+            other => {
+                *g = other;
+                None
+            }
+        }
+    }
+}
+
+#[derive(Default)]
+struct Queue {
+    jobs: Vec<Job>,
+    leading: bool,
+}
+
+/// The group-commit queue.
+#[derive(Default)]
+pub(crate) struct Writer {
+    queue: Mutex<Queue>,
+}
+
+/// Pending uses written by a batch that is not a flush.
+const USES_PER_BATCH: usize = 256;
+/// Pending uses written by one flush batch.
+const USES_PER_FLUSH: usize = 100_000;
+
+impl Inner {
+    /// Runs `f` in a write transaction and returns its result once committed.
+    pub(crate) fn write<R: Send + 'static>(
+        &self,
+        commit: Commit,
+        mut f: impl FnMut(&mut Tx<'_, '_>) -> Result<R> + Send + 'static,
+    ) -> Result<R> {
+        let out: Arc<Mutex<Option<R>>> = Arc::new(Mutex::new(None));
+        let slot = out.clone();
+        let run: JobFn = Box::new(move |tx| {
+            let r = f(tx)?;
+            *slot.lock() = Some(r);
+            Ok(())
+        });
+        self.submit(run, commit)?;
+        let r = out.lock().take();
+        r.ok_or_else(|| Error::Internal("a committed job left no result".into()))
+    }
+
+    fn submit(&self, run: JobFn, commit: Commit) -> Result<()> {
+        let durable = match commit {
+            Commit::Durable => true,
+            Commit::Issue => self.opts.durability == IssueDurability::Durable,
+            Commit::Uses => false,
+        } || self.opts.concurrency == Concurrency::MultiProcess;
+        let done = Arc::new(Done {
+            signal: Mutex::new(Signal::Waiting),
+            cv: Condvar::new(),
+        });
+        let lead = {
+            let mut q = self.writer.queue.lock();
+            q.jobs.push(Job {
+                run,
+                durable,
+                flush: commit == Commit::Uses,
+                done: done.clone(),
+            });
+            !std::mem::replace(&mut q.leading, true)
+        };
+        if !lead {
+            if let Some(r) = done.wait() {
+                return r;
+            }
+        }
+        loop {
+            let batch = std::mem::take(&mut self.writer.queue.lock().jobs);
+            self.run_batch(batch);
+            if let Some(r) = done.try_finished() {
+                let mut q = self.writer.queue.lock();
+                match q.jobs.first() {
+                    Some(next) => next.done.set(Signal::Lead),
+                    None => q.leading = false,
+                }
+                return r;
+            }
+        }
+    }
+
+    fn run_batch(&self, mut jobs: Vec<Job>) {
+        while !jobs.is_empty() {
+            let durable = jobs.iter().any(|j| j.durable);
+            let limit = if jobs.iter().any(|j| j.flush) {
+                USES_PER_FLUSH
+            } else {
+                USES_PER_BATCH
+            };
+            let uses = self.touches.take(limit);
+            match self.try_batch(&mut jobs, durable, &uses) {
+                Ok(None) => {
+                    self.commits.fetch_add(1, Ordering::Relaxed);
+                    self.snapshots.clear();
+                    for j in jobs.drain(..) {
+                        j.done.set(Signal::Finished(Ok(())));
+                    }
+                }
+                Ok(Some((i, e))) => {
+                    self.touches.restore(uses);
+                    let j = jobs.remove(i);
+                    j.done.set(Signal::Finished(Err(e)));
+                }
+                Err(e) => {
+                    self.touches.restore(uses);
+                    for j in jobs.drain(..) {
+                        j.done.set(Signal::Finished(Err(e.clone())));
+                    }
+                }
+            }
+        }
+    }
+
+    /// One attempt: `Ok(None)` committed, `Ok(Some(i, e))` job `i` failed and nothing was
+    /// committed, `Err` the transaction itself failed.
+    fn try_batch(
+        &self,
+        jobs: &mut [Job],
+        durable: bool,
+        uses: &[(TokenId, Use)],
+    ) -> Result<Option<(usize, Error)>> {
+        let mut wtx = self.db.begin_write()?;
+        wtx.set_durability(if durable {
+            Durability::Immediate
+        } else {
+            Durability::None
+        })?;
+        let failed = {
+            let mut tx = Tx {
+                tables: WriteTables::open(&wtx, self.opts.revoked_retention)?,
+                now: self.opts.clock.now(),
+                inner: self,
+            };
+            apply_uses(&mut tx, uses)?;
+            let mut failed = None;
+            for (i, job) in jobs.iter_mut().enumerate() {
+                let r = catch_unwind(AssertUnwindSafe(|| (job.run)(&mut tx))).unwrap_or_else(|_| {
+                    Err(Error::Internal("a write job panicked".into()))
+                });
+                if let Err(e) = r {
+                    failed = Some((i, e));
+                    break;
+                }
+            }
+            failed
+        };
+        if failed.is_some() {
+            wtx.abort()?;
+            return Ok(failed);
+        }
+        wtx.commit()?;
+        Ok(None)
+    }
+}
+
+/// Writes pending uses into `last_used_at`, moving idle deadlines with them.
+fn apply_uses(tx: &mut Tx<'_, '_>, uses: &[(TokenId, Use)]) -> Result<()> {
+    for (id, u) in uses {
+        let Some(old) = tx.tables.get(id)? else {
+            continue;
+        };
+        if old.record.revoked.is_some() || old.record.last_used_at.is_some_and(|t| t >= u.at) {
+            continue;
+        }
+        let mut new = old.clone();
+        new.record.last_used_at = Some(u.at);
+        tx.tables.put(Some(&old), &new)?;
+    }
+    Ok(())
+}
