@@ -1,0 +1,182 @@
+//! Opening a store: files that are not stores, damaged files, files in use, newer schemas,
+//! peppers, and the same path opened twice.
+
+mod common;
+
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Command, Stdio};
+
+use common::*;
+use tessera::{Concurrency, Error, IssueDurability, IssueRequest, Options, Pepper, Store};
+
+#[test]
+fn a_missing_file_is_created_and_reopened_with_its_tokens() {
+    let f = fixture();
+    let t = f.store.issue(&IssueRequest::session("alice")).unwrap();
+    let (path, opts) = (f.path(), f.options());
+    drop(f.store);
+    let store = Store::open(&path, opts).unwrap();
+    assert!(store.verify(t.token.as_str()).unwrap().is_valid());
+}
+
+#[test]
+fn opening_the_same_path_twice_gives_the_same_store() {
+    let f = fixture();
+    let again = Store::open(f.dir.path().join("./tokens.redb"), f.options()).unwrap();
+    let t = again.issue(&IssueRequest::session("alice")).unwrap();
+    assert!(f.store.verify(t.token.as_str()).unwrap().is_valid());
+    again.revoke(&t.token).unwrap();
+    assert!(!f.store.verify(t.token.as_str()).unwrap().is_valid());
+    assert_eq!(f.store.commits(), again.commits());
+    let other = Store::open(f.path(), f.options().prefixes("a", "b"));
+    assert!(matches!(other, Err(Error::OptionsConflict(_))), "{other:?}");
+}
+
+#[test]
+fn a_file_that_is_not_a_store_gets_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("notes.txt");
+    std::fs::write(&path, b"these are not tokens\n").unwrap();
+    let err = Store::open(&path, Options::new()).unwrap_err();
+    assert!(matches!(err, Error::NotAStore(_)), "{err:?}");
+    assert!(err.to_string().contains("not a tessera store"));
+    assert_eq!(std::fs::read(&path).unwrap(), b"these are not tokens\n");
+}
+
+#[test]
+fn a_database_of_another_application_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("other.redb");
+    {
+        let db = redb::Database::create(&path).unwrap();
+        let tx = db.begin_write().unwrap();
+        {
+            let def: redb::TableDefinition<&str, &str> = redb::TableDefinition::new("users");
+            tx.open_table(def).unwrap().insert("a", "b").unwrap();
+        }
+        tx.commit().unwrap();
+    }
+    let err = Store::open(&path, Options::new()).unwrap_err();
+    assert!(matches!(err, Error::NotAStore(_)), "{err:?}");
+}
+
+#[test]
+fn a_store_with_a_newer_schema_is_refused() {
+    let f = fixture();
+    let path = f.path();
+    drop(f.store);
+    {
+        let db = redb::Database::open(&path).unwrap();
+        let tx = db.begin_write().unwrap();
+        {
+            let def: redb::TableDefinition<&str, &[u8]> = redb::TableDefinition::new("meta");
+            let mut meta = tx.open_table(def).unwrap();
+            meta.insert("schema_version", 99u32.to_le_bytes().as_slice()).unwrap();
+        }
+        tx.commit().unwrap();
+    }
+    let err = Store::open(&path, Options::new()).unwrap_err();
+    assert_eq!(err, Error::NewerSchema { found: 99, supported: tessera::SCHEMA_VERSION });
+    assert!(err.to_string().contains("upgrade tessera"));
+}
+
+#[test]
+fn a_corrupt_file_gets_an_error_not_a_panic() {
+    let f = fixture();
+    for i in 0..200 {
+        f.store.issue(&IssueRequest::session(format!("u{i}"))).unwrap();
+    }
+    let path = f.path();
+    drop(f.store);
+    let mut bytes = std::fs::read(&path).unwrap();
+    // Keep the magic number, scramble the header and the first pages.
+    for (i, b) in bytes.iter_mut().enumerate().skip(9).take(64 * 1024) {
+        *b ^= (i as u8).wrapping_mul(31) | 1;
+    }
+    std::fs::write(&path, &bytes).unwrap();
+    let result = std::panic::catch_unwind(|| Store::open(&path, Options::new()));
+    let result = result.expect("opening a corrupt file must not panic");
+    assert!(result.is_err(), "a scrambled file must not open as a store");
+}
+
+#[test]
+fn peppered_stores_need_their_pepper() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("p.redb");
+    let pepper = Pepper::new(b"a pepper of sixteen+ bytes".to_vec()).unwrap();
+    let store = Store::open(&path, Options::new().pepper(pepper.clone())).unwrap();
+    let t = store.issue(&IssueRequest::session("alice")).unwrap();
+    drop(store);
+    let err = Store::open(&path, Options::new()).unwrap_err();
+    assert!(matches!(err, Error::Pepper(_)), "{err:?}");
+    let wrong = Pepper::new(b"another pepper of 16+ bytes".to_vec()).unwrap();
+    let err = Store::open(&path, Options::new().pepper(wrong)).unwrap_err();
+    assert!(err.to_string().contains("does not match"), "{err}");
+    let store = Store::open(&path, Options::new().pepper(pepper)).unwrap();
+    assert!(store.verify(t.token.as_str()).unwrap().is_valid());
+    assert!(Pepper::new(b"short".to_vec()).is_err());
+    assert!(!format!("{:?}", Options::new().pepper(Pepper::new([7u8; 20]).unwrap())).contains("7, 7"));
+}
+
+#[test]
+fn invalid_options_are_refused_with_a_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("x.redb");
+    let cases = [
+        Options::new().cache_size(10),
+        Options::new().prefixes("same", "same"),
+        Options::new().prefixes("has-dash", "ok"),
+        Options::new().prefixes("", "ok"),
+        Options::new()
+            .concurrency(Concurrency::MultiProcess)
+            .durability(IssueDurability::Eventual),
+        Options::new().purge_batch(0),
+        Options::new().flush_interval(std::time::Duration::ZERO),
+    ];
+    for o in cases {
+        match Store::open(&path, o.clone()) {
+            Err(Error::InvalidArgument(m)) => assert!(!m.is_empty()),
+            other => panic!("{o:?} gave {other:?}"),
+        }
+    }
+    assert!(!path.exists(), "a refused open creates no file");
+}
+
+/// Run as a child process by `a_store_open_in_another_process_is_locked`.
+#[test]
+fn child_process_holding_a_store() {
+    let Ok(path) = std::env::var("TESSERA_TEST_HOLD") else {
+        return;
+    };
+    let _store = Store::open(&path, Options::new()).unwrap();
+    println!("ready");
+    std::io::stdout().flush().unwrap();
+    let mut line = String::new();
+    std::io::stdin().read_line(&mut line).unwrap();
+}
+
+#[test]
+fn a_store_open_in_another_process_is_locked() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("held.redb");
+    let mut child = Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "child_process_holding_a_store", "--nocapture", "--test-threads=1"])
+        .env("TESSERA_TEST_HOLD", &path)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    while !line.contains("ready") {
+        line.clear();
+        assert!(out.read_line(&mut line).unwrap() > 0, "child ended early");
+    }
+    let err = Store::open(&path, Options::new()).unwrap_err();
+    assert!(matches!(err, Error::Locked(_)), "{err:?}");
+    assert!(err.to_string().contains("another process"));
+    child.stdin.take().unwrap().write_all(b"\n").unwrap();
+    assert!(child.wait().unwrap().success());
+    // Once the other process is gone, the store opens.
+    Store::open(&path, Options::new()).unwrap();
+}
