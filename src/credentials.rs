@@ -201,15 +201,17 @@ fn token_param(mut rest: &str) -> Result<&str, CredentialError> {
 /// A bare token, optionally in double quotes.
 fn token_value(v: &str) -> Result<&str, CredentialError> {
     let v = match v.strip_prefix('"') {
-        Some(q) => q.strip_suffix('"').ok_or(CredentialError::UnterminatedQuote)?,
+        Some(q) => q
+            .strip_suffix('"')
+            .ok_or(CredentialError::UnterminatedQuote)?,
         None => v,
     };
     if v.is_empty() {
         return Err(CredentialError::MissingToken);
     }
-    if v.bytes()
-        .any(|c| c.is_ascii_whitespace() || c.is_ascii_control() || matches!(c, b'"' | b',' | b'\\'))
-    {
+    if v.bytes().any(|c| {
+        c.is_ascii_whitespace() || c.is_ascii_control() || matches!(c, b'"' | b',' | b'\\')
+    }) {
         return Err(CredentialError::InvalidCharacter);
     }
     Ok(v)
@@ -225,21 +227,42 @@ mod tests {
 
     #[test]
     fn every_seed_form_is_understood() {
-        assert_eq!(auth("Token token=nugyUyuzq6nqvm_uiesD"), Ok((Scheme::Token, "nugyUyuzq6nqvm_uiesD")));
-        assert_eq!(auth("Token token=\"123456abcdef\""), Ok((Scheme::Token, "123456abcdef")));
-        assert_eq!(auth("ApiKey c42aaacd-45b2-4f76-8574-ce36981cf488"), Ok((Scheme::ApiKey, "c42aaacd-45b2-4f76-8574-ce36981cf488")));
-        assert_eq!(auth("token cdf2923f-c89f"), Ok((Scheme::Token, "cdf2923f-c89f")));
+        assert_eq!(
+            auth("Token token=nugyUyuzq6nqvm_uiesD"),
+            Ok((Scheme::Token, "nugyUyuzq6nqvm_uiesD"))
+        );
+        assert_eq!(
+            auth("Token token=\"123456abcdef\""),
+            Ok((Scheme::Token, "123456abcdef"))
+        );
+        assert_eq!(
+            auth("ApiKey c42aaacd-45b2-4f76-8574-ce36981cf488"),
+            Ok((Scheme::ApiKey, "c42aaacd-45b2-4f76-8574-ce36981cf488"))
+        );
+        assert_eq!(
+            auth("token cdf2923f-c89f"),
+            Ok((Scheme::Token, "cdf2923f-c89f"))
+        );
         assert_eq!(auth("Bearer abc.def"), Ok((Scheme::Bearer, "abc.def")));
         assert_eq!(auth("  bearer   abc  "), Ok((Scheme::Bearer, "abc")));
-        assert_eq!(auth("Token realm=\"x\", token=\"abc\""), Ok((Scheme::Token, "abc")));
+        assert_eq!(
+            auth("Token realm=\"x\", token=\"abc\""),
+            Ok((Scheme::Token, "abc"))
+        );
     }
 
     #[test]
     fn broken_headers_say_what_is_wrong() {
         assert_eq!(auth(""), Err(CredentialError::Empty));
-        assert_eq!(auth("Basic dXNlcjpwYXNz"), Err(CredentialError::UnknownScheme));
+        assert_eq!(
+            auth("Basic dXNlcjpwYXNz"),
+            Err(CredentialError::UnknownScheme)
+        );
         assert_eq!(auth("Bearer"), Err(CredentialError::MissingToken));
-        assert_eq!(auth("Token token=\"abc"), Err(CredentialError::UnterminatedQuote));
+        assert_eq!(
+            auth("Token token=\"abc"),
+            Err(CredentialError::UnterminatedQuote)
+        );
         assert_eq!(auth("Token realm=x"), Err(CredentialError::MissingToken));
         assert_eq!(auth("Bearer a b"), Err(CredentialError::InvalidCharacter));
         assert_eq!(auth(&"x".repeat(5000)), Err(CredentialError::TooLong));

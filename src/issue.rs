@@ -216,7 +216,11 @@ impl IssueRequest {
                 self.max_lifetime.or(None),
             ),
         };
-        for (name, d) in [("ttl", ttl), ("idle timeout", idle), ("max lifetime", max_life)] {
+        for (name, d) in [
+            ("ttl", ttl),
+            ("idle timeout", idle),
+            ("max lifetime", max_life),
+        ] {
             if d.is_some_and(|d| d.is_zero()) {
                 return bad(format!("the {name} must be longer than zero"));
             }
@@ -305,24 +309,30 @@ impl Inner {
         let record = stored.record.clone();
         self.write(Commit::Issue, move |tx| {
             if tx.tables.get(&id)?.is_some() {
-                return Err(Error::Internal("a freshly drawn token id already exists".into()));
+                return Err(Error::Internal(
+                    "a freshly drawn token id already exists".into(),
+                ));
             }
             tx.tables.put(None, &stored)
         })?;
         Ok(Issued { token, record })
     }
 
-    pub(crate) fn renew(&self, target: crate::TokenRef<'_>, extend_by: Duration) -> Result<Renewed> {
+    pub(crate) fn renew(
+        &self,
+        target: crate::TokenRef<'_>,
+        extend_by: Duration,
+    ) -> Result<Renewed> {
         if extend_by.is_zero() {
-            return Err(Error::InvalidArgument("extend_by must be longer than zero".into()));
+            return Err(Error::InvalidArgument(
+                "extend_by must be longer than zero".into(),
+            ));
         }
         let target = self.resolve(target)?;
         self.write(Commit::Durable, move |tx| {
             let old = target.load(tx)?;
             let r = &old.record;
-            tx.inner
-                .judge_state(r, tx.now)
-                .map_err(Error::Rejected)?;
+            tx.inner.judge_state(r, tx.now).map_err(Error::Rejected)?;
             let Some(current) = r.expires_at else {
                 return Err(Error::InvalidArgument(
                     "the token never expires: there is nothing to renew".into(),

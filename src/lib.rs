@@ -52,7 +52,7 @@ pub use error::{Error, Result};
 pub use expiry::PurgeBatch;
 pub use issue::{IssueRequest, Issued, Renewed, MAX_NAME_LEN, MAX_SCOPES};
 pub use options::{Concurrency, IssueDurability, Options, Pepper, DEFAULT_CACHE_SIZE};
-pub use record::{Kind, Record, RevokeReason, Revocation};
+pub use record::{Kind, Record, Revocation, RevokeReason};
 pub use revoke::TokenRef;
 pub use schema::SCHEMA_VERSION;
 pub use store::{Counts, Stats, Store, TokenState};

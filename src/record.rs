@@ -327,12 +327,32 @@ impl Stored {
         hash.copy_from_slice(rd.take(32)?);
         let has = |f: u16| flags & f != 0;
         let created_at = rd.time()?;
-        let expires_at = if has(F_EXPIRES) { Some(rd.time()?) } else { None };
-        let idle_timeout = if has(F_IDLE) { Some(rd.duration()?) } else { None };
-        let max_lifetime = if has(F_MAX_LIFE) { Some(rd.duration()?) } else { None };
-        let last_used_at = if has(F_LAST_USED) { Some(rd.time()?) } else { None };
+        let expires_at = if has(F_EXPIRES) {
+            Some(rd.time()?)
+        } else {
+            None
+        };
+        let idle_timeout = if has(F_IDLE) {
+            Some(rd.duration()?)
+        } else {
+            None
+        };
+        let max_lifetime = if has(F_MAX_LIFE) {
+            Some(rd.duration()?)
+        } else {
+            None
+        };
+        let last_used_at = if has(F_LAST_USED) {
+            Some(rd.time()?)
+        } else {
+            None
+        };
         let uses = if has(F_USES) { rd.varint()? } else { 0 };
-        let max_uses = if has(F_MAX_USES) { Some(rd.varint()?) } else { None };
+        let max_uses = if has(F_MAX_USES) {
+            Some(rd.varint()?)
+        } else {
+            None
+        };
         let parent = if has(F_PARENT) {
             let mut p = [0u8; 16];
             p.copy_from_slice(rd.take(16)?);
@@ -349,7 +369,11 @@ impl Stored {
             None
         };
         let tenant = rd.string()?;
-        let subject = if has(F_SUBJECT) { Some(rd.string()?) } else { None };
+        let subject = if has(F_SUBJECT) {
+            Some(rd.string()?)
+        } else {
+            None
+        };
         let n = rd.varint()?;
         if n > 1024 {
             return Err(rd.corrupt("implausible scope count"));
@@ -358,7 +382,11 @@ impl Stored {
         for _ in 0..n {
             scopes.push(rd.string()?);
         }
-        let label = if has(F_LABEL) { Some(rd.string()?) } else { None };
+        let label = if has(F_LABEL) {
+            Some(rd.string()?)
+        } else {
+            None
+        };
         let metadata = if has(F_METADATA) {
             rd.bytes()?.to_vec()
         } else {
@@ -447,7 +475,9 @@ impl<'a> Reader<'a> {
 
     fn time(&mut self) -> Result<Timestamp, Error> {
         let z = self.varint()?;
-        Ok(Timestamp::from_unix_millis(((z >> 1) as i64) ^ -((z & 1) as i64)))
+        Ok(Timestamp::from_unix_millis(
+            ((z >> 1) as i64) ^ -((z & 1) as i64),
+        ))
     }
 
     fn duration(&mut self) -> Result<Duration, Error> {
@@ -506,8 +536,13 @@ mod tests {
         assert_eq!(back.hash, s.hash);
         let mut minimal = full();
         let r = &mut minimal.record;
-        (r.subject, r.label, r.expires_at, r.idle_timeout, r.max_lifetime) =
-            (None, None, None, None, None);
+        (
+            r.subject,
+            r.label,
+            r.expires_at,
+            r.idle_timeout,
+            r.max_lifetime,
+        ) = (None, None, None, None, None);
         (r.last_used_at, r.max_uses, r.parent, r.revoked, r.uses) = (None, None, None, None, 0);
         r.metadata.clear();
         r.scopes.clear();

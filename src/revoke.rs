@@ -7,7 +7,7 @@
 //! after that.
 
 use crate::error::{Error, Result};
-use crate::record::{RevokeReason, Revocation, Stored};
+use crate::record::{Revocation, RevokeReason, Stored};
 use crate::store::Inner;
 use crate::token_text::{TokenId, TokenText};
 use crate::verify::{secret_hash, Rejection};

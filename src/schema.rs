@@ -29,8 +29,7 @@ pub const SCHEMA_VERSION: u32 = 1;
 pub(crate) const TOKENS: TableDefinition<&[u8; 16], &[u8]> = TableDefinition::new("tokens");
 pub(crate) const BY_SUBJECT: TableDefinition<&[u8; 24], ()> = TableDefinition::new("by_subject");
 pub(crate) const BY_TENANT: TableDefinition<&[u8; 24], ()> = TableDefinition::new("by_tenant");
-pub(crate) const BY_DEADLINE: TableDefinition<&[u8; 24], ()> =
-    TableDefinition::new("by_deadline");
+pub(crate) const BY_DEADLINE: TableDefinition<&[u8; 24], ()> = TableDefinition::new("by_deadline");
 pub(crate) const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
 
 const META_SCHEMA: &str = "schema_version";

@@ -104,7 +104,8 @@ impl<'t> WriteTables<'t> {
     /// Writes `new`, replacing `old` (the same token as currently stored, if any), and moves its
     /// index rows accordingly.
     pub(crate) fn put(&mut self, old: Option<&Stored>, new: &Stored) -> Result<()> {
-        self.tokens.insert(&new.record.id.0, new.encode().as_slice())?;
+        self.tokens
+            .insert(&new.record.id.0, new.encode().as_slice())?;
         let before = old.map(|o| index_rows(o, self.retention));
         self.move_index(before, Some(index_rows(new, self.retention)))
     }

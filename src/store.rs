@@ -147,7 +147,11 @@ impl Store {
     /// max_lifetime` and never shorter than it was. Counts as a use. Errors:
     /// [`Error::Rejected`] if the token is not valid, [`Error::NotFound`] for an unknown id,
     /// [`Error::InvalidArgument`] for a token that never expires.
-    pub fn renew<'a>(&self, token: impl Into<TokenRef<'a>>, extend_by: Duration) -> Result<Renewed> {
+    pub fn renew<'a>(
+        &self,
+        token: impl Into<TokenRef<'a>>,
+        extend_by: Duration,
+    ) -> Result<Renewed> {
         self.inner()?.renew(token.into(), extend_by)
     }
 
@@ -388,7 +392,11 @@ impl Inner {
         }
     }
 
-    fn live_records(&self, records: impl Iterator<Item = Record>, kind: Option<Kind>) -> Vec<Record> {
+    fn live_records(
+        &self,
+        records: impl Iterator<Item = Record>,
+        kind: Option<Kind>,
+    ) -> Vec<Record> {
         let now = self.opts.clock.now();
         let mut out: Vec<Record> = records
             .filter(|r| kind.is_none_or(|k| r.kind == k))

@@ -107,7 +107,10 @@ pub struct BadTokenId;
 
 impl fmt::Display for BadTokenId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "a token id is {ID_CHARS} base62 characters (0-9, A-Z, a-z)")
+        write!(
+            f,
+            "a token id is {ID_CHARS} base62 characters (0-9, A-Z, a-z)"
+        )
     }
 }
 
@@ -210,7 +213,9 @@ pub(crate) fn generate() -> Result<(TokenId, Secret), getrandom::Error> {
 pub(crate) fn valid_prefix(prefix: &str) -> bool {
     !prefix.is_empty()
         && prefix.len() <= MAX_PREFIX_LEN
-        && prefix.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'_')
+        && prefix
+            .bytes()
+            .all(|c| c.is_ascii_alphanumeric() || c == b'_')
 }
 
 /// Builds the text of a token.
@@ -287,7 +292,10 @@ fn encode_blocks(bytes: &[u8], out: &mut [u8]) {
 }
 
 fn decode_blocks(digits: &[u8], out: &mut [u8]) -> Result<(), MalformedReason> {
-    for (block, chunk) in digits.chunks_exact(BLOCK_CHARS).zip(out.chunks_exact_mut(8)) {
+    for (block, chunk) in digits
+        .chunks_exact(BLOCK_CHARS)
+        .zip(out.chunks_exact_mut(8))
+    {
         let v = decode_u64(block).ok_or(MalformedReason::Encoding)?;
         chunk.copy_from_slice(&v.to_be_bytes());
     }

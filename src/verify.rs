@@ -27,6 +27,9 @@ use crate::touch::Use;
 /// The answer to "may this request go on with this token?".
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[must_use]
+// The valid case is the common one and is returned once: boxing it would cost an allocation per
+// verify for nothing.
+#[allow(clippy::large_enum_variant)]
 pub enum Outcome {
     /// The token is valid; here is what it says (never its secret).
     Valid(Record),
@@ -173,7 +176,9 @@ impl Snapshots {
     pub(crate) fn new(concurrency: Concurrency) -> Self {
         let n = std::thread::available_parallelism().map_or(4, |n| n.get() * 2);
         Snapshots {
-            slots: (0..n.clamp(4, 64)).map(|_| Slot(Mutex::new(None))).collect(),
+            slots: (0..n.clamp(4, 64))
+                .map(|_| Slot(Mutex::new(None)))
+                .collect(),
             reuse: concurrency == Concurrency::Exclusive,
         }
     }
@@ -215,8 +220,7 @@ impl Inner {
     /// Parses `text` and checks its prefix; no storage access.
     pub(crate) fn parse<'t>(&self, text: &'t [u8]) -> Result<Parsed<'t>, Rejection> {
         let parsed = crate::token_text::parse(text).map_err(Rejection::Malformed)?;
-        if parsed.prefix != self.opts.session_prefix && parsed.prefix != self.opts.api_key_prefix
-        {
+        if parsed.prefix != self.opts.session_prefix && parsed.prefix != self.opts.api_key_prefix {
             return Err(Rejection::Malformed(MalformedReason::Prefix));
         }
         Ok(parsed)
@@ -229,9 +233,7 @@ impl Inner {
         };
         let hash = secret_hash(&self.key, &parsed.id, &parsed.secret);
         let now = self.opts.clock.now();
-        let found = self
-            .snapshots
-            .with(&self.db, |snap| snap.get(&parsed.id))?;
+        let found = self.snapshots.with(&self.db, |snap| snap.get(&parsed.id))?;
         let Some(stored) = found else {
             return Ok(Outcome::Invalid(Rejection::Unknown));
         };
@@ -265,7 +267,12 @@ impl Inner {
 
     /// Judges a stored token against a presented secret's hash at `now`: everything but the
     /// request's requirements.
-    pub(crate) fn judge(&self, s: &Stored, hash: &[u8; 32], now: Timestamp) -> Result<(), Rejection> {
+    pub(crate) fn judge(
+        &self,
+        s: &Stored,
+        hash: &[u8; 32],
+        now: Timestamp,
+    ) -> Result<(), Rejection> {
         self.judge_secret(s, hash)?;
         self.judge_state(&s.record, now)
     }

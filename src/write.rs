@@ -20,8 +20,8 @@ use crate::error::{Error, Result};
 use crate::options::{Concurrency, IssueDurability};
 use crate::storage::WriteTables;
 use crate::store::Inner;
-use crate::touch::Use;
 use crate::token_text::TokenId;
+use crate::touch::Use;
 
 /// What a job sees: the tables of the batch's transaction and the batch's time.
 pub(crate) struct Tx<'a, 't> {
@@ -221,9 +221,8 @@ impl Inner {
             apply_uses(&mut tx, uses)?;
             let mut failed = None;
             for (i, job) in jobs.iter_mut().enumerate() {
-                let r = catch_unwind(AssertUnwindSafe(|| (job.run)(&mut tx))).unwrap_or_else(|_| {
-                    Err(Error::Internal("a write job panicked".into()))
-                });
+                let r = catch_unwind(AssertUnwindSafe(|| (job.run)(&mut tx)))
+                    .unwrap_or_else(|_| Err(Error::Internal("a write job panicked".into())));
                 if let Err(e) = r {
                     failed = Some((i, e));
                     break;

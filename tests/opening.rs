@@ -71,12 +71,19 @@ fn a_store_with_a_newer_schema_is_refused() {
         {
             let def: redb::TableDefinition<&str, &[u8]> = redb::TableDefinition::new("meta");
             let mut meta = tx.open_table(def).unwrap();
-            meta.insert("schema_version", 99u32.to_le_bytes().as_slice()).unwrap();
+            meta.insert("schema_version", 99u32.to_le_bytes().as_slice())
+                .unwrap();
         }
         tx.commit().unwrap();
     }
     let err = Store::open(&path, Options::new()).unwrap_err();
-    assert_eq!(err, Error::NewerSchema { found: 99, supported: tessera::SCHEMA_VERSION });
+    assert_eq!(
+        err,
+        Error::NewerSchema {
+            found: 99,
+            supported: tessera::SCHEMA_VERSION
+        }
+    );
     assert!(err.to_string().contains("upgrade tessera"));
 }
 
@@ -84,7 +91,9 @@ fn a_store_with_a_newer_schema_is_refused() {
 fn a_corrupt_file_gets_an_error_not_a_panic() {
     let f = fixture();
     for i in 0..200 {
-        f.store.issue(&IssueRequest::session(format!("u{i}"))).unwrap();
+        f.store
+            .issue(&IssueRequest::session(format!("u{i}")))
+            .unwrap();
     }
     let path = f.path();
     drop(f.store);
@@ -115,7 +124,11 @@ fn peppered_stores_need_their_pepper() {
     let store = Store::open(&path, Options::new().pepper(pepper)).unwrap();
     assert!(store.verify(t.token.as_str()).unwrap().is_valid());
     assert!(Pepper::new(b"short".to_vec()).is_err());
-    assert!(!format!("{:?}", Options::new().pepper(Pepper::new([7u8; 20]).unwrap())).contains("7, 7"));
+    assert!(!format!(
+        "{:?}",
+        Options::new().pepper(Pepper::new([7u8; 20]).unwrap())
+    )
+    .contains("7, 7"));
 }
 
 #[test]
@@ -160,7 +173,12 @@ fn a_store_open_in_another_process_is_locked() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("held.redb");
     let mut child = Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "child_process_holding_a_store", "--nocapture", "--test-threads=1"])
+        .args([
+            "--exact",
+            "child_process_holding_a_store",
+            "--nocapture",
+            "--test-threads=1",
+        ])
         .env("TESSERA_TEST_HOLD", &path)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())

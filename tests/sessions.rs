@@ -45,10 +45,19 @@ fn logging_out_one_device_leaves_the_others_valid() {
     f.clock.advance(MINUTE);
     let tablet = f.store.issue(&IssueRequest::session("alice")).unwrap();
     assert_eq!(f.store.revoke(&laptop.token).unwrap(), 1);
-    assert_eq!(rejection(&f.store, laptop.token.as_str()), Some(Rejection::Revoked));
+    assert_eq!(
+        rejection(&f.store, laptop.token.as_str()),
+        Some(Rejection::Revoked)
+    );
     assert!(f.store.verify(phone.token.as_str()).unwrap().is_valid());
     assert!(f.store.verify(tablet.token.as_str()).unwrap().is_valid());
-    let listed: Vec<_> = f.store.list_subject("alice").unwrap().iter().map(|r| r.id).collect();
+    let listed: Vec<_> = f
+        .store
+        .list_subject("alice")
+        .unwrap()
+        .iter()
+        .map(|r| r.id)
+        .collect();
     assert_eq!(listed, vec![phone.record.id, tablet.record.id]);
 }
 
@@ -95,9 +104,16 @@ fn log_out_my_other_devices_keeps_the_current_one() {
     assert_eq!(n, 4);
     assert!(f.store.verify(current.token.as_str()).unwrap().is_valid());
     for o in &others {
-        assert_eq!(rejection(&f.store, o.token.as_str()), Some(Rejection::Revoked));
+        assert_eq!(
+            rejection(&f.store, o.token.as_str()),
+            Some(Rejection::Revoked)
+        );
     }
-    assert!(f.store.verify(someone_else.token.as_str()).unwrap().is_valid());
+    assert!(f
+        .store
+        .verify(someone_else.token.as_str())
+        .unwrap()
+        .is_valid());
     assert_eq!(f.store.list_subject("carol").unwrap().len(), 1);
 }
 
@@ -111,7 +127,10 @@ fn a_session_expires_at_its_ttl_to_the_millisecond() {
     f.clock.advance(HOUR - std::time::Duration::from_millis(1));
     assert!(f.store.verify(t.token.as_str()).unwrap().is_valid());
     f.clock.advance(std::time::Duration::from_millis(1));
-    assert_eq!(rejection(&f.store, t.token.as_str()), Some(Rejection::Expired));
+    assert_eq!(
+        rejection(&f.store, t.token.as_str()),
+        Some(Rejection::Expired)
+    );
     assert!(f.store.list_subject("erin").unwrap().is_empty());
 }
 
@@ -160,13 +179,20 @@ fn idle_extensions_survive_a_flush_and_a_reopen() {
 fn verifying_never_commits_for_tokens_without_idle_timeout() {
     let f = fixture();
     let tokens: Vec<_> = (0..50)
-        .map(|i| f.store.issue(&IssueRequest::session(format!("u{i}"))).unwrap())
+        .map(|i| {
+            f.store
+                .issue(&IssueRequest::session(format!("u{i}")))
+                .unwrap()
+        })
         .collect();
     let before = f.store.commits();
     for round in 0..20 {
         f.clock.advance(MINUTE);
         for t in &tokens {
-            assert!(f.store.verify(t.token.as_str()).unwrap().is_valid(), "round {round}");
+            assert!(
+                f.store.verify(t.token.as_str()).unwrap().is_valid(),
+                "round {round}"
+            );
         }
     }
     assert_eq!(f.store.commits(), before);
@@ -174,7 +200,11 @@ fn verifying_never_commits_for_tokens_without_idle_timeout() {
     let last = f.store.now();
     f.store.flush().unwrap();
     assert_eq!(
-        f.store.get(tokens[7].record.id).unwrap().unwrap().last_used_at,
+        f.store
+            .get(tokens[7].record.id)
+            .unwrap()
+            .unwrap()
+            .last_used_at,
         Some(last)
     );
 }
@@ -193,13 +223,22 @@ fn a_renewed_token_never_outlives_its_max_lifetime() {
     f.clock.advance(50 * MINUTE);
     let r = f.store.renew(&t.token, HOUR).unwrap();
     assert!(!r.capped);
-    assert_eq!(r.record.expires_at, Some(f.store.now().saturating_add(HOUR)));
+    assert_eq!(
+        r.record.expires_at,
+        Some(f.store.now().saturating_add(HOUR))
+    );
     f.clock.advance(50 * MINUTE);
     let r = f.store.renew(&t.token, 2 * HOUR).unwrap();
-    assert!(r.capped, "renewal past the max lifetime is reported as capped");
+    assert!(
+        r.capped,
+        "renewal past the max lifetime is reported as capped"
+    );
     assert_eq!(r.record.expires_at, Some(start().saturating_add(3 * HOUR)));
     f.clock.advance(80 * MINUTE);
-    assert_eq!(rejection(&f.store, t.token.as_str()), Some(Rejection::Expired));
+    assert_eq!(
+        rejection(&f.store, t.token.as_str()),
+        Some(Rejection::Expired)
+    );
     assert!(matches!(
         f.store.renew(&t.token, HOUR),
         Err(Error::Rejected(Rejection::Expired))
@@ -209,10 +248,16 @@ fn a_renewed_token_never_outlives_its_max_lifetime() {
 #[test]
 fn renewing_by_id_works_and_unknown_ids_are_not_found() {
     let f = fixture();
-    let t = f.store.issue(&IssueRequest::session("ivy").ttl(HOUR)).unwrap();
+    let t = f
+        .store
+        .issue(&IssueRequest::session("ivy").ttl(HOUR))
+        .unwrap();
     f.clock.advance(30 * MINUTE);
     let r = f.store.renew(t.record.id, 2 * HOUR).unwrap();
-    assert_eq!(r.record.expires_at, Some(f.store.now().saturating_add(2 * HOUR)));
+    assert_eq!(
+        r.record.expires_at,
+        Some(f.store.now().saturating_add(2 * HOUR))
+    );
     let stranger = tessera::TokenId::from_bytes([1; 16]);
     assert_eq!(f.store.renew(stranger, HOUR).unwrap_err(), Error::NotFound);
     assert_eq!(f.store.revoke(stranger).unwrap_err(), Error::NotFound);
@@ -221,12 +266,24 @@ fn renewing_by_id_works_and_unknown_ids_are_not_found() {
 #[test]
 fn revoking_a_tenant_revokes_its_sessions_and_keys_only() {
     let f = fixture();
-    let a1 = f.store.issue(&IssueRequest::session("u1").tenant("a")).unwrap();
+    let a1 = f
+        .store
+        .issue(&IssueRequest::session("u1").tenant("a"))
+        .unwrap();
     let a2 = f.store.issue(&IssueRequest::api_key("a")).unwrap();
-    let b1 = f.store.issue(&IssueRequest::session("u1").tenant("b")).unwrap();
+    let b1 = f
+        .store
+        .issue(&IssueRequest::session("u1").tenant("b"))
+        .unwrap();
     assert_eq!(f.store.revoke_tenant("a").unwrap(), 2);
-    assert_eq!(rejection(&f.store, a1.token.as_str()), Some(Rejection::Revoked));
-    assert_eq!(rejection(&f.store, a2.token.as_str()), Some(Rejection::Revoked));
+    assert_eq!(
+        rejection(&f.store, a1.token.as_str()),
+        Some(Rejection::Revoked)
+    );
+    assert_eq!(
+        rejection(&f.store, a2.token.as_str()),
+        Some(Rejection::Revoked)
+    );
     assert!(f.store.verify(b1.token.as_str()).unwrap().is_valid());
     let r = f.store.get(a2.record.id).unwrap().unwrap();
     assert_eq!(r.revoked.map(|v| v.reason), Some(RevokeReason::Tenant));
@@ -235,8 +292,12 @@ fn revoking_a_tenant_revokes_its_sessions_and_keys_only() {
 #[test]
 fn a_subject_is_the_same_user_across_tenants() {
     let f = fixture();
-    f.store.issue(&IssueRequest::session("admin").tenant("parent")).unwrap();
-    f.store.issue(&IssueRequest::session("admin").tenant("child")).unwrap();
+    f.store
+        .issue(&IssueRequest::session("admin").tenant("parent"))
+        .unwrap();
+    f.store
+        .issue(&IssueRequest::session("admin").tenant("child"))
+        .unwrap();
     assert_eq!(f.store.list_subject("admin").unwrap().len(), 2);
     assert_eq!(f.store.revoke_subject("admin", None).unwrap(), 2);
     assert!(f.store.list_subject("admin").unwrap().is_empty());
@@ -268,8 +329,13 @@ fn bad_requests_get_clear_errors_and_store_nothing() {
 #[test]
 fn stats_count_tokens_by_state_kind_and_tenant() {
     let f = fixture();
-    let a = f.store.issue(&IssueRequest::session("u").tenant("t1").ttl(HOUR)).unwrap();
-    f.store.issue(&IssueRequest::session("u").tenant("t1").ttl(DAY)).unwrap();
+    let a = f
+        .store
+        .issue(&IssueRequest::session("u").tenant("t1").ttl(HOUR))
+        .unwrap();
+    f.store
+        .issue(&IssueRequest::session("u").tenant("t1").ttl(DAY))
+        .unwrap();
     f.store.issue(&IssueRequest::api_key("t2")).unwrap();
     let b = f.store.issue(&IssueRequest::api_key("t2")).unwrap();
     f.store.revoke(b.record.id).unwrap();

@@ -1,0 +1,114 @@
+//! Organization API keys: tenant, scopes, labels, no expiry unless asked, listing.
+
+mod common;
+
+use common::*;
+use tessera::{IssueRequest, Kind, Outcome, Rejection, Requirements};
+
+#[test]
+fn an_api_key_never_expires_unless_asked() {
+    let f = fixture();
+    let key = f.store.issue(&IssueRequest::api_key("acme")).unwrap();
+    assert_eq!(key.record.expires_at, None);
+    assert_eq!(key.record.kind, Kind::ApiKey);
+    assert!(key.token.as_str().starts_with("tsk_"));
+    f.clock.advance(3650 * DAY);
+    assert!(f.store.verify(key.token.as_str()).unwrap().is_valid());
+    let short = f
+        .store
+        .issue(&IssueRequest::api_key("acme").ttl(DAY))
+        .unwrap();
+    assert_eq!(
+        short.record.expires_at,
+        Some(f.store.now().saturating_add(DAY))
+    );
+}
+
+#[test]
+fn scopes_and_tenant_are_enforced_when_required() {
+    let f = fixture();
+    let key = f
+        .store
+        .issue(
+            &IssueRequest::api_key("acme")
+                .scope("locations:12")
+                .scope("reports:read")
+                .label("BI"),
+        )
+        .unwrap();
+    let t = key.token.as_str();
+    let check = |req: Requirements| f.store.verify_with(t, &req).unwrap().rejection();
+    assert_eq!(check(Requirements::new()), None);
+    assert_eq!(
+        check(Requirements::new().tenant("acme").scope("reports:read")),
+        None
+    );
+    assert_eq!(
+        check(
+            Requirements::new()
+                .scope("reports:read")
+                .scope("locations:12")
+        ),
+        None
+    );
+    assert_eq!(
+        check(Requirements::new().scope("reports:write")),
+        Some(Rejection::ScopeDenied)
+    );
+    assert_eq!(
+        check(
+            Requirements::new()
+                .scope("reports:read")
+                .scope("locations:13")
+        ),
+        Some(Rejection::ScopeDenied)
+    );
+    assert_eq!(
+        check(Requirements::new().tenant("globex")),
+        Some(Rejection::TenantMismatch)
+    );
+}
+
+#[test]
+fn a_tenants_keys_are_listed_without_secrets() {
+    let f = fixture();
+    let k1 = f
+        .store
+        .issue(&IssueRequest::api_key("acme").label("one"))
+        .unwrap();
+    f.clock.advance(MINUTE);
+    let k2 = f
+        .store
+        .issue(&IssueRequest::api_key("acme").subject("alice").label("two"))
+        .unwrap();
+    f.store.issue(&IssueRequest::api_key("globex")).unwrap();
+    f.store
+        .issue(&IssueRequest::session("alice").tenant("acme"))
+        .unwrap();
+    let keys = f.store.list_api_keys("acme").unwrap();
+    let ids: Vec<_> = keys.iter().map(|r| r.id).collect();
+    assert_eq!(ids, vec![k1.record.id, k2.record.id]);
+    assert_eq!(keys[1].subject.as_deref(), Some("alice"));
+    let listing = format!("{keys:?}");
+    for k in [&k1, &k2] {
+        let secret = &k.token.as_str()[4 + 22..];
+        assert!(!listing.contains(secret));
+    }
+    assert_eq!(f.store.list_tenant("acme", None).unwrap().len(), 3);
+    f.store.revoke(k1.record.id).unwrap();
+    assert_eq!(f.store.list_api_keys("acme").unwrap().len(), 1);
+}
+
+#[test]
+fn a_limited_use_token_is_valid_until_its_uses_are_spent_in_the_record() {
+    let f = fixture();
+    let t = f
+        .store
+        .issue(&IssueRequest::session("reset:alice").max_uses(1).ttl(HOUR))
+        .unwrap();
+    assert_eq!(t.record.max_uses, Some(1));
+    assert!(matches!(
+        f.store.verify(t.token.as_str()).unwrap(),
+        Outcome::Valid(_)
+    ));
+}
