@@ -254,7 +254,7 @@ impl IssueRequest {
     }
 }
 
-fn check_name(what: &str, value: &str, may_be_empty: bool) -> Result<()> {
+pub(crate) fn check_name(what: &str, value: &str, may_be_empty: bool) -> Result<()> {
     if value.is_empty() && !may_be_empty {
         return Err(Error::InvalidArgument(format!("the {what} is empty")));
     }

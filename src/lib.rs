@@ -27,6 +27,7 @@
 
 #![deny(missing_docs)]
 
+mod admin;
 mod clock;
 mod credentials;
 mod error;
@@ -44,6 +45,7 @@ mod touch;
 mod verify;
 mod write;
 
+pub use admin::{ExportHeader, ExportedToken, SecretHash};
 pub use clock::{Clock, ManualClock, SystemClock, Timestamp};
 pub use credentials::{
     parse_authorization, parse_header, Credential, CredentialError, Scheme, MAX_CREDENTIAL_LEN,

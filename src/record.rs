@@ -173,6 +173,29 @@ pub struct Record {
 }
 
 impl Record {
+    /// A record with only its identity set: for tools that rebuild records (an import), which
+    /// then set the public fields they need.
+    pub fn new(id: TokenId, kind: Kind, created_at: Timestamp) -> Record {
+        Record {
+            id,
+            kind,
+            tenant: String::new(),
+            subject: None,
+            scopes: Vec::new(),
+            label: None,
+            metadata: Vec::new(),
+            created_at,
+            expires_at: None,
+            idle_timeout: None,
+            max_lifetime: None,
+            last_used_at: None,
+            uses: 0,
+            max_uses: None,
+            parent: None,
+            revoked: None,
+        }
+    }
+
     /// The instant the token stops being valid without any further use: the earlier of its
     /// absolute expiry and its idle deadline (from `last_used_at`, or `created_at` if never used).
     pub fn deadline(&self) -> Option<Timestamp> {

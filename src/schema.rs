@@ -52,14 +52,27 @@ impl Drop for HashKey {
     }
 }
 
-/// Opens (or creates) the redb database at `path`, or in memory.
-pub(crate) fn open_database(path: Option<&Path>, opts: &Options) -> Result<Database> {
+fn builder(opts: &Options) -> Builder {
     let mut builder = Builder::new();
     builder.set_cache_size(opts.cache_size);
     builder.set_concurrency_mode(match opts.concurrency {
         Concurrency::Exclusive => ConcurrencyMode::ExclusiveWriter,
         Concurrency::MultiProcess => ConcurrencyMode::MultiWriter,
     });
+    builder
+}
+
+/// Opens (or creates) a database on a custom storage backend.
+pub(crate) fn open_with_backend(
+    backend: impl redb::StorageBackend,
+    opts: &Options,
+) -> Result<Database> {
+    Ok(builder(opts).create_with_backend(backend)?)
+}
+
+/// Opens (or creates) the redb database at `path`, or in memory.
+pub(crate) fn open_database(path: Option<&Path>, opts: &Options) -> Result<Database> {
+    let builder = builder(opts);
     let Some(path) = path else {
         return Ok(builder.create_with_backend(redb::backends::InMemoryBackend::new())?);
     };
@@ -97,7 +110,23 @@ fn check_magic(path: &Path) -> Result<()> {
 /// Checks the meta table of an opened database, creating the schema in an empty one, and returns
 /// the hash key.
 pub(crate) fn prepare(db: &Database, opts: &Options) -> Result<HashKey> {
+    prepare_with(db, opts, None)
+}
+
+/// Like [`prepare`]; a new store takes `store_key` (an import keeps its tokens' hashes valid)
+/// or draws a fresh one. Returns `Error::InvalidArgument` if `store_key` is given and the store
+/// already exists.
+pub(crate) fn prepare_with(
+    db: &Database,
+    opts: &Options,
+    store_key: Option<&StoreKey>,
+) -> Result<HashKey> {
     if let Some(meta) = read_meta(db)? {
+        if store_key.is_some() {
+            return Err(Error::InvalidArgument(
+                "an import needs a new, empty store file".into(),
+            ));
+        }
         return meta.into_key(opts);
     }
     let tx = db.begin_write()?;
@@ -117,8 +146,14 @@ pub(crate) fn prepare(db: &Database, opts: &Options) -> Result<HashKey> {
                 "the file is a database of the same engine, but not a tessera store".into(),
             ));
         }
-        let mut store_key = [0u8; 32];
-        getrandom::fill(&mut store_key)?;
+        let mut store_key = match store_key {
+            Some(k) => k.0,
+            None => {
+                let mut k = [0u8; 32];
+                getrandom::fill(&mut k)?;
+                k
+            }
+        };
         let mode = u8::from(opts.pepper.is_some());
         let key = derive_key(&store_key, opts);
         {
@@ -138,6 +173,21 @@ pub(crate) fn prepare(db: &Database, opts: &Options) -> Result<HashKey> {
     read_meta(db)?
         .ok_or_else(|| Error::Internal("the schema was written but cannot be read".into()))?
         .into_key(opts)
+}
+
+/// The per-store random key from which the secret-hash key is derived.
+pub(crate) struct StoreKey(pub(crate) [u8; 32]);
+
+impl Drop for StoreKey {
+    fn drop(&mut self) {
+        token_text::wipe(&mut self.0);
+    }
+}
+
+/// The store key, hash mode and key check of an opened store.
+pub(crate) fn key_material(db: &Database) -> Result<(StoreKey, u8, [u8; 16])> {
+    let meta = read_meta(db)?.ok_or_else(|| Error::Internal("the store has no meta".into()))?;
+    Ok((StoreKey(meta.store_key), meta.hash_mode, meta.pepper_check))
 }
 
 struct Meta {

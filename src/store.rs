@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
-use parking_lot::Mutex;
+use parking_lot::{Mutex, RwLock};
 use redb::{Database, ReadableDatabase};
 
 use crate::clock::Timestamp;
@@ -48,8 +48,9 @@ pub struct Store {
 
 /// The shared state behind every clone of a [`Store`].
 pub(crate) struct Inner {
-    /// Not dropped in a forked child, whose copy must never touch the file.
-    pub(crate) db: ManuallyDrop<Database>,
+    /// Not dropped in a forked child, whose copy must never touch the file. Transactions take
+    /// the lock shared; compaction and the integrity check take it exclusively.
+    pub(crate) db: ManuallyDrop<RwLock<Database>>,
     pub(crate) path: Option<PathBuf>,
     pub(crate) opts: Options,
     pub(crate) key: HashKey,
@@ -106,6 +107,17 @@ impl Store {
         Ok(Store { inner })
     }
 
+    /// Opens a store on a custom redb storage backend: for tests of crash and fault behaviour
+    /// (a backend that records writes, tears them, or fails them).
+    pub fn with_backend(backend: impl redb::StorageBackend, options: Options) -> Result<Store> {
+        options.validate()?;
+        fork::watch();
+        let db = schema::open_with_backend(backend, &options)?;
+        let inner = Arc::new(Inner::new(db, None, options)?);
+        Maintenance::start(&inner)?;
+        Ok(Store { inner })
+    }
+
     /// Opens a store that lives in memory only, for tests and caches.
     pub fn in_memory(options: Options) -> Result<Store> {
         options.validate()?;
@@ -114,6 +126,11 @@ impl Store {
         let inner = Arc::new(Inner::new(db, None, options)?);
         Maintenance::start(&inner)?;
         Ok(Store { inner })
+    }
+
+    /// The shared state, unless this handle was inherited by a forked child.
+    pub(crate) fn checked(&self) -> Result<&Inner> {
+        self.inner()
     }
 
     fn inner(&self) -> Result<&Inner> {
@@ -175,7 +192,8 @@ impl Store {
     /// The record of a token by id, whatever its state (revoked, expired), if it is still stored.
     pub fn get(&self, id: TokenId) -> Result<Option<Record>> {
         let inner = self.inner()?;
-        let tx = inner.db.begin_read()?;
+        let db = inner.db.read();
+        let tx = db.begin_read()?;
         let mut found = ReadTables::new(&tx)?.get(&id)?.map(|s| s.record);
         if let Some(r) = &mut found {
             inner.merge_pending_use(r);
@@ -186,7 +204,8 @@ impl Store {
     /// The live tokens of `subject` (every tenant), oldest first: a "your devices" page.
     pub fn list_subject(&self, subject: &str) -> Result<Vec<Record>> {
         let inner = self.inner()?;
-        let tx = inner.db.begin_read()?;
+        let db = inner.db.read();
+        let tx = db.begin_read()?;
         let tokens = ReadTables::new(&tx)?.of_subject(subject)?;
         Ok(inner.live_records(tokens.into_iter().map(|s| s.record), None))
     }
@@ -194,7 +213,8 @@ impl Store {
     /// The live tokens of `tenant`, of one kind or all, oldest first.
     pub fn list_tenant(&self, tenant: &str, kind: Option<Kind>) -> Result<Vec<Record>> {
         let inner = self.inner()?;
-        let tx = inner.db.begin_read()?;
+        let db = inner.db.read();
+        let tx = db.begin_read()?;
         let tokens = ReadTables::new(&tx)?.of_tenant(tenant)?;
         Ok(inner.live_records(tokens.into_iter().map(|s| s.record), kind))
     }
@@ -226,7 +246,8 @@ impl Store {
     pub fn stats(&self) -> Result<Stats> {
         let inner = self.inner()?;
         let now = inner.opts.clock.now();
-        let tx = inner.db.begin_read()?;
+        let db = inner.db.read();
+        let tx = db.begin_read()?;
         let tables = ReadTables::new(&tx)?;
         let mut stats = Stats {
             schema_version: schema::SCHEMA_VERSION,
@@ -370,7 +391,7 @@ impl Inner {
     fn new(db: Database, path: Option<PathBuf>, opts: Options) -> Result<Inner> {
         let key = schema::prepare(&db, &opts)?;
         Ok(Inner {
-            db: ManuallyDrop::new(db),
+            db: ManuallyDrop::new(RwLock::new(db)),
             path,
             key,
             writer: Writer::default(),

@@ -12,7 +12,7 @@ use std::fmt;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use parking_lot::Mutex;
-use redb::{Database, ReadableDatabase};
+use redb::{ReadTransaction, ReadableDatabase};
 
 use crate::clock::Timestamp;
 use crate::error::Result;
@@ -184,15 +184,19 @@ impl Snapshots {
     }
 
     /// Runs `f` on a snapshot that sees every commit that returned before this call.
-    fn with<R>(&self, db: &Database, f: impl FnOnce(&Snapshot) -> Result<R>) -> Result<R> {
+    fn with<R>(
+        &self,
+        begin: impl FnOnce() -> std::result::Result<ReadTransaction, redb::TransactionError>,
+        f: impl FnOnce(&Snapshot) -> Result<R>,
+    ) -> Result<R> {
         if !self.reuse {
-            return f(&Snapshot::new(db.begin_read()?)?);
+            return f(&Snapshot::new(begin()?)?);
         }
         let i = SLOT.with(|i| *i) % self.slots.len();
         let mut slot = self.slots[i].0.lock();
         let snapshot = match &mut *slot {
             Some(s) => s,
-            empty => empty.insert(Snapshot::new(db.begin_read()?)?),
+            empty => empty.insert(Snapshot::new(begin()?)?),
         };
         f(snapshot)
     }
@@ -233,7 +237,9 @@ impl Inner {
         };
         let hash = secret_hash(&self.key, &parsed.id, &parsed.secret);
         let now = self.opts.clock.now();
-        let found = self.snapshots.with(&self.db, |snap| snap.get(&parsed.id))?;
+        let found = self
+            .snapshots
+            .with(|| self.db.read().begin_read(), |snap| snap.get(&parsed.id))?;
         let Some(stored) = found else {
             return Ok(Outcome::Invalid(Rejection::Unknown));
         };

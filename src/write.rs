@@ -206,7 +206,9 @@ impl Inner {
         durable: bool,
         uses: &[(TokenId, Use)],
     ) -> Result<Option<(usize, Error)>> {
-        let mut wtx = self.db.begin_write()?;
+        // The shared lock is held for the whole transaction, so that compaction waits for it.
+        let db = self.db.read();
+        let mut wtx = db.begin_write()?;
         wtx.set_durability(if durable {
             Durability::Immediate
         } else {

@@ -1,0 +1,341 @@
+//! Operator tools: backup, export and import, compaction and the integrity check.
+
+use std::fmt;
+use std::path::Path;
+
+use redb::{ReadableDatabase, ReadableTable, TableDefinition};
+
+use crate::error::{Error, Result};
+use crate::issue::{check_name, MAX_SCOPES};
+use crate::options::Options;
+use crate::record::{Kind, Record, Stored};
+use crate::schema::{self, StoreKey, BY_DEADLINE, BY_SUBJECT, BY_TENANT, META, TOKENS};
+use crate::storage::ReadTables;
+use crate::store::Store;
+use crate::write::Commit;
+
+/// The keyed hash of a token's secret and the key version it was made with. Moves with an
+/// export, so that imported tokens keep working; never the secret itself.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SecretHash {
+    key_version: u8,
+    hash: [u8; 32],
+}
+
+impl SecretHash {
+    /// Text form: `v<key version>:<64 hex digits>`.
+    pub fn to_text(&self) -> String {
+        format!("v{}:{}", self.key_version, hex(&self.hash))
+    }
+
+    /// Parses [`SecretHash::to_text`]'s form.
+    pub fn from_text(text: &str) -> Result<SecretHash> {
+        let bad = || Error::InvalidArgument("a secret hash is v<version>:<64 hex digits>".into());
+        let (v, h) = text
+            .strip_prefix('v')
+            .and_then(|t| t.split_once(':'))
+            .ok_or_else(bad)?;
+        let key_version = v.parse().map_err(|_| bad())?;
+        let hash = unhex::<32>(h).ok_or_else(bad)?;
+        Ok(SecretHash { key_version, hash })
+    }
+}
+
+impl fmt::Debug for SecretHash {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "SecretHash(v{}, redacted)", self.key_version)
+    }
+}
+
+/// One token of an export: its record and the hash of its secret.
+#[derive(Debug, Clone)]
+pub struct ExportedToken {
+    /// The record.
+    pub record: Record,
+    /// The hash of its secret.
+    pub secret_hash: SecretHash,
+}
+
+/// What an import needs besides the tokens: the store key that the secret hashes depend on.
+/// Treat an export like the store file itself.
+pub struct ExportHeader {
+    store_key: StoreKey,
+    hash_mode: u8,
+    key_check: [u8; 16],
+}
+
+impl ExportHeader {
+    /// Whether the exported store used a pepper (the import must be given the same one).
+    pub fn peppered(&self) -> bool {
+        self.hash_mode == 1
+    }
+
+    /// Text form: `<hash mode>:<store key, 64 hex digits>:<key check, 32 hex digits>`.
+    pub fn to_text(&self) -> String {
+        format!(
+            "{}:{}:{}",
+            self.hash_mode,
+            hex(&self.store_key.0),
+            hex(&self.key_check)
+        )
+    }
+
+    /// Parses [`ExportHeader::to_text`]'s form.
+    pub fn from_text(text: &str) -> Result<ExportHeader> {
+        let bad = || {
+            Error::InvalidArgument(
+                "an export header is <0|1>:<64 hex digits>:<32 hex digits>".into(),
+            )
+        };
+        let mut parts = text.split(':');
+        let (Some(mode), Some(key), Some(check), None) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
+        else {
+            return Err(bad());
+        };
+        let hash_mode = match mode {
+            "0" => 0,
+            "1" => 1,
+            _ => return Err(bad()),
+        };
+        let key = unhex::<32>(key).ok_or_else(bad)?;
+        let key_check = unhex::<16>(check).ok_or_else(bad)?;
+        Ok(ExportHeader {
+            store_key: StoreKey(key),
+            hash_mode,
+            key_check,
+        })
+    }
+}
+
+impl fmt::Debug for ExportHeader {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "ExportHeader(mode {}, key redacted)", self.hash_mode)
+    }
+}
+
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+fn unhex<const N: usize>(s: &str) -> Option<[u8; N]> {
+    if s.len() != 2 * N || !s.is_ascii() {
+        return None;
+    }
+    let mut out = [0u8; N];
+    for (i, o) in out.iter_mut().enumerate() {
+        *o = u8::from_str_radix(&s[2 * i..2 * i + 2], 16).ok()?;
+    }
+    Some(out)
+}
+
+/// Rows copied per write transaction by a backup or an import.
+const COPY_BATCH: usize = 20_000;
+
+impl Store {
+    /// The header an import of this store's export needs.
+    pub fn export_header(&self) -> Result<ExportHeader> {
+        let inner = self.checked()?;
+        let db = inner.db.read();
+        let (store_key, hash_mode, key_check) = schema::key_material(&db)?;
+        Ok(ExportHeader {
+            store_key,
+            hash_mode,
+            key_check,
+        })
+    }
+
+    /// Calls `sink` with every stored token (live, expired and revoked), from one consistent
+    /// snapshot. Returns how many were exported.
+    pub fn export(&self, mut sink: impl FnMut(ExportedToken) -> Result<()>) -> Result<u64> {
+        let inner = self.checked()?;
+        inner.flush_uses()?;
+        let db = inner.db.read();
+        let tx = db.begin_read()?;
+        let tables = ReadTables::new(&tx)?;
+        let mut after = None;
+        let mut n = 0;
+        loop {
+            let batch = tables.all(after, 10_000)?;
+            let Some(last) = batch.last() else { break };
+            after = Some(last.record.id);
+            for s in batch {
+                sink(ExportedToken {
+                    secret_hash: SecretHash {
+                        key_version: s.key_version,
+                        hash: s.hash,
+                    },
+                    record: s.record,
+                })?;
+                n += 1;
+            }
+        }
+        Ok(n)
+    }
+
+    /// Creates a new store at `path` (which must not exist) from an export, and returns it with
+    /// the number of tokens imported. The exported tokens keep working: give the same pepper if
+    /// the export came from a peppered store.
+    pub fn import(
+        path: impl AsRef<Path>,
+        options: Options,
+        header: &ExportHeader,
+        tokens: impl IntoIterator<Item = Result<ExportedToken>>,
+    ) -> Result<(Store, u64)> {
+        let path = path.as_ref();
+        if path.exists() {
+            return Err(Error::InvalidArgument(format!(
+                "{} exists; an import creates a new store",
+                path.display()
+            )));
+        }
+        if header.peppered() != options.pepper.is_some() {
+            return Err(Error::Pepper(if header.peppered() {
+                "the export comes from a peppered store: give the same pepper".into()
+            } else {
+                "the export comes from a store without pepper: give none".into()
+            }));
+        }
+        {
+            options.validate()?;
+            let db = schema::open_database(Some(path), &options)?;
+            schema::prepare_with(&db, &options, Some(&header.store_key))?;
+            if schema::key_material(&db)?.2 != header.key_check {
+                drop(db);
+                let _ = std::fs::remove_file(path);
+                return Err(Error::Pepper(
+                    "the pepper does not match the one of the exported store".into(),
+                ));
+            }
+        }
+        let store = Store::open(path, options)?;
+        let inner = store.checked()?;
+        let mut n = 0u64;
+        let mut batch = Vec::with_capacity(COPY_BATCH);
+        let flush = |batch: &mut Vec<Stored>| -> Result<()> {
+            let rows = std::mem::take(batch);
+            inner.write(Commit::Durable, move |tx| {
+                for s in &rows {
+                    if tx.tables.get(&s.record.id)?.is_some() {
+                        return Err(Error::InvalidArgument(format!(
+                            "token {} appears twice in the export",
+                            s.record.id
+                        )));
+                    }
+                    tx.tables.put(None, s)?;
+                }
+                Ok(())
+            })
+        };
+        for t in tokens {
+            let t = t?;
+            check_imported(&t.record)?;
+            batch.push(Stored {
+                record: t.record,
+                key_version: t.secret_hash.key_version,
+                hash: t.secret_hash.hash,
+            });
+            n += 1;
+            if batch.len() >= COPY_BATCH {
+                flush(&mut batch)?;
+            }
+        }
+        flush(&mut batch)?;
+        Ok((store, n))
+    }
+
+    /// Writes a consistent copy of the store to `out` (which must not exist), also while other
+    /// processes use the store in the multi-process mode. Returns the number of tokens copied.
+    pub fn backup(&self, out: impl AsRef<Path>) -> Result<u64> {
+        let out = out.as_ref();
+        let inner = self.checked()?;
+        if out.exists() {
+            return Err(Error::InvalidArgument(format!(
+                "{} exists; a backup writes a new file",
+                out.display()
+            )));
+        }
+        inner.flush_uses()?;
+        let db = inner.db.read();
+        let src = db.begin_read()?;
+        let dst = redb::Database::create(out)?;
+        copy_table(&src, &dst, META)?;
+        copy_table(&src, &dst, BY_SUBJECT)?;
+        copy_table(&src, &dst, BY_TENANT)?;
+        copy_table(&src, &dst, BY_DEADLINE)?;
+        copy_table(&src, &dst, TOKENS)
+    }
+
+    /// Compacts the file, returning the space of deleted rows to the file system. Waits for
+    /// running transactions; needs the file not to be in use by another process.
+    pub fn compact(&self) -> Result<bool> {
+        let inner = self.checked()?;
+        inner.flush_uses()?;
+        let mut db = inner.db.write();
+        inner.snapshots.clear();
+        Ok(db.compact()?)
+    }
+
+    /// Checks the checksums of every page of the file. `Ok(false)`: damage was found and
+    /// repaired (the latest commits may be lost); an error: the file cannot be read.
+    pub fn check_integrity(&self) -> Result<bool> {
+        let inner = self.checked()?;
+        let mut db = inner.db.write();
+        inner.snapshots.clear();
+        Ok(db.check_integrity()?)
+    }
+}
+
+fn check_imported(r: &Record) -> Result<()> {
+    check_name("tenant", &r.tenant, true)?;
+    if let Some(s) = &r.subject {
+        check_name("subject", s, r.kind == Kind::ApiKey)?;
+    } else if r.kind == Kind::Session {
+        return Err(Error::InvalidArgument(format!(
+            "token {}: a session needs a subject",
+            r.id
+        )));
+    }
+    if let Some(l) = &r.label {
+        check_name("label", l, true)?;
+    }
+    if r.scopes.len() > MAX_SCOPES || r.scopes.iter().any(|s| s.is_empty()) {
+        return Err(Error::InvalidArgument(format!(
+            "token {}: bad scopes",
+            r.id
+        )));
+    }
+    Ok(())
+}
+
+/// Copies a table from a read snapshot into another database, in batches.
+fn copy_table<K, V>(
+    src: &redb::ReadTransaction,
+    dst: &redb::Database,
+    def: TableDefinition<K, V>,
+) -> Result<u64>
+where
+    K: redb::Key + 'static,
+    V: redb::Value + 'static,
+{
+    let table = src.open_table(def)?;
+    let mut n = 0u64;
+    let mut iter = table.iter()?;
+    loop {
+        let tx = dst.begin_write()?;
+        let mut copied = 0;
+        {
+            let mut out = tx.open_table(def)?;
+            for row in iter.by_ref().take(COPY_BATCH) {
+                let (k, v) = row?;
+                out.insert(k.value(), v.value())?;
+                copied += 1;
+            }
+        }
+        tx.commit()?;
+        n += copied;
+        if copied < COPY_BATCH as u64 {
+            return Ok(n);
+        }
+    }
+}
