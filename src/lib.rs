@@ -63,3 +63,29 @@ pub use token_text::{
 };
 pub use touch::MAX_PENDING;
 pub use verify::{Outcome, Rejection, Requirements};
+
+/// Entry points for fuzz targets and property tests of internal parsers. Not part of the API:
+/// no stability promise.
+#[doc(hidden)]
+pub mod fuzzing {
+    /// Parses a token text; `true` if it is well-formed.
+    pub fn parse_token(text: &[u8]) -> bool {
+        crate::token_text::parse(text).is_ok()
+    }
+
+    /// Decodes a stored record; `true` if it decodes. Never panics.
+    pub fn decode_record(bytes: &[u8]) -> bool {
+        crate::record::Stored::decode(crate::TokenId::from_bytes([0; 16]), bytes).is_ok()
+    }
+
+    /// Encodes then decodes a record decoded from `bytes`; `false` if the round trip differs.
+    pub fn record_round_trip(bytes: &[u8]) -> bool {
+        let id = crate::TokenId::from_bytes([0; 16]);
+        match crate::record::Stored::decode(id, bytes) {
+            Ok(s) => crate::record::Stored::decode(id, &s.encode())
+                .map(|back| back.record == s.record && back.hash == s.hash)
+                .unwrap_or(false),
+            Err(_) => true,
+        }
+    }
+}
