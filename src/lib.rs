@@ -40,6 +40,8 @@ mod revoke;
 mod schema;
 mod storage;
 mod store;
+#[doc(hidden)]
+pub mod support;
 mod token_text;
 mod touch;
 mod verify;

@@ -1,0 +1,71 @@
+//! Support for the benchmark and for migrations of existing tokens: loading tokens whose id and
+//! secret were drawn elsewhere, and forming the text of such a token. Hidden from the docs: no
+//! stability promise. Timed benchmark operations use the public API only.
+
+use crate::clock::Timestamp;
+use crate::error::Result;
+use crate::issue::IssueRequest;
+use crate::record::{Kind, Stored};
+use crate::store::Store;
+use crate::token_text::{self, Secret, TokenId, MAX_TOKEN_LEN};
+use crate::verify::secret_hash;
+use crate::write::Commit;
+
+/// One token to load.
+pub struct Preloaded {
+    /// What it is.
+    pub request: IssueRequest,
+    /// Its id.
+    pub id: [u8; 16],
+    /// Its secret (hashed on load, never stored).
+    pub secret: [u8; 32],
+    /// When it was issued.
+    pub created_at: Timestamp,
+    /// When it expires (overrides the request's TTL).
+    pub expires_at: Option<Timestamp>,
+}
+
+/// Loads tokens in one write transaction (with the store's issue durability).
+pub fn load(store: &Store, tokens: Vec<Preloaded>) -> Result<usize> {
+    let inner = store.checked()?;
+    let mut rows = Vec::with_capacity(tokens.len());
+    for t in tokens {
+        let id = TokenId(t.id);
+        let secret = Secret(t.secret);
+        let mut record = t.request.build(&inner.opts, id, t.created_at)?;
+        record.expires_at = t.expires_at;
+        rows.push(Stored {
+            record,
+            key_version: inner.key.version,
+            hash: secret_hash(&inner.key, &id, &secret),
+        });
+    }
+    let n = rows.len();
+    inner.write(Commit::Issue, move |tx| {
+        for s in &rows {
+            tx.tables.put(None, s)?;
+        }
+        Ok(())
+    })?;
+    Ok(n)
+}
+
+/// Writes the text of the token `(id, secret)` of `kind` for this store into `out`; returns its
+/// length.
+pub fn token_text(
+    store: &Store,
+    kind: Kind,
+    id: &[u8; 16],
+    secret: &[u8; 32],
+    out: &mut [u8; MAX_TOKEN_LEN],
+) -> Result<usize> {
+    let inner = store.checked()?;
+    let prefix = match kind {
+        Kind::Session => &inner.opts.session_prefix,
+        Kind::ApiKey => &inner.opts.api_key_prefix,
+    };
+    let text = token_text::format(prefix, &TokenId(*id), &Secret(*secret));
+    let b = text.as_str().as_bytes();
+    out[..b.len()].copy_from_slice(b);
+    Ok(b.len())
+}
