@@ -299,7 +299,7 @@ fn check_imported(r: &Record) -> Result<()> {
     if let Some(l) = &r.label {
         check_name("label", l, true)?;
     }
-    if r.scopes.len() > MAX_SCOPES || r.scopes.iter().any(|s| s.is_empty()) {
+    if r.scopes.len() > MAX_SCOPES {
         return Err(Error::InvalidArgument(format!(
             "token {}: bad scopes",
             r.id

@@ -5,7 +5,7 @@ use std::time::Duration;
 use crate::clock::Timestamp;
 use crate::error::{Error, Result};
 use crate::options::Options;
-use crate::record::{Kind, Record, Stored};
+use crate::record::{Kind, Record, Scopes, Stored};
 use crate::store::Inner;
 use crate::token_text::{self, TokenId, TokenText};
 use crate::verify::secret_hash;
@@ -187,16 +187,10 @@ impl IssueRequest {
         if self.scopes.len() > MAX_SCOPES {
             return bad(format!("at most {MAX_SCOPES} scopes per token"));
         }
-        let mut scopes: Vec<String> = Vec::with_capacity(self.scopes.len());
         for s in &self.scopes {
-            check_name("scope", s, false)?;
-            if s.chars().any(char::is_whitespace) {
-                return bad("a scope contains no whitespace".into());
-            }
-            if !scopes.contains(s) {
-                scopes.push(s.clone());
-            }
+            check_scope(s)?;
         }
+        let scopes = Scopes::from_checked(&self.scopes);
         if self.metadata.len() > opts.max_metadata_len {
             return bad(format!(
                 "metadata is {} bytes; the limit is {}",
@@ -252,6 +246,16 @@ impl IssueRequest {
             revoked: None,
         })
     }
+}
+
+pub(crate) fn check_scope(s: &str) -> Result<()> {
+    check_name("scope", s, false)?;
+    if s.chars().any(char::is_whitespace) {
+        return Err(Error::InvalidArgument(
+            "a scope contains no whitespace".into(),
+        ));
+    }
+    Ok(())
 }
 
 pub(crate) fn check_name(what: &str, value: &str, may_be_empty: bool) -> Result<()> {

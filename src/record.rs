@@ -8,7 +8,7 @@
 //! [32] keyed hash of the secret
 //! created_at   [expires_at] [idle_timeout] [max_lifetime] [last_used_at] [uses] [max_uses]
 //! [parent: 16 bytes] [revoked_at, u8 reason]
-//! tenant [subject] scope count, scopes... [label] [metadata bytes]
+//! tenant [subject] scopes (space-separated) [label] [metadata bytes]
 //! ```
 //!
 //! Bracketed fields are present only when their flag is set, so a field that is absent cannot be
@@ -123,6 +123,89 @@ impl fmt::Display for RevokeReason {
     }
 }
 
+/// The scopes of a token: a set of names without whitespace, kept in one string (so that a
+/// verify allocates once for them, however many there are). Iterate with `for s in &scopes`.
+#[derive(Clone, PartialEq, Eq, Default, Hash)]
+pub struct Scopes(String);
+
+impl Scopes {
+    /// No scopes.
+    pub fn new() -> Self {
+        Scopes(String::new())
+    }
+
+    /// Scopes from names (each non-empty, without whitespace, at most 255 bytes), skipping
+    /// duplicates.
+    pub fn from_names<S: AsRef<str>>(names: impl IntoIterator<Item = S>) -> Result<Self, Error> {
+        let names: Vec<S> = names.into_iter().collect();
+        for n in &names {
+            crate::issue::check_scope(n.as_ref())?;
+        }
+        Ok(Scopes::from_checked(names))
+    }
+
+    /// Scopes from names, skipping duplicates. The caller has checked that each name is
+    /// non-empty and has no whitespace.
+    pub(crate) fn from_checked<S: AsRef<str>>(names: impl IntoIterator<Item = S>) -> Self {
+        let mut out = Scopes::new();
+        for n in names {
+            let n = n.as_ref();
+            if !out.contains(n) {
+                if !out.0.is_empty() {
+                    out.0.push(' ');
+                }
+                out.0.push_str(n);
+            }
+        }
+        out
+    }
+
+    /// The scopes, in the order they were given.
+    pub fn iter(&self) -> std::str::SplitAsciiWhitespace<'_> {
+        self.0.split_ascii_whitespace()
+    }
+
+    /// Whether `scope` is one of them.
+    pub fn contains(&self, scope: &str) -> bool {
+        self.iter().any(|s| s == scope)
+    }
+
+    /// How many there are.
+    pub fn len(&self) -> usize {
+        self.iter().count()
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// The scopes separated by single spaces (the OAuth `scope` form).
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The scopes as owned strings.
+    pub fn to_vec(&self) -> Vec<String> {
+        self.iter().map(str::to_owned).collect()
+    }
+}
+
+impl<'a> IntoIterator for &'a Scopes {
+    type Item = &'a str;
+    type IntoIter = std::str::SplitAsciiWhitespace<'a>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.iter()
+    }
+}
+
+impl fmt::Debug for Scopes {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list().entries(self.iter()).finish()
+    }
+}
+
 /// When and why a token was revoked.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Revocation {
@@ -146,7 +229,7 @@ pub struct Record {
     /// The user the token was issued to; always present for sessions.
     pub subject: Option<String>,
     /// What the token may do, as the host defines it.
-    pub scopes: Vec<String>,
+    pub scopes: Scopes,
     /// A human-readable name ("Jenkins deploy key", "Firefox on Linux").
     pub label: Option<String>,
     /// Opaque bytes for the host (device information, for example).
@@ -181,7 +264,7 @@ impl Record {
             kind,
             tenant: String::new(),
             subject: None,
-            scopes: Vec::new(),
+            scopes: Scopes::new(),
             label: None,
             metadata: Vec::new(),
             created_at,
@@ -225,9 +308,7 @@ impl Record {
 
     /// Whether the token grants every one of `scopes`.
     pub fn has_scopes<S: AsRef<str>>(&self, scopes: &[S]) -> bool {
-        scopes
-            .iter()
-            .all(|s| self.scopes.iter().any(|have| have == s.as_ref()))
+        scopes.iter().all(|s| self.scopes.contains(s.as_ref()))
     }
 }
 
@@ -319,10 +400,7 @@ impl Stored {
         if let Some(s) = &r.subject {
             put_bytes(&mut out, s.as_bytes());
         }
-        put_varint(&mut out, r.scopes.len() as u64);
-        for s in &r.scopes {
-            put_bytes(&mut out, s.as_bytes());
-        }
+        put_bytes(&mut out, r.scopes.as_str().as_bytes());
         if let Some(l) = &r.label {
             put_bytes(&mut out, l.as_bytes());
         }
@@ -397,14 +475,7 @@ impl Stored {
         } else {
             None
         };
-        let n = rd.varint()?;
-        if n > 1024 {
-            return Err(rd.corrupt("implausible scope count"));
-        }
-        let mut scopes = Vec::with_capacity(n as usize);
-        for _ in 0..n {
-            scopes.push(rd.string()?);
-        }
+        let scopes = Scopes(rd.string()?);
         let label = if has(F_LABEL) {
             Some(rd.string()?)
         } else {
@@ -530,7 +601,7 @@ mod tests {
                 kind: Kind::ApiKey,
                 tenant: "acme".into(),
                 subject: Some("alice".into()),
-                scopes: vec!["read".into(), "locations:12".into()],
+                scopes: Scopes::from_checked(["read", "locations:12"]),
                 label: Some("deploy".into()),
                 metadata: vec![0, 1, 2, 255],
                 created_at: Timestamp::from_unix_millis(1_700_000_000_000),
@@ -568,7 +639,7 @@ mod tests {
         ) = (None, None, None, None, None);
         (r.last_used_at, r.max_uses, r.parent, r.revoked, r.uses) = (None, None, None, None, 0);
         r.metadata.clear();
-        r.scopes.clear();
+        r.scopes = Scopes::new();
         let back = Stored::decode(r.id, &minimal.encode()).expect("decodes");
         assert_eq!(back.record, minimal.record);
     }

@@ -64,8 +64,10 @@ pub fn token_text(
         Kind::Session => &inner.opts.session_prefix,
         Kind::ApiKey => &inner.opts.api_key_prefix,
     };
-    let text = token_text::format(prefix, &TokenId(*id), &Secret(*secret));
-    let b = text.as_str().as_bytes();
-    out[..b.len()].copy_from_slice(b);
-    Ok(b.len())
+    Ok(token_text::format_into(
+        prefix,
+        &TokenId(*id),
+        &Secret(*secret),
+        out,
+    ))
 }

@@ -220,20 +220,34 @@ pub(crate) fn valid_prefix(prefix: &str) -> bool {
 
 /// Builds the text of a token.
 pub(crate) fn format(prefix: &str, id: &TokenId, secret: &Secret) -> TokenText {
-    let mut out = Vec::with_capacity(prefix.len() + 1 + BODY_LEN);
-    out.extend_from_slice(prefix.as_bytes());
-    out.push(b'_');
-    let mut body = [0u8; BODY_LEN];
-    encode_blocks(&id.0, &mut body[..ID_CHARS]);
-    encode_blocks(&secret.0, &mut body[ID_CHARS..ID_CHARS + SECRET_CHARS]);
-    out.extend_from_slice(&body[..ID_CHARS + SECRET_CHARS]);
-    let check = crc32(&out);
-    let mut digits = [0u8; CHECK_CHARS];
-    encode_u64(u64::from(check), &mut digits);
-    out.extend_from_slice(&digits);
-    wipe(&mut body);
+    let mut buf = [0u8; MAX_TOKEN_LEN];
+    let n = format_into(prefix, id, secret, &mut buf);
     // Only ASCII was written.
-    TokenText(String::from_utf8(out).unwrap_or_default())
+    let text = String::from_utf8(buf[..n].to_vec()).unwrap_or_default();
+    wipe(&mut buf);
+    TokenText(text)
+}
+
+/// Writes the text of a token into `out`, returning its length. `prefix` must be valid.
+pub(crate) fn format_into(
+    prefix: &str,
+    id: &TokenId,
+    secret: &Secret,
+    out: &mut [u8; MAX_TOKEN_LEN],
+) -> usize {
+    let p = prefix.len().min(MAX_PREFIX_LEN);
+    out[..p].copy_from_slice(&prefix.as_bytes()[..p]);
+    out[p] = b'_';
+    let body = p + 1;
+    encode_blocks(&id.0, &mut out[body..body + ID_CHARS]);
+    encode_blocks(
+        &secret.0,
+        &mut out[body + ID_CHARS..body + ID_CHARS + SECRET_CHARS],
+    );
+    let signed = body + ID_CHARS + SECRET_CHARS;
+    let check = crc32(&out[..signed]);
+    encode_u64(u64::from(check), &mut out[signed..signed + CHECK_CHARS]);
+    signed + CHECK_CHARS
 }
 
 /// Splits `<prefix>_<body>` by the fixed body length.
@@ -310,45 +324,84 @@ fn encode_u64(mut v: u64, out: &mut [u8]) {
     }
 }
 
-/// Reads base62 digits; `None` on a non-digit or a value that does not fit in 64 bits.
-fn decode_u64(digits: &[u8]) -> Option<u64> {
-    let mut v: u64 = 0;
-    for &c in digits {
-        let d = match c {
-            b'0'..=b'9' => c - b'0',
-            b'A'..=b'Z' => c - b'A' + 10,
-            b'a'..=b'z' => c - b'a' + 36,
-            _ => return None,
-        };
-        v = v.checked_mul(62)?.checked_add(u64::from(d))?;
+/// Value of each base62 digit, 0xFF for other bytes.
+const DIGIT: [u8; 256] = {
+    let mut t = [0xFFu8; 256];
+    let mut i = 0;
+    while i < 62 {
+        t[ALPHABET[i] as usize] = i as u8;
+        i += 1;
     }
-    Some(v)
+    t
+};
+
+/// Reads at most 11 base62 digits; `None` on a non-digit or a value that does not fit in 64
+/// bits.
+fn decode_u64(digits: &[u8]) -> Option<u64> {
+    debug_assert!(digits.len() <= BLOCK_CHARS);
+    // 62^11 < 2^66: the sum cannot overflow 128 bits.
+    let mut v: u128 = 0;
+    let mut bad = 0u8;
+    for &c in digits {
+        let d = DIGIT[c as usize];
+        bad |= d;
+        v = v * 62 + u128::from(d);
+    }
+    if bad == 0xFF || (bad & 0xC0) != 0 {
+        return None;
+    }
+    u64::try_from(v).ok()
 }
+
+/// Tables for CRC-32 "slicing by 8": `T[k][b]` is the CRC of byte `b` followed by `k` zeros.
+const CRC_TABLES: [[u32; 256]; 8] = {
+    let mut t = [[0u32; 256]; 8];
+    let mut i = 0;
+    while i < 256 {
+        let mut c = i as u32;
+        let mut k = 0;
+        while k < 8 {
+            c = if c & 1 != 0 {
+                0xEDB8_8320 ^ (c >> 1)
+            } else {
+                c >> 1
+            };
+            k += 1;
+        }
+        t[0][i] = c;
+        i += 1;
+    }
+    let mut i = 0;
+    while i < 256 {
+        let mut k = 1;
+        while k < 8 {
+            let prev = t[k - 1][i];
+            t[k][i] = (prev >> 8) ^ t[0][(prev & 0xFF) as usize];
+            k += 1;
+        }
+        i += 1;
+    }
+    t
+};
 
 /// CRC-32 (IEEE 802.3, as in zlib), the check that secret scanners know.
 fn crc32(data: &[u8]) -> u32 {
-    const TABLE: [u32; 256] = {
-        let mut table = [0u32; 256];
-        let mut i = 0;
-        while i < 256 {
-            let mut c = i as u32;
-            let mut k = 0;
-            while k < 8 {
-                c = if c & 1 != 0 {
-                    0xEDB8_8320 ^ (c >> 1)
-                } else {
-                    c >> 1
-                };
-                k += 1;
-            }
-            table[i] = c;
-            i += 1;
-        }
-        table
-    };
+    let t = &CRC_TABLES;
     let mut crc = !0u32;
-    for &b in data {
-        crc = TABLE[((crc ^ u32::from(b)) & 0xFF) as usize] ^ (crc >> 8);
+    let mut chunks = data.chunks_exact(8);
+    for c in &mut chunks {
+        let lo = crc ^ u32::from_le_bytes([c[0], c[1], c[2], c[3]]);
+        crc = t[7][(lo & 0xFF) as usize]
+            ^ t[6][((lo >> 8) & 0xFF) as usize]
+            ^ t[5][((lo >> 16) & 0xFF) as usize]
+            ^ t[4][(lo >> 24) as usize]
+            ^ t[3][c[4] as usize]
+            ^ t[2][c[5] as usize]
+            ^ t[1][c[6] as usize]
+            ^ t[0][c[7] as usize];
+    }
+    for &b in chunks.remainder() {
+        crc = t[0][((crc ^ u32::from(b)) & 0xFF) as usize] ^ (crc >> 8);
     }
     !crc
 }
@@ -393,6 +446,34 @@ mod tests {
     #[test]
     fn crc32_matches_the_standard_check_value() {
         assert_eq!(crc32(b"123456789"), 0xCBF4_3926);
+        // Every length through the 8-byte fast path and its remainder.
+        let data: Vec<u8> = (0..100u8).collect();
+        for n in 0..data.len() {
+            let mut slow = !0u32;
+            for &b in &data[..n] {
+                slow ^= u32::from(b);
+                for _ in 0..8 {
+                    slow = if slow & 1 != 0 {
+                        0xEDB8_8320 ^ (slow >> 1)
+                    } else {
+                        slow >> 1
+                    };
+                }
+            }
+            assert_eq!(crc32(&data[..n]), !slow, "length {n}");
+        }
+    }
+
+    #[test]
+    fn base62_blocks_reject_overflow_and_non_digits() {
+        assert_eq!(decode_u64(b"00000000000"), Some(0));
+        assert_eq!(decode_u64(b"LygHa16AHYF"), Some(u64::MAX));
+        assert_eq!(decode_u64(b"LygHa16AHYG"), None);
+        assert_eq!(decode_u64(b"0000000000_"), None);
+        assert_eq!(decode_u64(b"zzzzzzzzzzz"), None);
+        let mut out = [0u8; 11];
+        encode_u64(u64::MAX, &mut out);
+        assert_eq!(&out, b"LygHa16AHYF");
     }
 
     #[test]
