@@ -1,0 +1,295 @@
+//! The export format: JSON lines.
+//!
+//! The first line is the header, then one line per token:
+//!
+//! ```text
+//! {"tessera_export":1,"schema_version":1,"header":"0:<store key>:<key check>","peppered":false,"exported_at":"..."}
+//! {"id":"...","kind":"session","tenant":"","subject":"alice",...,"secret_hash":"v1:<64 hex digits>"}
+//! ```
+//!
+//! A token line holds the record's public fields (as `show --json` prints them) and the keyed
+//! hash of its secret, never the secret: imported tokens keep working because the header carries
+//! the store key the hashes were made with.
+
+use std::io::BufRead;
+use std::time::Duration;
+
+use serde_json::{json, Map, Value};
+use tessera::{
+    Error, ExportHeader, ExportedToken, Kind, Record, Revocation, RevokeReason, SecretHash,
+    Timestamp, TokenId,
+};
+
+use crate::output::record_json;
+
+/// The version of this format, in the header line.
+pub const FORMAT_VERSION: u64 = 1;
+
+/// The header line of an export.
+pub fn header_line(header: &ExportHeader, now: Timestamp) -> Value {
+    json!({
+        "tessera_export": FORMAT_VERSION,
+        "schema_version": tessera::SCHEMA_VERSION,
+        "header": header.to_text(),
+        "peppered": header.peppered(),
+        "exported_at": now.to_rfc3339(),
+    })
+}
+
+/// The line of one exported token.
+pub fn token_line(t: &ExportedToken) -> Value {
+    let mut v = record_json(&t.record);
+    v["secret_hash"] = json!(t.secret_hash.to_text());
+    v
+}
+
+/// Parses the header line.
+pub fn parse_header(line: &str) -> Result<ExportHeader, Error> {
+    let bad = |m: &str| Error::InvalidArgument(format!("line 1 (the export header): {m}"));
+    let v: Value = serde_json::from_str(line).map_err(|e| bad(&e.to_string()))?;
+    let obj = v.as_object().ok_or_else(|| bad("not a JSON object"))?;
+    match obj.get("tessera_export").and_then(Value::as_u64) {
+        Some(FORMAT_VERSION) => {}
+        Some(other) => {
+            return Err(bad(&format!(
+                "export format {other}; this tessera reads format {FORMAT_VERSION}"
+            )))
+        }
+        None => return Err(bad("not a tessera export (no \"tessera_export\" field)")),
+    }
+    let text = obj
+        .get("header")
+        .and_then(Value::as_str)
+        .ok_or_else(|| bad("no \"header\" field"))?;
+    ExportHeader::from_text(text).map_err(|e| bad(&e.to_string()))
+}
+
+/// Reads the token lines after the header, numbering lines from 2.
+pub fn tokens(
+    lines: impl Iterator<Item = std::io::Result<String>>,
+) -> Result<impl Iterator<Item = Result<ExportedToken, Error>>, Error> {
+    let mut scopes = ScopeMaker::new()?;
+    Ok(lines
+        .enumerate()
+        .map(|(i, line)| (i + 2, line))
+        .filter(|(_, line)| !matches!(line, Ok(l) if l.trim().is_empty()))
+        .map(move |(n, line)| {
+            let line = line.map_err(|e| Error::Io(format!("line {n}: {e}")))?;
+            parse_token(&line, &mut scopes)
+                .map_err(|m| Error::InvalidArgument(format!("line {n} of the export: {m}")))
+        }))
+}
+
+/// Builds the `scopes` field of imported records.
+///
+/// The core does not export the type of `Record::scopes` (`Scopes`), so its constructor cannot
+/// be called from outside the crate; the public way to get a value of it is to issue a token with
+/// those scopes. This issues one per distinct set of scopes into a store in memory, and reuses it.
+struct ScopeMaker {
+    store: tessera::Store,
+    made: std::collections::HashMap<Vec<String>, Record>,
+}
+
+impl ScopeMaker {
+    fn new() -> Result<ScopeMaker, Error> {
+        Ok(ScopeMaker {
+            store: tessera::Store::in_memory(tessera::Options::new())?,
+            made: std::collections::HashMap::new(),
+        })
+    }
+
+    fn set(&mut self, r: &mut Record, names: Vec<String>) -> Result<(), String> {
+        if names.is_empty() {
+            r.scopes = Default::default();
+            return Ok(());
+        }
+        if !self.made.contains_key(&names) {
+            let issued = self
+                .store
+                .issue(&tessera::IssueRequest::api_key("").scopes(names.clone()))
+                .map_err(|e| format!("\"scopes\": {e}"))?;
+            self.made.insert(names.clone(), issued.record);
+        }
+        if let Some(template) = self.made.get(&names) {
+            r.scopes = template.scopes.clone();
+        }
+        Ok(())
+    }
+}
+
+/// Splits a reader into its header line and the rest.
+pub fn read_header(reader: &mut impl BufRead) -> Result<ExportHeader, Error> {
+    let mut first = String::new();
+    reader
+        .read_line(&mut first)
+        .map_err(|e| Error::Io(format!("line 1: {e}")))?;
+    if first.trim().is_empty() {
+        return Err(Error::InvalidArgument(
+            "the export is empty (no header line)".into(),
+        ));
+    }
+    parse_header(first.trim_end())
+}
+
+fn parse_token(line: &str, scopes: &mut ScopeMaker) -> Result<ExportedToken, String> {
+    let v: Value = serde_json::from_str(line).map_err(|e| e.to_string())?;
+    let o = v.as_object().ok_or("not a JSON object")?;
+    let id: TokenId = req_str(o, "id")?
+        .parse()
+        .map_err(|e: tessera::BadTokenId| format!("\"id\": {e}"))?;
+    let kind = Kind::from_name(req_str(o, "kind")?).ok_or("\"kind\" is session or api_key")?;
+    let created_at = time(req_str(o, "created_at")?, "created_at")?;
+    let mut r = Record::new(id, kind, created_at);
+    r.tenant = req_str(o, "tenant")?.to_string();
+    r.subject = opt_str(o, "subject")?;
+    r.label = opt_str(o, "label")?;
+    let names: Vec<String> = match o.get("scopes") {
+        None | Some(Value::Null) => Vec::new(),
+        Some(Value::Array(a)) => a
+            .iter()
+            .map(|s| s.as_str().map(str::to_string))
+            .collect::<Option<_>>()
+            .ok_or("\"scopes\" must be an array of strings")?,
+        Some(_) => return Err("\"scopes\" must be an array of strings".into()),
+    };
+    scopes.set(&mut r, names)?;
+    r.metadata = match opt_str(o, "metadata_hex")? {
+        Some(h) => unhex(&h).ok_or("\"metadata_hex\" is not hexadecimal")?,
+        None => Vec::new(),
+    };
+    r.expires_at = opt_time(o, "expires_at")?;
+    r.last_used_at = opt_time(o, "last_used_at")?;
+    r.idle_timeout = opt_u64(o, "idle_timeout_ms")?.map(Duration::from_millis);
+    r.max_lifetime = opt_u64(o, "max_lifetime_ms")?.map(Duration::from_millis);
+    r.uses = opt_u64(o, "uses")?.unwrap_or(0);
+    r.max_uses = opt_u64(o, "max_uses")?;
+    r.parent = opt_str(o, "parent")?
+        .map(|p| {
+            p.parse()
+                .map_err(|e: tessera::BadTokenId| format!("\"parent\": {e}"))
+        })
+        .transpose()?;
+    r.revoked = match o.get("revoked") {
+        None | Some(Value::Null) => None,
+        Some(Value::Object(rv)) => Some(Revocation {
+            at: time(req_str(rv, "at")?, "revoked.at")?,
+            reason: reason(req_str(rv, "reason")?)?,
+        }),
+        Some(_) => return Err("\"revoked\" must be an object or null".into()),
+    };
+    let secret_hash = SecretHash::from_text(req_str(o, "secret_hash")?)
+        .map_err(|e| format!("\"secret_hash\": {e}"))?;
+    Ok(ExportedToken {
+        record: r,
+        secret_hash,
+    })
+}
+
+fn req_str<'a>(o: &'a Map<String, Value>, key: &str) -> Result<&'a str, String> {
+    o.get(key)
+        .and_then(Value::as_str)
+        .ok_or_else(|| format!("{key:?} is missing or not a string"))
+}
+
+fn opt_str(o: &Map<String, Value>, key: &str) -> Result<Option<String>, String> {
+    match o.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s.clone())),
+        Some(_) => Err(format!("{key:?} must be a string or null")),
+    }
+}
+
+fn opt_u64(o: &Map<String, Value>, key: &str) -> Result<Option<u64>, String> {
+    match o.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(v) => v
+            .as_u64()
+            .map(Some)
+            .ok_or_else(|| format!("{key:?} must be a whole number or null")),
+    }
+}
+
+fn opt_time(o: &Map<String, Value>, key: &str) -> Result<Option<Timestamp>, String> {
+    opt_str(o, key)?.map(|t| time(&t, key)).transpose()
+}
+
+/// Parses a time as [`Timestamp::to_rfc3339`] writes it: RFC 3339, or `@<ms>ms` for instants
+/// outside RFC 3339's years.
+fn time(text: &str, key: &str) -> Result<Timestamp, String> {
+    if let Some(ms) = text.strip_prefix('@').and_then(|t| t.strip_suffix("ms")) {
+        if let Ok(ms) = ms.parse() {
+            return Ok(Timestamp::from_unix_millis(ms));
+        }
+    }
+    Timestamp::parse_rfc3339(text).ok_or_else(|| format!("{key:?} is not an RFC 3339 time"))
+}
+
+fn reason(name: &str) -> Result<RevokeReason, String> {
+    [
+        RevokeReason::Logout,
+        RevokeReason::ById,
+        RevokeReason::Subject,
+        RevokeReason::Tenant,
+    ]
+    .into_iter()
+    .find(|r| r.as_str() == name)
+    .ok_or_else(|| format!("unknown revocation reason {name:?}"))
+}
+
+fn unhex(text: &str) -> Option<Vec<u8>> {
+    if !text.len().is_multiple_of(2) || !text.is_ascii() {
+        return None;
+    }
+    (0..text.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&text[i..i + 2], 16).ok())
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_token_line_round_trips() {
+        let id: TokenId = "0000000000000000000001".parse().unwrap();
+        let mut r = Record::new(
+            id,
+            Kind::ApiKey,
+            Timestamp::from_unix_millis(1_700_000_000_123),
+        );
+        r.tenant = "acme".into();
+        let mut maker = ScopeMaker::new().unwrap();
+        maker.set(&mut r, vec!["a".into(), "b:c".into()]).unwrap();
+        r.label = Some("CI".into());
+        r.metadata = vec![0, 1, 254, 255];
+        r.expires_at = Some(Timestamp::from_unix_millis(i64::MAX));
+        r.idle_timeout = Some(Duration::from_millis(1500));
+        r.uses = 3;
+        r.max_uses = Some(9);
+        r.parent = Some(id);
+        r.revoked = Some(Revocation {
+            at: Timestamp::from_unix_millis(1_700_000_001_000),
+            reason: RevokeReason::Tenant,
+        });
+        let hash = SecretHash::from_text(&format!("v1:{}", "ab".repeat(32))).unwrap();
+        let t = ExportedToken {
+            record: r.clone(),
+            secret_hash: hash.clone(),
+        };
+        let back = parse_token(&token_line(&t).to_string(), &mut maker).unwrap();
+        assert_eq!(back.record, r);
+        assert_eq!(back.secret_hash, hash);
+    }
+
+    #[test]
+    fn a_bad_line_says_what_is_wrong() {
+        let mut maker = ScopeMaker::new().unwrap();
+        let err = parse_token(r#"{"id":"nope"}"#, &mut maker).unwrap_err();
+        assert!(err.contains("\"id\""), "{err}");
+        assert!(parse_header(r#"{"hello":1}"#)
+            .unwrap_err()
+            .to_string()
+            .contains("not a tessera export"));
+    }
+}
