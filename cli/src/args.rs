@@ -159,8 +159,7 @@ pub struct ListArgs {
 #[derive(Debug, Args)]
 pub struct ShowArgs {
     /// The token's id (22 characters; the part after the prefix's `_`).
-    #[arg(value_parser = parse_id)]
-    pub id: TokenId,
+    pub id: String,
 }
 
 /// Arguments of `revoke`: exactly one of an id, `--subject` or `--tenant`.
@@ -168,14 +167,13 @@ pub struct ShowArgs {
 #[command(group(ArgGroup::new("what").required(true).args(["id", "subject", "tenant"])))]
 pub struct RevokeArgs {
     /// The id of the token to revoke.
-    #[arg(value_parser = parse_id)]
-    pub id: Option<TokenId>,
+    pub id: Option<String>,
     /// Revoke every live token of this subject (in every tenant).
     #[arg(long)]
     pub subject: Option<String>,
     /// With --subject: keep this token (for example the operator's own session).
-    #[arg(long, requires = "subject", value_parser = parse_id, value_name = "ID")]
-    pub except: Option<TokenId>,
+    #[arg(long, requires = "subject", value_name = "ID")]
+    pub except: Option<String>,
     /// Revoke every live token of this tenant.
     #[arg(long)]
     pub tenant: Option<String>,
@@ -245,16 +243,18 @@ pub struct ImportArgs {
     pub input: PathBuf,
 }
 
-/// Parses a token id, with a warning when a whole token was given instead.
-pub fn parse_id(text: &str) -> Result<TokenId, String> {
+/// Parses a token id, with a warning when a whole token was given instead. Ids are parsed after
+/// clap, so that a usage error never repeats what was given (it may be a whole token).
+pub fn parse_id(what: &str, text: &str) -> Result<TokenId, String> {
     if text.len() > tessera::ID_TEXT_LEN && text.contains('_') {
-        return Err(
-            "this looks like a whole token (with its secret), not an id: never put a \
-                    token on the command line; pipe it to `tessera verify` instead"
-                .into(),
-        );
+        return Err(format!(
+            "{what}: this looks like a whole token (with its secret), not an id: never put a \
+             token on the command line; pipe it to `tessera verify` instead (its id is the 22 \
+             characters after the prefix's `_`)"
+        ));
     }
-    text.parse().map_err(|e: tessera::BadTokenId| e.to_string())
+    text.parse()
+        .map_err(|e: tessera::BadTokenId| format!("{what}: {text:?} is not a token id: {e}"))
 }
 
 /// Parses a kind name: `session` or `api_key`.
@@ -320,8 +320,11 @@ mod tests {
 
     #[test]
     fn a_whole_token_is_refused_as_an_id() {
-        let err = parse_id("tsk_0123456789012345678901abcdef").unwrap_err();
-        assert!(err.contains("whole token"), "{err}");
-        assert!(parse_id("short").is_err());
+        let err = parse_id("ID", "tsk_0123456789012345678901abcdef").unwrap_err();
+        assert!(
+            err.contains("whole token") && !err.contains("abcdef"),
+            "{err}"
+        );
+        assert!(parse_id("ID", "short").is_err());
     }
 }

@@ -7,8 +7,8 @@ use serde_json::{json, Value};
 use tessera::{ExportedToken, IssueRequest, Outcome, Record, Requirements, Store, TokenId};
 
 use crate::args::{
-    BackupArgs, Command, ExportArgs, ImportArgs, IssueKeyArgs, ListArgs, PurgeArgs, RevokeArgs,
-    ShowArgs, VerifyArgs,
+    parse_id, BackupArgs, Command, ExportArgs, ImportArgs, IssueKeyArgs, ListArgs, PurgeArgs,
+    RevokeArgs, ShowArgs, VerifyArgs,
 };
 use crate::context::{must_exist, must_not_exist, Context};
 use crate::failure::{Code, Failure, Result};
@@ -157,10 +157,11 @@ fn describe_owner(a: &ListArgs) -> String {
 fn show(ctx: &Context, a: ShowArgs) -> Result {
     let store = ctx.open_existing()?;
     let now = store.now();
-    let record = store.get(a.id)?;
+    let id = parse_id("ID", &a.id).map_err(Failure::usage)?;
+    let record = store.get(id)?;
     close(store)?;
     let Some(r) = record else {
-        return Err(unknown(a.id));
+        return Err(unknown(id));
     };
     if ctx.json {
         return out_json(&record_json_at(&r, now));
@@ -176,8 +177,19 @@ fn unknown(id: TokenId) -> Failure {
 }
 
 fn revoke(ctx: &Context, a: RevokeArgs) -> Result {
+    let id = a.id.as_deref().map(|t| parse_id("ID", t)).transpose();
+    let except = a
+        .except
+        .as_deref()
+        .map(|t| parse_id("--except", t))
+        .transpose();
+    let (id, except) = (id.map_err(Failure::usage)?, except.map_err(Failure::usage)?);
+    if except.is_some() && a.subject.is_none() {
+        // clap's `requires` is not enforced next to the required group, so check it here.
+        return Err(Failure::usage("--except goes with --subject only"));
+    }
     let store = ctx.open_existing()?;
-    if let Some(id) = a.id {
+    if let Some(id) = id {
         let Some(before) = store.get(id)? else {
             return Err(unknown(id));
         };
@@ -207,7 +219,7 @@ fn revoke(ctx: &Context, a: RevokeArgs) -> Result {
     }
     let (live, what): (Vec<Record>, String) = if let Some(subject) = &a.subject {
         let live = store.list_subject(subject)?;
-        if let Some(keep) = a.except {
+        if let Some(keep) = except {
             if !live.iter().any(|r| r.id == keep) {
                 return Err(Failure::new(
                     Code::Token,
@@ -227,14 +239,14 @@ fn revoke(ctx: &Context, a: RevokeArgs) -> Result {
         return Err(Failure::usage("revoke needs an id, --subject or --tenant"));
     };
     let n = match (&a.subject, &a.tenant) {
-        (Some(subject), _) => store.revoke_subject(subject, a.except)?,
+        (Some(subject), _) => store.revoke_subject(subject, except)?,
         (None, Some(tenant)) => store.revoke_tenant(tenant)?,
         (None, None) => 0,
     };
     // The ids this call revoked among the tokens that were live just before (the count is the
     // store's: it also includes tokens that had expired but were not purged yet).
     let mut revoked = Vec::new();
-    for r in live.into_iter().filter(|r| Some(r.id) != a.except) {
+    for r in live.into_iter().filter(|r| Some(r.id) != except) {
         if let Some(now) = store.get(r.id)? {
             if now.revoked.is_some() {
                 revoked.push(now);
@@ -247,13 +259,13 @@ fn revoke(ctx: &Context, a: RevokeArgs) -> Result {
         return out_json(&json!({
             "revoked": n,
             "ids": ids,
-            "kept": a.except.map(|k| k.to_string()),
+            "kept": except.map(|k| k.to_string()),
         }));
     }
     let mut text = format!(
         "revoked {n} token{} of {what}{}\n",
         if n == 1 { "" } else { "s" },
-        a.except.map_or_else(String::new, |k| format!(", kept {k}")),
+        except.map_or_else(String::new, |k| format!(", kept {k}")),
     );
     if n > revoked.len() {
         text.push_str(&format!(

@@ -76,6 +76,10 @@ impl Context {
 pub fn must_exist(path: &Path) -> Result {
     match std::fs::metadata(path) {
         Ok(m) if m.is_dir() => Err(not_a_file(path)),
+        Ok(m) if m.len() == 0 => Err(Failure::new(
+            Code::NoStore,
+            format!("{} is an empty file, not a store", path.display()),
+        )),
         Ok(_) => Ok(()),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(Failure::new(
             Code::NoStore,
