@@ -1,0 +1,362 @@
+//! `purge`, `compact`, `check`, `backup`, `export` and `import`.
+
+mod common;
+
+use std::io::Write;
+
+use common::{json, seed, seed_with, tessera};
+use predicates::prelude::*;
+use tessera::{Concurrency, IssueRequest, Options, Pepper, Store};
+
+#[test]
+fn purge_removes_expired_tokens_with_a_progress_bar() {
+    let s = seed();
+    s.tessera()
+        .args(["purge", "--progress"])
+        .assert()
+        .success()
+        .stdout(predicate::str::starts_with("purged 1 token (expired"))
+        .stdout(predicate::str::contains("tessera compact"))
+        .stderr(predicate::str::contains("purging ["))
+        .stderr(predicate::str::contains("] 1/1 100%"));
+    let v = json(s.tessera().args(["stats", "--json"]));
+    assert_eq!(v["all"]["expired"], 0);
+    assert_eq!(v["all"]["live"], 6);
+    assert_eq!(v["due_for_purge"], 0);
+    s.tessera()
+        .args(["show", &s.expired.id.to_string()])
+        .assert()
+        .code(5);
+}
+
+#[test]
+fn purge_of_a_large_store_goes_batch_by_batch() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("big.redb");
+    let clock = tessera::ManualClock::new(tessera::Timestamp::from_unix_millis(1_600_000_000_000));
+    let store = Store::open(&path, Options::new().manual_clock(&clock)).unwrap();
+    for i in 0..250 {
+        store
+            .issue(
+                &IssueRequest::session(format!("user-{i}")).ttl(std::time::Duration::from_secs(60)),
+            )
+            .unwrap();
+    }
+    store.close().unwrap();
+    let v = json(tessera(&path).args(["purge", "--json", "--batch", "100"]));
+    assert_eq!(v["purged"], 250);
+    tessera(&path)
+        .args(["purge", "--progress"])
+        .assert()
+        .success()
+        .stdout(predicate::str::starts_with("purged 0 tokens"))
+        .stderr("");
+}
+
+#[test]
+fn purge_rejects_a_batch_size_out_of_range() {
+    let s = seed();
+    s.tessera().args(["purge", "--batch", "0"]).assert().code(2);
+}
+
+#[test]
+fn compact_reports_the_size_before_and_after() {
+    let s = seed();
+    s.tessera().arg("purge").assert().success();
+    let v = json(s.tessera().args(["compact", "--json"]));
+    let (before, after) = (
+        v["bytes_before"].as_u64().unwrap(),
+        v["bytes_after"].as_u64().unwrap(),
+    );
+    assert!(after <= before, "{after} > {before}");
+    assert!(v["compacted"].is_boolean());
+    s.tessera()
+        .arg("compact")
+        .assert()
+        .success()
+        .stdout(predicate::str::contains(" -> "));
+    // Still a working store.
+    s.tessera()
+        .arg("verify")
+        .write_stdin(s.bob.text.clone())
+        .assert()
+        .success();
+}
+
+#[test]
+fn check_of_a_healthy_store_says_ok() {
+    let s = seed();
+    s.tessera()
+        .arg("check")
+        .assert()
+        .success()
+        .stdout("ok: every page checksum matches and all 7 token records decode\n");
+    let v = json(s.tessera().args(["check", "--json"]));
+    assert_eq!(v["ok"], true);
+    assert_eq!(v["tokens"], 7);
+}
+
+#[test]
+fn a_backup_is_a_working_copy() {
+    let s = seed();
+    let out = s.file("backup.redb");
+    s.tessera()
+        .arg("backup")
+        .arg(&out)
+        .assert()
+        .success()
+        .stdout(predicate::str::starts_with("backed up 7 tokens to"));
+    // Revoking in the original does not touch the copy.
+    s.tessera()
+        .args(["revoke", &s.bob.id.to_string()])
+        .assert()
+        .success();
+    tessera(&out)
+        .arg("verify")
+        .write_stdin(s.bob.text.clone())
+        .assert()
+        .success();
+    let v = json(tessera(&out).args(["stats", "--json"]));
+    assert_eq!(v["all"]["total"], 7);
+}
+
+#[test]
+fn a_backup_never_overwrites_a_file() {
+    let s = seed();
+    let out = s.file("taken");
+    std::fs::write(&out, "precious").unwrap();
+    s.tessera()
+        .arg("backup")
+        .arg(&out)
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("exists"));
+    assert_eq!(std::fs::read_to_string(&out).unwrap(), "precious");
+}
+
+#[test]
+fn a_backup_works_while_server_workers_use_the_store_in_multi_process_mode() {
+    let s = seed();
+    let worker = Store::open(
+        &s.path,
+        Options::new().concurrency(Concurrency::MultiProcess),
+    )
+    .unwrap();
+    worker.issue(&IssueRequest::session("erin")).unwrap();
+    let out = s.file("hot-backup.redb");
+    s.tessera()
+        .arg("--multi-process")
+        .arg("backup")
+        .arg(&out)
+        .assert()
+        .success()
+        .stdout(predicate::str::starts_with("backed up 8 tokens"));
+    // The environment variable works as well as the flag.
+    s.tessera()
+        .args(["list", "--subject", "erin"])
+        .env("TESSERA_MULTI_PROCESS", "1")
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("erin"));
+    // A revocation by the tool is seen by the worker at once.
+    s.tessera()
+        .args(["--multi-process", "revoke", &s.bob.id.to_string()])
+        .assert()
+        .success();
+    assert!(!worker.verify(&s.bob.text).unwrap().is_valid());
+    drop(worker);
+    let v = json(tessera(&out).args(["stats", "--json"]));
+    assert_eq!(v["all"]["total"], 8);
+}
+
+#[test]
+fn an_exported_token_still_verifies_after_import() {
+    let s = seed();
+    let export = s.file("tokens.jsonl");
+    s.tessera()
+        .args(["export", "--out"])
+        .arg(&export)
+        .assert()
+        .success()
+        .stdout("")
+        .stderr(predicate::str::contains("exported 7 tokens"))
+        .stderr(predicate::str::contains("store key"));
+    let text = std::fs::read_to_string(&export).unwrap();
+    assert_eq!(text.lines().count(), 8, "a header and a line per token");
+    for t in [&s.bob, &s.acme[0], &s.alice[0]] {
+        assert!(!text.contains(&t.text), "an export never holds a secret");
+    }
+    let header: serde_json::Value = serde_json::from_str(text.lines().next().unwrap()).unwrap();
+    assert_eq!(header["tessera_export"], 1);
+    assert_eq!(header["peppered"], false);
+
+    let copy = s.file("imported.redb");
+    tessera(&copy)
+        .arg("import")
+        .arg(&export)
+        .assert()
+        .success()
+        .stdout(predicate::str::starts_with("imported 7 tokens into"));
+    for t in [&s.bob, &s.acme[0], &s.alice[1]] {
+        tessera(&copy)
+            .arg("verify")
+            .write_stdin(t.text.clone())
+            .assert()
+            .success();
+    }
+    tessera(&copy)
+        .arg("verify")
+        .write_stdin(s.expired.text.clone())
+        .assert()
+        .code(5)
+        .stdout(predicate::str::contains("expired"));
+    let a = json(
+        s.tessera()
+            .args(["show", "--json", &s.acme[0].id.to_string()]),
+    );
+    let b = json(tessera(&copy).args(["show", "--json", &s.acme[0].id.to_string()]));
+    assert_eq!(a["scopes"], b["scopes"]);
+    assert_eq!(a["label"], b["label"]);
+    assert_eq!(a["created_at"], b["created_at"]);
+}
+
+#[test]
+fn export_to_standard_output_and_import_from_standard_input() {
+    let s = seed();
+    let out = s
+        .tessera()
+        .arg("export")
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let copy = s.file("piped.redb");
+    tessera(&copy)
+        .args(["import", "-", "--json"])
+        .write_stdin(out)
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("\"imported\":7"));
+    tessera(&copy)
+        .arg("verify")
+        .write_stdin(s.globex.text.clone())
+        .assert()
+        .success();
+}
+
+#[test]
+fn revoked_tokens_stay_revoked_through_export_and_import() {
+    let s = seed();
+    s.tessera()
+        .args(["revoke", &s.bob.id.to_string()])
+        .assert()
+        .success();
+    let export = s.file("e.jsonl");
+    s.tessera()
+        .args(["export", "-o"])
+        .arg(&export)
+        .assert()
+        .success();
+    let copy = s.file("c.redb");
+    tessera(&copy).arg("import").arg(&export).assert().success();
+    tessera(&copy)
+        .arg("verify")
+        .write_stdin(s.bob.text.clone())
+        .assert()
+        .code(5)
+        .stdout(predicate::str::contains("revoked"));
+}
+
+#[test]
+fn import_into_an_existing_file_is_refused() {
+    let s = seed();
+    let export = s.file("e.jsonl");
+    s.tessera()
+        .args(["export", "-o"])
+        .arg(&export)
+        .assert()
+        .success();
+    let before = std::fs::read(&s.path).unwrap();
+    s.tessera()
+        .arg("import")
+        .arg(&export)
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("exists"));
+    assert_eq!(
+        std::fs::read(&s.path).unwrap(),
+        before,
+        "the store is untouched"
+    );
+}
+
+#[test]
+fn a_damaged_export_imports_nothing_and_leaves_no_file() {
+    let s = seed();
+    let export = s.file("e.jsonl");
+    s.tessera()
+        .args(["export", "-o"])
+        .arg(&export)
+        .assert()
+        .success();
+    let mut f = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&export)
+        .unwrap();
+    writeln!(f, "{{\"id\":\"broken\"}}").unwrap();
+    drop(f);
+    let copy = s.file("c.redb");
+    tessera(&copy)
+        .arg("import")
+        .arg(&export)
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("line 9"))
+        .stderr(predicate::str::contains("nothing was imported"));
+    assert!(!copy.exists());
+    // Not an export at all.
+    let junk = s.file("junk.txt");
+    std::fs::write(&junk, "hello\n").unwrap();
+    tessera(&copy).arg("import").arg(&junk).assert().code(2);
+    assert!(!copy.exists());
+    tessera(&copy)
+        .arg("import")
+        .arg(s.file("missing.jsonl"))
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("no such file"));
+}
+
+#[test]
+fn a_peppered_export_imports_only_with_the_same_pepper() {
+    let pepper = "a pepper of at least sixteen bytes";
+    let s = seed_with(Options::new().pepper(Pepper::new(pepper).unwrap()));
+    let export = s.file("e.jsonl");
+    s.tessera()
+        .args(["export", "--pepper-env", "P", "-o"])
+        .arg(&export)
+        .env("P", pepper)
+        .assert()
+        .success();
+    let copy = s.file("c.redb");
+    tessera(&copy)
+        .arg("import")
+        .arg(&export)
+        .assert()
+        .code(6)
+        .stderr(predicate::str::contains("peppered"));
+    assert!(!copy.exists());
+    tessera(&copy)
+        .args(["import", "--pepper-env", "P"])
+        .arg(&export)
+        .env("P", pepper)
+        .assert()
+        .success();
+    tessera(&copy)
+        .args(["verify", "--pepper-env", "P"])
+        .env("P", pepper)
+        .write_stdin(s.bob.text.clone())
+        .assert()
+        .success();
+}
