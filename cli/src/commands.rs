@@ -426,8 +426,8 @@ fn purge(ctx: &Context, a: PurgeArgs) -> Result {
         }
     }
     bar.finish();
-    let bytes = std::fs::metadata(&ctx.path).map(|m| m.len()).unwrap_or(0);
     close(store)?;
+    let bytes = std::fs::metadata(&ctx.path).map(|m| m.len()).unwrap_or(0);
     if ctx.json {
         return out_json(&json!({ "purged": removed, "file_bytes": bytes }));
     }
@@ -504,7 +504,7 @@ fn backup(ctx: &Context, a: BackupArgs) -> Result {
         }));
     }
     out(&format!(
-        "backed up {n} token{} to {} ({})\n",
+        "backed up {n} token{} to {}: {}\n",
         if n == 1 { "" } else { "s" },
         a.out.display(),
         output::size(bytes)
