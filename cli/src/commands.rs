@@ -10,7 +10,7 @@ use crate::args::{
     parse_id, BackupArgs, Command, ExportArgs, ImportArgs, IssueKeyArgs, ListArgs, PurgeArgs,
     RevokeArgs, ShowArgs, VerifyArgs,
 };
-use crate::context::{must_exist, must_not_exist, Context};
+use crate::context::{must_not_exist, Context};
 use crate::failure::{Code, Failure, Result};
 use crate::output::{
     self, counts_json, key_values, out, out_json, record_fields, record_json, record_json_at,
@@ -490,10 +490,16 @@ fn check(ctx: &Context) -> Result {
 }
 
 fn backup(ctx: &Context, a: BackupArgs) -> Result {
-    must_exist(&ctx.path)?;
     must_not_exist(&a.out, "a backup")?;
     let store = ctx.open_existing()?;
-    let n = store.backup(&a.out)?;
+    let n = match store.backup(&a.out) {
+        Ok(n) => n,
+        Err(e) => {
+            // Leave no partial copy behind (the file did not exist before).
+            let _ = std::fs::remove_file(&a.out);
+            return Err(e.into());
+        }
+    };
     close(store)?;
     let bytes = std::fs::metadata(&a.out)?.len();
     if ctx.json {
@@ -512,26 +518,28 @@ fn backup(ctx: &Context, a: BackupArgs) -> Result {
 }
 
 fn export(ctx: &Context, a: ExportArgs) -> Result {
-    must_exist(&ctx.path)?;
+    if let Some(path) = &a.out {
+        must_not_exist(path, "an export")?;
+    }
+    let store = ctx.open_existing()?;
     let target: Box<dyn Write> = match &a.out {
-        Some(path) => {
-            must_not_exist(path, "an export")?;
-            Box::new(
-                File::create_new(path)
-                    .map_err(|e| Failure::new(Code::Failed, format!("{}: {e}", path.display())))?,
-            )
-        }
+        Some(path) => Box::new(
+            File::create_new(path)
+                .map_err(|e| Failure::new(Code::Failed, format!("{}: {e}", path.display())))?,
+        ),
         None => Box::new(std::io::stdout().lock()),
     };
-    let mut sink = BufWriter::new(target);
-    let store = ctx.open_existing()?;
-    let header = transfer::header_line(&store.export_header()?, store.now());
-    writeln!(sink, "{header}")?;
-    let n = store.export(|t: ExportedToken| {
-        writeln!(sink, "{}", transfer::token_line(&t)).map_err(tessera::Error::from)
-    })?;
-    sink.flush()?;
-    close(store)?;
+    let written = write_export(&store, BufWriter::new(target));
+    let n = match written.and_then(|n| close(store).map(|()| n)) {
+        Ok(n) => n,
+        Err(e) => {
+            if let Some(path) = &a.out {
+                // Leave no partial export behind.
+                let _ = std::fs::remove_file(path);
+            }
+            return Err(e);
+        }
+    };
     let dest = a.out.as_ref().map_or_else(
         || "standard output".to_string(),
         |p| p.display().to_string(),
@@ -542,6 +550,17 @@ fn export(ctx: &Context, a: ExportArgs) -> Result {
         if n == 1 { "" } else { "s" }
     );
     Ok(())
+}
+
+/// Writes the header line and every token's line; returns how many tokens were written.
+fn write_export(store: &Store, mut sink: impl Write) -> Result<u64> {
+    let header = transfer::header_line(&store.export_header()?, store.now());
+    writeln!(sink, "{header}")?;
+    let n = store.export(|t: ExportedToken| {
+        writeln!(sink, "{}", transfer::token_line(&t)).map_err(tessera::Error::from)
+    })?;
+    sink.flush()?;
+    Ok(n)
 }
 
 fn import(ctx: &Context, a: ImportArgs) -> Result {
