@@ -9,7 +9,11 @@ use crate::error::{Error, Result};
 use crate::issue::{check_name, MAX_SCOPES};
 use crate::options::Options;
 use crate::record::{Kind, Record, Stored};
-use crate::schema::{self, StoreKey, BY_DEADLINE, BY_SUBJECT, BY_TENANT, META, TOKENS};
+use crate::schema::{
+    self, StoreKey, BY_DEADLINE, BY_SUBJECT, BY_TENANT, CHILDREN, CLEANUP, EPOCHS, EVENTS, META,
+    TOKENS,
+};
+
 use crate::storage::ReadTables;
 use crate::store::Store;
 use crate::write::Commit;
@@ -223,6 +227,9 @@ impl Store {
                         )));
                     }
                     tx.tables.put(None, s)?;
+                    if let Some(parent) = s.record.parent {
+                        tx.tables.add_child(&parent, &s.record.id)?;
+                    }
                 }
                 Ok(())
             })
@@ -263,6 +270,10 @@ impl Store {
         copy_table(&src, &dst, BY_SUBJECT)?;
         copy_table(&src, &dst, BY_TENANT)?;
         copy_table(&src, &dst, BY_DEADLINE)?;
+        copy_table(&src, &dst, CHILDREN)?;
+        copy_table(&src, &dst, EPOCHS)?;
+        copy_table(&src, &dst, CLEANUP)?;
+        copy_table(&src, &dst, EVENTS)?;
         copy_table(&src, &dst, TOKENS)
     }
 

@@ -19,6 +19,9 @@ pub enum Error {
     Rejected(Rejection),
     /// No token has this id.
     NotFound,
+    /// A limit would be exceeded (the per-subject cap with the refuse policy); the message says
+    /// which.
+    LimitReached(String),
     /// The file exists but is not a tessera store.
     NotAStore(String),
     /// The file is damaged; the message says where.
@@ -62,6 +65,7 @@ impl fmt::Display for Error {
             Error::InvalidArgument(m) => write!(f, "invalid argument: {m}"),
             Error::Rejected(r) => write!(f, "the token is not valid: {r}"),
             Error::NotFound => f.write_str("no token has this id"),
+            Error::LimitReached(m) => write!(f, "limit reached: {m}"),
             Error::NotAStore(m) => write!(f, "not a tessera store: {m}"),
             Error::Corrupt(m) => write!(
                 f,

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use parking_lot::{Condvar, Mutex};
 
 use crate::error::{Error, Result};
+use crate::events::{EventKind, NewEvent};
 use crate::storage::purge_deadline;
 use crate::store::Inner;
 use crate::write::{Commit, Tx};
@@ -59,7 +60,70 @@ fn purge_in(tx: &mut Tx<'_, '_>, limit: usize) -> Result<PurgeBatch> {
             tx.tables.put(None, &s)?;
         }
     }
+    let mut more = more;
+    if !more && removed < limit {
+        let (n, pending) = clean_epochs(tx, limit - removed)?;
+        removed += n;
+        more = pending;
+    }
+    if removed > 0 {
+        tx.event(NewEvent {
+            kind: EventKind::Purged,
+            token: None,
+            reason: None,
+            scope: None,
+            count: removed as u64,
+        })?;
+    }
     Ok(PurgeBatch { removed, more })
+}
+
+/// Removes rows killed by an epoch (`revoke_issued_before`), at most `budget` of them. Returns
+/// how many were removed and whether cleanup work remains.
+fn clean_epochs(tx: &mut Tx<'_, '_>, budget: usize) -> Result<(usize, bool)> {
+    let Some((key, after)) = tx.tables.next_cleanup()? else {
+        return Ok((0, false));
+    };
+    let Some(epoch) = tx.tables.epoch(&key)? else {
+        tx.tables.set_cleanup(&key, None)?;
+        return Ok((0, true));
+    };
+    // Candidates: the scope's tokens (store-wide: a window of the token table, by id).
+    let (candidates, resume) = if key == "*" {
+        let batch = tx.tables.tokens_after(after, budget)?;
+        let resume = (batch.len() == budget)
+            .then(|| batch.last().map(|s| s.record.id))
+            .flatten();
+        (batch, resume)
+    } else if let Some(subject) = key.strip_prefix("s:") {
+        (tx.tables.of_subject(subject)?, None)
+    } else if let Some(tenant) = key.strip_prefix("t:") {
+        (tx.tables.of_tenant(tenant)?, None)
+    } else {
+        (Vec::new(), None)
+    };
+    let mut removed = 0;
+    let mut left_over = false;
+    for s in candidates {
+        if s.record.created_at >= epoch {
+            continue;
+        }
+        if removed == budget {
+            left_over = true;
+            break;
+        }
+        tx.tables.delete(&s)?;
+        removed += 1;
+    }
+    // Scoped cleanups restart from their index (removed rows are gone from it); the store-wide
+    // one goes on after the last id it looked at.
+    let next = if key == "*" { resume } else { None };
+    if next.is_none() && !left_over {
+        tx.tables.set_cleanup(&key, None)?;
+    } else if next.is_some() {
+        tx.tables.set_cleanup(&key, next)?;
+    }
+    Ok((removed, true))
 }
 
 /// The background thread: writes pending uses of idle-timeout tokens every flush interval, and

@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use crate::clock::Timestamp;
 use crate::error::{Error, Result};
+use crate::events::{EventKind, NewEvent};
 use crate::options::Options;
 use crate::record::{Kind, Record, Scopes, Stored};
 use crate::store::Inner;
@@ -243,6 +244,8 @@ impl IssueRequest {
             uses: 0,
             max_uses: self.max_uses,
             parent: None,
+            family: None,
+            successor: None,
             revoked: None,
         })
     }
@@ -311,14 +314,7 @@ impl Inner {
         };
         drop(secret);
         let record = stored.record.clone();
-        self.write(Commit::Issue, move |tx| {
-            if tx.tables.get(&id)?.is_some() {
-                return Err(Error::Internal(
-                    "a freshly drawn token id already exists".into(),
-                ));
-            }
-            tx.tables.put(None, &stored)
-        })?;
+        self.write(Commit::Issue, move |tx| tx.insert_new(&stored, true))?;
         Ok(Issued { token, record })
     }
 
@@ -336,20 +332,27 @@ impl Inner {
         self.write(Commit::Durable, move |tx| {
             let old = target.load(tx)?;
             let r = &old.record;
-            tx.inner.judge_state(r, tx.now).map_err(Error::Rejected)?;
+            tx.judge(r)?.map_err(Error::Rejected)?;
             let Some(current) = r.expires_at else {
                 return Err(Error::InvalidArgument(
                     "the token never expires: there is nothing to renew".into(),
                 ));
             };
             let wanted = tx.now.saturating_add(extend_by);
-            let cap = r.max_lifetime.map(|m| r.created_at.saturating_add(m));
+            let mut cap = r.max_lifetime.map(|m| r.created_at.saturating_add(m));
+            // A child never outlives its parent.
+            if let Some(parent) = r.parent {
+                if let Some(pe) = tx.tables.get(&parent)?.and_then(|p| p.record.expires_at) {
+                    cap = Some(cap.map_or(pe, |c| c.min(pe)));
+                }
+            }
             let capped = cap.is_some_and(|c| wanted > c);
             let new_expiry = cap.map_or(wanted, |c| wanted.min(c)).max(current);
             let mut new = old.clone();
             new.record.expires_at = Some(new_expiry);
             new.record.last_used_at = Some(tx.now);
             tx.tables.put(Some(&old), &new)?;
+            tx.event(NewEvent::token(EventKind::Renewed, new.record.id))?;
             Ok(Renewed {
                 record: new.record,
                 capped,

@@ -31,9 +31,11 @@ mod admin;
 mod clock;
 mod credentials;
 mod error;
+mod events;
 mod expiry;
 mod fork;
 mod issue;
+mod lifecycle;
 mod options;
 mod record;
 mod revoke;
@@ -53,10 +55,12 @@ pub use credentials::{
     parse_authorization, parse_header, Credential, CredentialError, Scheme, MAX_CREDENTIAL_LEN,
 };
 pub use error::{Error, Result};
+pub use events::{Event, EventKind};
 pub use expiry::PurgeBatch;
 pub use issue::{IssueRequest, Issued, Renewed, MAX_NAME_LEN, MAX_SCOPES};
+pub use lifecycle::{CapPolicy, Child, RevokeScope};
 pub use options::{Concurrency, IssueDurability, Options, Pepper, DEFAULT_CACHE_SIZE};
-pub use record::{Kind, Record, Revocation, RevokeReason};
+pub use record::{Kind, Record, Replacement, Revocation, RevokeReason, Scopes, Successor};
 pub use revoke::TokenRef;
 pub use schema::SCHEMA_VERSION;
 pub use store::{Counts, Stats, Store, TokenState};

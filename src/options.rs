@@ -105,6 +105,9 @@ pub struct Options {
     pub(crate) purge_batch: usize,
     pub(crate) revoked_retention: Duration,
     pub(crate) max_metadata_len: usize,
+    pub(crate) rotation_grace: Duration,
+    pub(crate) caps: std::collections::HashMap<crate::Kind, (usize, crate::CapPolicy)>,
+    pub(crate) event_retention: usize,
 }
 
 impl fmt::Debug for Options {
@@ -125,6 +128,9 @@ impl fmt::Debug for Options {
             .field("purge_batch", &self.purge_batch)
             .field("revoked_retention", &self.revoked_retention)
             .field("max_metadata_len", &self.max_metadata_len)
+            .field("rotation_grace", &self.rotation_grace)
+            .field("caps", &self.caps)
+            .field("event_retention", &self.event_retention)
             .finish_non_exhaustive()
     }
 }
@@ -162,6 +168,9 @@ impl Options {
             purge_batch: 1000,
             revoked_retention: Duration::from_secs(7 * 24 * 3600),
             max_metadata_len: 4096,
+            rotation_grace: Duration::from_secs(30),
+            caps: std::collections::HashMap::new(),
+            event_retention: 100_000,
         }
     }
 
@@ -270,6 +279,26 @@ impl Options {
         self
     }
 
+    /// How long the previous token keeps working after a rotation (parallel requests of one
+    /// client must not log it out). Presenting it later is reuse and revokes the family.
+    pub fn rotation_grace(mut self, d: Duration) -> Self {
+        self.rotation_grace = d;
+        self
+    }
+
+    /// At most `max` live tokens of `kind` per subject; `policy` says what a new one does to an
+    /// over-full subject. Enforced inside the issuing transaction.
+    pub fn subject_cap(mut self, kind: crate::Kind, max: usize, policy: crate::CapPolicy) -> Self {
+        self.caps.insert(kind, (max, policy));
+        self
+    }
+
+    /// How many audit events are kept (the oldest are dropped first; 0 turns the feed off).
+    pub fn event_retention(mut self, n: usize) -> Self {
+        self.event_retention = n;
+        self
+    }
+
     pub(crate) fn validate(&self) -> Result<()> {
         let bad = |m: &str| Err(Error::InvalidArgument(m.to_string()));
         if self.cache_size < 1024 * 1024 {
@@ -300,6 +329,9 @@ impl Options {
         }
         if self.purge_batch == 0 || self.purge_batch > 100_000 {
             return bad("purge_batch must be between 1 and 100,000");
+        }
+        if self.caps.values().any(|&(max, _)| max == 0) {
+            return bad("a subject cap must be at least 1");
         }
         if self.max_metadata_len > 65_536 {
             return bad("max_metadata_len must be at most 65,536 bytes");
@@ -347,6 +379,9 @@ impl Options {
             self.api_key_ttl,
             self.revoked_retention,
             self.max_metadata_len,
+            self.rotation_grace,
+            &self.caps,
+            self.event_retention,
         ) != (
             other.session_ttl,
             other.session_idle_timeout,
@@ -354,6 +389,9 @@ impl Options {
             other.api_key_ttl,
             other.revoked_retention,
             other.max_metadata_len,
+            other.rotation_grace,
+            &other.caps,
+            other.event_retention,
         ) {
             return Err("default lifetimes or limits differ");
         }

@@ -84,6 +84,12 @@ pub enum RevokeReason {
     Subject,
     /// Revoked with all of its tenant's tokens.
     Tenant,
+    /// Revoked because its parent (or an ancestor) was revoked.
+    Cascade,
+    /// Revoked because an old token of its rotation family was reused after its grace window.
+    Reuse,
+    /// Evicted to keep its subject under the per-subject cap.
+    CapEviction,
 }
 
 impl RevokeReason {
@@ -94,7 +100,17 @@ impl RevokeReason {
             RevokeReason::ById => "by_id",
             RevokeReason::Subject => "subject",
             RevokeReason::Tenant => "tenant",
+            RevokeReason::Cascade => "cascade",
+            RevokeReason::Reuse => "reuse",
+            RevokeReason::CapEviction => "cap_eviction",
         }
+    }
+
+    /// The reason with this stable name.
+    pub fn from_name(name: &str) -> Option<Self> {
+        (1..=7)
+            .filter_map(Self::from_code)
+            .find(|r| r.as_str() == name)
     }
 
     fn code(self) -> u8 {
@@ -103,6 +119,9 @@ impl RevokeReason {
             RevokeReason::ById => 2,
             RevokeReason::Subject => 3,
             RevokeReason::Tenant => 4,
+            RevokeReason::Cascade => 5,
+            RevokeReason::Reuse => 6,
+            RevokeReason::CapEviction => 7,
         }
     }
 
@@ -112,6 +131,9 @@ impl RevokeReason {
             2 => Some(RevokeReason::ById),
             3 => Some(RevokeReason::Subject),
             4 => Some(RevokeReason::Tenant),
+            5 => Some(RevokeReason::Cascade),
+            6 => Some(RevokeReason::Reuse),
+            7 => Some(RevokeReason::CapEviction),
             _ => None,
         }
     }
@@ -206,6 +228,29 @@ impl fmt::Debug for Scopes {
     }
 }
 
+/// How a token was replaced by a successor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Replacement {
+    /// `rotate`: the old secret works until the grace window ends; presenting it later is reuse.
+    Rotated,
+    /// `roll` (API keys): the old key works until the grace period ends, then expires.
+    Rolled,
+}
+
+/// A token's successor, once it was rotated or rolled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Successor {
+    /// The successor's id.
+    pub id: TokenId,
+    /// When the old token was replaced.
+    pub at: Timestamp,
+    /// Until when the old token keeps working.
+    pub grace_until: Timestamp,
+    /// Rotation or roll.
+    pub how: Replacement,
+}
+
 /// When and why a token was revoked.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Revocation {
@@ -249,8 +294,12 @@ pub struct Record {
     pub uses: u64,
     /// The number of successful verifies allowed, for limited-use tokens.
     pub max_uses: Option<u64>,
-    /// The token this one was derived from.
+    /// The token this one was derived from (a child token).
     pub parent: Option<TokenId>,
+    /// The first token of its rotation family (the token itself if it was never rotated).
+    pub family: Option<TokenId>,
+    /// Set once the token was rotated or rolled.
+    pub successor: Option<Successor>,
     /// Set once the token is revoked.
     pub revoked: Option<Revocation>,
 }
@@ -275,6 +324,8 @@ impl Record {
             uses: 0,
             max_uses: None,
             parent: None,
+            family: None,
+            successor: None,
             revoked: None,
         }
     }
@@ -341,7 +392,9 @@ const F_REVOKED: u16 = 1 << 7;
 const F_SUBJECT: u16 = 1 << 8;
 const F_LABEL: u16 = 1 << 9;
 const F_METADATA: u16 = 1 << 10;
-const F_KNOWN: u16 = (1 << 11) - 1;
+const F_FAMILY: u16 = 1 << 11;
+const F_SUCCESSOR: u16 = 1 << 12;
+const F_KNOWN: u16 = (1 << 13) - 1;
 
 impl Stored {
     pub(crate) fn encode(&self) -> Vec<u8> {
@@ -363,6 +416,8 @@ impl Stored {
         set(r.subject.is_some(), F_SUBJECT);
         set(r.label.is_some(), F_LABEL);
         set(!r.metadata.is_empty(), F_METADATA);
+        set(r.family.is_some(), F_FAMILY);
+        set(r.successor.is_some(), F_SUCCESSOR);
 
         let mut out = Vec::with_capacity(64 + r.tenant.len() + r.metadata.len());
         out.push(FORMAT);
@@ -395,6 +450,18 @@ impl Stored {
         if let Some(rv) = r.revoked {
             put_time(&mut out, rv.at);
             out.push(rv.reason.code());
+        }
+        if let Some(f) = r.family {
+            out.extend_from_slice(&f.0);
+        }
+        if let Some(sc) = r.successor {
+            out.extend_from_slice(&sc.id.0);
+            put_time(&mut out, sc.at);
+            put_time(&mut out, sc.grace_until);
+            out.push(match sc.how {
+                Replacement::Rotated => 1,
+                Replacement::Rolled => 2,
+            });
         }
         put_bytes(&mut out, r.tenant.as_bytes());
         if let Some(s) = &r.subject {
@@ -454,18 +521,31 @@ impl Stored {
         } else {
             None
         };
-        let parent = if has(F_PARENT) {
-            let mut p = [0u8; 16];
-            p.copy_from_slice(rd.take(16)?);
-            Some(TokenId(p))
-        } else {
-            None
-        };
+        let parent = if has(F_PARENT) { Some(rd.id()?) } else { None };
         let revoked = if has(F_REVOKED) {
             let at = rd.time()?;
             let reason = RevokeReason::from_code(rd.u8()?)
                 .ok_or_else(|| rd.corrupt("unknown revocation reason"))?;
             Some(Revocation { at, reason })
+        } else {
+            None
+        };
+        let family = if has(F_FAMILY) { Some(rd.id()?) } else { None };
+        let successor = if has(F_SUCCESSOR) {
+            let id = rd.id()?;
+            let at = rd.time()?;
+            let grace_until = rd.time()?;
+            let how = match rd.u8()? {
+                1 => Replacement::Rotated,
+                2 => Replacement::Rolled,
+                _ => return Err(rd.corrupt("unknown replacement kind")),
+            };
+            Some(Successor {
+                id,
+                at,
+                grace_until,
+                how,
+            })
         } else {
             None
         };
@@ -506,6 +586,8 @@ impl Stored {
                 uses,
                 max_uses,
                 parent,
+                family,
+                successor,
                 revoked,
             },
             key_version,
@@ -514,7 +596,7 @@ impl Stored {
     }
 }
 
-fn put_varint(out: &mut Vec<u8>, mut v: u64) {
+pub(crate) fn put_varint(out: &mut Vec<u8>, mut v: u64) {
     while v >= 0x80 {
         out.push((v as u8) | 0x80);
         v >>= 7;
@@ -522,27 +604,27 @@ fn put_varint(out: &mut Vec<u8>, mut v: u64) {
     out.push(v as u8);
 }
 
-fn put_time(out: &mut Vec<u8>, t: Timestamp) {
+pub(crate) fn put_time(out: &mut Vec<u8>, t: Timestamp) {
     let v = t.as_unix_millis();
     put_varint(out, ((v << 1) ^ (v >> 63)) as u64);
 }
 
-fn put_bytes(out: &mut Vec<u8>, b: &[u8]) {
+pub(crate) fn put_bytes(out: &mut Vec<u8>, b: &[u8]) {
     put_varint(out, b.len() as u64);
     out.extend_from_slice(b);
 }
 
-struct Reader<'a> {
-    b: &'a [u8],
-    id: TokenId,
+pub(crate) struct Reader<'a> {
+    pub(crate) b: &'a [u8],
+    pub(crate) id: TokenId,
 }
 
 impl<'a> Reader<'a> {
-    fn corrupt(&self, what: &str) -> Error {
+    pub(crate) fn corrupt(&self, what: &str) -> Error {
         Error::Corrupt(format!("record of token {}: {what}", self.id))
     }
 
-    fn take(&mut self, n: usize) -> Result<&'a [u8], Error> {
+    pub(crate) fn take(&mut self, n: usize) -> Result<&'a [u8], Error> {
         if self.b.len() < n {
             return Err(self.corrupt("truncated"));
         }
@@ -551,11 +633,17 @@ impl<'a> Reader<'a> {
         Ok(head)
     }
 
-    fn u8(&mut self) -> Result<u8, Error> {
+    pub(crate) fn id(&mut self) -> Result<TokenId, Error> {
+        let mut p = [0u8; 16];
+        p.copy_from_slice(self.take(16)?);
+        Ok(TokenId(p))
+    }
+
+    pub(crate) fn u8(&mut self) -> Result<u8, Error> {
         Ok(self.take(1)?[0])
     }
 
-    fn varint(&mut self) -> Result<u64, Error> {
+    pub(crate) fn varint(&mut self) -> Result<u64, Error> {
         let mut v = 0u64;
         for shift in (0..64).step_by(7) {
             let byte = self.u8()?;
@@ -567,24 +655,24 @@ impl<'a> Reader<'a> {
         Err(self.corrupt("varint too long"))
     }
 
-    fn time(&mut self) -> Result<Timestamp, Error> {
+    pub(crate) fn time(&mut self) -> Result<Timestamp, Error> {
         let z = self.varint()?;
         Ok(Timestamp::from_unix_millis(
             ((z >> 1) as i64) ^ -((z & 1) as i64),
         ))
     }
 
-    fn duration(&mut self) -> Result<Duration, Error> {
+    pub(crate) fn duration(&mut self) -> Result<Duration, Error> {
         Ok(Duration::from_millis(self.varint()?))
     }
 
-    fn bytes(&mut self) -> Result<&'a [u8], Error> {
+    pub(crate) fn bytes(&mut self) -> Result<&'a [u8], Error> {
         let n = self.varint()?;
         let n = usize::try_from(n).map_err(|_| self.corrupt("length overflow"))?;
         self.take(n)
     }
 
-    fn string(&mut self) -> Result<String, Error> {
+    pub(crate) fn string(&mut self) -> Result<String, Error> {
         let b = self.bytes()?;
         String::from_utf8(b.to_vec()).map_err(|_| self.corrupt("text is not UTF-8"))
     }
@@ -612,6 +700,13 @@ mod tests {
                 uses: 3,
                 max_uses: Some(10),
                 parent: Some(TokenId([9; 16])),
+                family: Some(TokenId([3; 16])),
+                successor: Some(Successor {
+                    id: TokenId([4; 16]),
+                    at: Timestamp::from_unix_millis(1_760_000_000_000),
+                    grace_until: Timestamp::from_unix_millis(1_760_000_030_000),
+                    how: Replacement::Rotated,
+                }),
                 revoked: Some(Revocation {
                     at: Timestamp::from_unix_millis(1_750_000_000_000),
                     reason: RevokeReason::Tenant,
@@ -638,6 +733,7 @@ mod tests {
             r.max_lifetime,
         ) = (None, None, None, None, None);
         (r.last_used_at, r.max_uses, r.parent, r.revoked, r.uses) = (None, None, None, None, 0);
+        (r.family, r.successor) = (None, None);
         r.metadata.clear();
         r.scopes = Scopes::new();
         let back = Stored::decode(r.id, &minimal.encode()).expect("decodes");
@@ -651,7 +747,7 @@ mod tests {
             assert!(Stored::decode(TokenId([0; 16]), &bytes[..n]).is_err());
         }
         let mut unknown_flag = bytes.clone();
-        unknown_flag[3] |= 0x80;
+        unknown_flag[3] |= 0x40;
         assert!(Stored::decode(TokenId([0; 16]), &unknown_flag).is_err());
     }
 }

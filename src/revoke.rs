@@ -7,7 +7,7 @@
 //! after that.
 
 use crate::error::{Error, Result};
-use crate::record::{Revocation, RevokeReason, Stored};
+use crate::record::{RevokeReason, Stored};
 use crate::store::Inner;
 use crate::token_text::{TokenId, TokenText};
 use crate::verify::{secret_hash, Rejection};
@@ -83,12 +83,6 @@ impl Target {
     }
 }
 
-fn mark(tx: &mut Tx<'_, '_>, old: &Stored, reason: RevokeReason) -> Result<()> {
-    let mut new = old.clone();
-    new.record.revoked = Some(Revocation { at: tx.now, reason });
-    tx.tables.put(Some(old), &new)
-}
-
 impl Inner {
     pub(crate) fn resolve(&self, target: TokenRef<'_>) -> Result<Target> {
         Ok(match target {
@@ -107,11 +101,7 @@ impl Inner {
         let target = self.resolve(target)?;
         self.write(Commit::Durable, move |tx| {
             let old = target.load(tx)?;
-            if old.record.revoked.is_some() {
-                return Ok(0);
-            }
-            mark(tx, &old, target.reason())?;
-            Ok(1)
+            tx.revoke_tree(&old, target.reason())
         })
     }
 
@@ -121,8 +111,10 @@ impl Inner {
             let tokens = tx.tables.of_subject(&subject)?;
             let mut n = 0;
             for s in tokens.iter().filter(|s| Some(s.record.id) != except) {
-                mark(tx, s, RevokeReason::Subject)?;
-                n += 1;
+                // Re-read: a cascade from an earlier one may have revoked it already.
+                if let Some(current) = tx.tables.get(&s.record.id)? {
+                    n += tx.revoke_tree(&current, RevokeReason::Subject)?;
+                }
             }
             Ok(n)
         })
@@ -132,10 +124,13 @@ impl Inner {
         let tenant = tenant.to_owned();
         self.write(Commit::Durable, move |tx| {
             let tokens = tx.tables.of_tenant(&tenant)?;
+            let mut n = 0;
             for s in &tokens {
-                mark(tx, s, RevokeReason::Tenant)?;
+                if let Some(current) = tx.tables.get(&s.record.id)? {
+                    n += tx.revoke_tree(&current, RevokeReason::Tenant)?;
+                }
             }
-            Ok(tokens.len())
+            Ok(n)
         })
     }
 }

@@ -6,6 +6,10 @@
 //! | `by_subject` | hash of the subject (8) + id (16) | nothing |
 //! | `by_tenant` | hash of the tenant (8) + id (16) | nothing |
 //! | `by_deadline` | purge deadline in ms, big-endian (8) + id (16) | nothing |
+//! | `children` | parent id (16) + child id (16) | nothing |
+//! | `epochs` | `*`, `s:<subject>` or `t:<tenant>` | revoke everything issued before (ms) |
+//! | `cleanup` | an epoch's key | where the purge is in removing the rows it killed |
+//! | `events` | sequence number | an encoded audit event |
 //! | `meta` | name | value |
 //!
 //! Index keys are fixed-width: names are reduced to 64-bit hashes and the record is read to
@@ -31,6 +35,10 @@ pub(crate) const BY_SUBJECT: TableDefinition<&[u8; 24], ()> = TableDefinition::n
 pub(crate) const BY_TENANT: TableDefinition<&[u8; 24], ()> = TableDefinition::new("by_tenant");
 pub(crate) const BY_DEADLINE: TableDefinition<&[u8; 24], ()> = TableDefinition::new("by_deadline");
 pub(crate) const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
+pub(crate) const CHILDREN: TableDefinition<&[u8; 32], ()> = TableDefinition::new("children");
+pub(crate) const EPOCHS: TableDefinition<&str, i64> = TableDefinition::new("epochs");
+pub(crate) const CLEANUP: TableDefinition<&str, &[u8]> = TableDefinition::new("cleanup");
+pub(crate) const EVENTS: TableDefinition<u64, &[u8]> = TableDefinition::new("events");
 
 const META_SCHEMA: &str = "schema_version";
 const META_STORE_KEY: &str = "store_key";
@@ -166,6 +174,10 @@ pub(crate) fn prepare_with(
             tx.open_table(BY_SUBJECT)?;
             tx.open_table(BY_TENANT)?;
             tx.open_table(BY_DEADLINE)?;
+            tx.open_table(CHILDREN)?;
+            tx.open_table(EPOCHS)?;
+            tx.open_table(CLEANUP)?;
+            tx.open_table(EVENTS)?;
         }
         token_text::wipe(&mut store_key);
     }

@@ -3,12 +3,16 @@
 
 use std::time::Duration;
 
-use redb::{ReadOnlyTable, ReadTransaction, ReadableTable, Table, WriteTransaction};
+use redb::{
+    ReadOnlyTable, ReadTransaction, ReadableTable, ReadableTableMetadata, Table, WriteTransaction,
+};
 
 use crate::clock::Timestamp;
 use crate::error::Result;
 use crate::record::Stored;
-use crate::schema::{BY_DEADLINE, BY_SUBJECT, BY_TENANT, TOKENS};
+use crate::schema::{
+    BY_DEADLINE, BY_SUBJECT, BY_TENANT, CHILDREN, CLEANUP, EPOCHS, EVENTS, TOKENS,
+};
 use crate::token_text::TokenId;
 
 type Key24 = [u8; 24];
@@ -83,6 +87,10 @@ pub(crate) struct WriteTables<'t> {
     by_subject: Table<'t, &'static [u8; 24], ()>,
     by_tenant: Table<'t, &'static [u8; 24], ()>,
     by_deadline: Table<'t, &'static [u8; 24], ()>,
+    children: Table<'t, &'static [u8; 32], ()>,
+    epochs: Table<'t, &'static str, i64>,
+    cleanup: Table<'t, &'static str, &'static [u8]>,
+    events: Table<'t, u64, &'static [u8]>,
     retention: Duration,
 }
 
@@ -93,8 +101,109 @@ impl<'t> WriteTables<'t> {
             by_subject: tx.open_table(BY_SUBJECT)?,
             by_tenant: tx.open_table(BY_TENANT)?,
             by_deadline: tx.open_table(BY_DEADLINE)?,
+            children: tx.open_table(CHILDREN)?,
+            epochs: tx.open_table(EPOCHS)?,
+            cleanup: tx.open_table(CLEANUP)?,
+            events: tx.open_table(EVENTS)?,
             retention,
         })
+    }
+
+    /// Records `child` under `parent`.
+    pub(crate) fn add_child(&mut self, parent: &TokenId, child: &TokenId) -> Result<()> {
+        self.children.insert(&key32(parent, child), ())?;
+        Ok(())
+    }
+
+    /// The ids of `parent`'s children.
+    pub(crate) fn children_of(&self, parent: &TokenId) -> Result<Vec<TokenId>> {
+        children_of(&self.children, parent)
+    }
+
+    /// The epoch stored under `key`, if any.
+    pub(crate) fn epoch(&self, key: &str) -> Result<Option<Timestamp>> {
+        Ok(self
+            .epochs
+            .get(key)?
+            .map(|v| Timestamp::from_unix_millis(v.value())))
+    }
+
+    /// Raises the epoch under `key` to `t` (never lowers it) and queues the cleanup of the rows
+    /// it kills. Returns the epoch now in force.
+    pub(crate) fn raise_epoch(&mut self, key: &str, t: Timestamp) -> Result<Timestamp> {
+        let now_in_force = match self.epoch(key)? {
+            Some(old) if old >= t => old,
+            _ => {
+                self.epochs.insert(key, t.as_unix_millis())?;
+                self.cleanup.insert(key, [].as_slice())?;
+                t
+            }
+        };
+        Ok(now_in_force)
+    }
+
+    /// The first pending epoch cleanup: its key and the id it stopped after.
+    pub(crate) fn next_cleanup(&self) -> Result<Option<(String, Option<TokenId>)>> {
+        let Some(row) = self.cleanup.iter()?.next() else {
+            return Ok(None);
+        };
+        let (k, v) = row?;
+        let after = <[u8; 16]>::try_from(v.value()).ok().map(TokenId);
+        Ok(Some((k.value().to_owned(), after)))
+    }
+
+    /// Records progress of an epoch cleanup (`None`: done).
+    pub(crate) fn set_cleanup(&mut self, key: &str, after: Option<TokenId>) -> Result<()> {
+        match after {
+            Some(id) => self.cleanup.insert(key, id.0.as_slice())?,
+            None => self.cleanup.remove(key)?,
+        };
+        Ok(())
+    }
+
+    /// Up to `limit` stored tokens after `after`, in id order (for the store-wide cleanup).
+    pub(crate) fn tokens_after(&self, after: Option<TokenId>, limit: usize) -> Result<Vec<Stored>> {
+        let mut out = Vec::new();
+        let start = after.map_or([0u8; 16], |a| a.0);
+        for row in self.tokens.range::<&[u8; 16]>(&start..)? {
+            let (k, v) = row?;
+            let id = TokenId(*k.value());
+            if Some(id) == after {
+                continue;
+            }
+            if out.len() >= limit {
+                break;
+            }
+            out.push(Stored::decode(id, v.value())?);
+        }
+        Ok(out)
+    }
+
+    /// Appends an audit event; returns its sequence number.
+    pub(crate) fn append_event(&mut self, bytes: &[u8]) -> Result<u64> {
+        let seq = match self.events.last()? {
+            Some((k, _)) => k.value() + 1,
+            None => 1,
+        };
+        self.events.insert(seq, bytes)?;
+        Ok(seq)
+    }
+
+    /// Removes events with a sequence number `<= upto`, at most `limit` of them.
+    pub(crate) fn trim_events(&mut self, upto: u64, limit: usize) -> Result<usize> {
+        let mut n = 0;
+        while n < limit {
+            let first = match self.events.first()? {
+                Some((k, _)) => k.value(),
+                None => break,
+            };
+            if first > upto {
+                break;
+            }
+            self.events.remove(first)?;
+            n += 1;
+        }
+        Ok(n)
     }
 
     pub(crate) fn get(&self, id: &TokenId) -> Result<Option<Stored>> {
@@ -110,9 +219,16 @@ impl<'t> WriteTables<'t> {
         self.move_index(before, Some(index_rows(new, self.retention)))
     }
 
-    /// Removes a token and all of its index rows.
+    /// Removes a token, all of its index rows and its rows in the children table.
     pub(crate) fn delete(&mut self, old: &Stored) -> Result<()> {
-        self.tokens.remove(&old.record.id.0)?;
+        let id = old.record.id;
+        self.tokens.remove(&id.0)?;
+        if let Some(parent) = old.record.parent {
+            self.children.remove(&key32(&parent, &id))?;
+        }
+        for child in self.children_of(&id)? {
+            self.children.remove(&key32(&id, &child))?;
+        }
         self.move_index(Some(index_rows(old, self.retention)), None)
     }
 
@@ -187,6 +303,28 @@ fn get(
     }
 }
 
+fn key32(parent: &TokenId, child: &TokenId) -> [u8; 32] {
+    let mut k = [0u8; 32];
+    k[..16].copy_from_slice(&parent.0);
+    k[16..].copy_from_slice(&child.0);
+    k
+}
+
+fn children_of(
+    table: &impl ReadableTable<&'static [u8; 32], ()>,
+    parent: &TokenId,
+) -> Result<Vec<TokenId>> {
+    let start = key32(parent, &TokenId([0; 16]));
+    let end = key32(parent, &TokenId([0xFF; 16]));
+    let mut out = Vec::new();
+    for row in table.range::<&[u8; 32]>(&start..=&end)? {
+        let mut id = [0u8; 16];
+        id.copy_from_slice(&row?.0.value()[16..]);
+        out.push(TokenId(id));
+    }
+    Ok(out)
+}
+
 fn id_of(key: &Key24) -> TokenId {
     let mut id = [0u8; 16];
     id.copy_from_slice(&key[8..]);
@@ -231,19 +369,37 @@ fn due_keys(
 /// The token table opened in a read transaction: what a verify needs.
 pub(crate) struct Snapshot {
     tokens: ReadOnlyTable<&'static [u8; 16], &'static [u8]>,
+    epochs: Option<ReadOnlyTable<&'static str, i64>>,
     _tx: ReadTransaction,
 }
 
 impl Snapshot {
-    pub(crate) fn new(tx: ReadTransaction) -> Result<Snapshot> {
+    /// A snapshot for verify; `with_epochs` reads the epochs from it (when another process may
+    /// have written them).
+    pub(crate) fn new(tx: ReadTransaction, with_epochs: bool) -> Result<Snapshot> {
+        let epochs = if with_epochs {
+            let t = tx.open_table(EPOCHS)?;
+            (!t.is_empty()?).then_some(t)
+        } else {
+            None
+        };
         Ok(Snapshot {
             tokens: tx.open_table(TOKENS)?,
+            epochs,
             _tx: tx,
         })
     }
 
     pub(crate) fn get(&self, id: &TokenId) -> Result<Option<Stored>> {
         get(&self.tokens, id)
+    }
+
+    /// The epoch under `key`, if the snapshot reads epochs.
+    pub(crate) fn epoch(&self, key: &str) -> Result<Option<Timestamp>> {
+        match &self.epochs {
+            Some(t) => Ok(t.get(key)?.map(|v| Timestamp::from_unix_millis(v.value()))),
+            None => Ok(None),
+        }
     }
 }
 
@@ -253,6 +409,9 @@ pub(crate) struct ReadTables {
     by_subject: ReadOnlyTable<&'static [u8; 24], ()>,
     by_tenant: ReadOnlyTable<&'static [u8; 24], ()>,
     by_deadline: ReadOnlyTable<&'static [u8; 24], ()>,
+    children: ReadOnlyTable<&'static [u8; 32], ()>,
+    epochs: ReadOnlyTable<&'static str, i64>,
+    events: ReadOnlyTable<u64, &'static [u8]>,
 }
 
 // Handles are shared between threads by the store.
@@ -269,11 +428,45 @@ impl ReadTables {
             by_subject: tx.open_table(BY_SUBJECT)?,
             by_tenant: tx.open_table(BY_TENANT)?,
             by_deadline: tx.open_table(BY_DEADLINE)?,
+            children: tx.open_table(CHILDREN)?,
+            epochs: tx.open_table(EPOCHS)?,
+            events: tx.open_table(EVENTS)?,
         })
     }
 
     pub(crate) fn get(&self, id: &TokenId) -> Result<Option<Stored>> {
         get(&self.tokens, id)
+    }
+
+    pub(crate) fn children_of(&self, parent: &TokenId) -> Result<Vec<TokenId>> {
+        children_of(&self.children, parent)
+    }
+
+    pub(crate) fn epoch(&self, key: &str) -> Result<Option<Timestamp>> {
+        Ok(self
+            .epochs
+            .get(key)?
+            .map(|v| Timestamp::from_unix_millis(v.value())))
+    }
+
+    /// Every epoch, for loading into memory.
+    pub(crate) fn all_epochs(&self) -> Result<Vec<(String, Timestamp)>> {
+        let mut out = Vec::new();
+        for row in self.epochs.iter()? {
+            let (k, v) = row?;
+            out.push((k.value().to_owned(), Timestamp::from_unix_millis(v.value())));
+        }
+        Ok(out)
+    }
+
+    /// Events with a sequence number greater than `since`, at most `limit`.
+    pub(crate) fn events_after(&self, since: u64, limit: usize) -> Result<Vec<(u64, Vec<u8>)>> {
+        let mut out = Vec::new();
+        for row in self.events.range(since.saturating_add(1)..)?.take(limit) {
+            let (k, v) = row?;
+            out.push((k.value(), v.value().to_vec()));
+        }
+        Ok(out)
     }
 
     pub(crate) fn of_subject(&self, subject: &str) -> Result<Vec<Stored>> {

@@ -12,9 +12,11 @@ use redb::{Database, ReadableDatabase};
 
 use crate::clock::Timestamp;
 use crate::error::{Error, Result};
+use crate::events::Event;
 use crate::expiry::{Maintenance, PurgeBatch};
 use crate::fork;
 use crate::issue::{IssueRequest, Issued, Renewed};
+use crate::lifecycle::{Child, MemEpochs, RevokeScope};
 use crate::options::Options;
 use crate::record::{Kind, Record};
 use crate::revoke::TokenRef;
@@ -58,6 +60,7 @@ pub(crate) struct Inner {
     pub(crate) touches: Touches,
     pub(crate) snapshots: ManuallyDrop<Snapshots>,
     pub(crate) maintenance: Maintenance,
+    pub(crate) epochs: MemEpochs,
     pub(crate) commits: AtomicU64,
     fork_generation: u64,
 }
@@ -189,6 +192,67 @@ impl Store {
         self.inner()?.revoke_tenant(tenant)
     }
 
+    /// Issues a child of `parent` (which must be valid), possibly for another tenant. Its
+    /// expiry is clamped to the parent's (reported in [`Child::clamped`]); revoking the parent
+    /// revokes it, in the same transaction.
+    pub fn issue_child<'a>(
+        &self,
+        parent: impl Into<TokenRef<'a>>,
+        request: &IssueRequest,
+    ) -> Result<Child> {
+        self.inner()?.issue_child(parent.into(), request)
+    }
+
+    /// The tokens derived from `parent`, whatever their state, oldest first.
+    pub fn children(&self, parent: TokenId) -> Result<Vec<Record>> {
+        let inner = self.inner()?;
+        let db = inner.db.read();
+        let tx = db.begin_read()?;
+        let tables = ReadTables::new(&tx)?;
+        let mut out = Vec::new();
+        for id in tables.children_of(&parent)? {
+            if let Some(s) = tables.get(&id)? {
+                out.push(s.record);
+            }
+        }
+        out.sort_by_key(|r| (r.created_at, r.id));
+        Ok(out)
+    }
+
+    /// Rotates a token: returns its successor, in the same family. The old token keeps working
+    /// for [`Options::rotation_grace`]; a retry inside that window returns the same successor.
+    /// Presenting the old token after the window is reuse: the whole family is revoked and the
+    /// answer is [`Error::Rejected`] with [`crate::Rejection::ReuseDetected`].
+    pub fn rotate(&self, token: impl AsRef<[u8]>) -> Result<Issued> {
+        self.inner()?.rotate(token.as_ref())
+    }
+
+    /// Rolls an API key: a new key with the same tenant, subject, scopes and label; the old key
+    /// keeps working for `grace`, then expires.
+    pub fn roll<'a>(&self, key: impl Into<TokenRef<'a>>, grace: Duration) -> Result<Issued> {
+        self.inner()?.roll(key.into(), grace)
+    }
+
+    /// Revokes every token issued strictly before `before` in `scope`, in a constant number of
+    /// writes ("sign out everywhere after a password change", "a key leaked yesterday"). The
+    /// dead rows are removed later by the purge.
+    pub fn revoke_issued_before(&self, scope: RevokeScope, before: Timestamp) -> Result<()> {
+        self.inner()?.revoke_before(scope, before)
+    }
+
+    /// Audit events after the cursor `since` (0 for the oldest kept), at most `limit`, oldest
+    /// first. Pass the last event's `seq` to read on.
+    pub fn events(&self, since: u64, limit: usize) -> Result<Vec<Event>> {
+        let inner = self.inner()?;
+        let db = inner.db.read();
+        let tx = db.begin_read()?;
+        ReadTables::new(&tx)?
+            .events_after(since, limit)?
+            .into_iter()
+            .map(|(seq, bytes)| crate::events::decode(seq, &bytes))
+            .collect()
+    }
+
     /// The record of a token by id, whatever its state (revoked, expired), if it is still stored.
     pub fn get(&self, id: TokenId) -> Result<Option<Record>> {
         let inner = self.inner()?;
@@ -206,8 +270,9 @@ impl Store {
         let inner = self.inner()?;
         let db = inner.db.read();
         let tx = db.begin_read()?;
-        let tokens = ReadTables::new(&tx)?.of_subject(subject)?;
-        Ok(inner.live_records(tokens.into_iter().map(|s| s.record), None))
+        let tables = ReadTables::new(&tx)?;
+        let tokens = tables.of_subject(subject)?;
+        inner.live_records(&tables, tokens.into_iter().map(|s| s.record), None)
     }
 
     /// The live tokens of `tenant`, of one kind or all, oldest first.
@@ -215,8 +280,9 @@ impl Store {
         let inner = self.inner()?;
         let db = inner.db.read();
         let tx = db.begin_read()?;
-        let tokens = ReadTables::new(&tx)?.of_tenant(tenant)?;
-        Ok(inner.live_records(tokens.into_iter().map(|s| s.record), kind))
+        let tables = ReadTables::new(&tx)?;
+        let tokens = tables.of_tenant(tenant)?;
+        inner.live_records(&tables, tokens.into_iter().map(|s| s.record), kind)
     }
 
     /// The live API keys of `tenant`, oldest first.
@@ -266,11 +332,7 @@ impl Store {
             for s in &batch {
                 let mut r = s.record.clone();
                 inner.merge_pending_use(&mut r);
-                let state = match inner.judge_state(&r, now) {
-                    Ok(()) => TokenState::Live,
-                    Err(crate::Rejection::Revoked) => TokenState::Revoked,
-                    Err(_) => TokenState::Expired,
-                };
+                let state = inner.state_of(&tables, &r, now)?;
                 stats.add(&r, state);
             }
         }
@@ -390,7 +452,13 @@ impl fmt::Debug for Store {
 impl Inner {
     fn new(db: Database, path: Option<PathBuf>, opts: Options) -> Result<Inner> {
         let key = schema::prepare(&db, &opts)?;
+        let epochs = MemEpochs::default();
+        {
+            let tx = db.begin_read()?;
+            epochs.load(ReadTables::new(&tx)?.all_epochs()?);
+        }
         Ok(Inner {
+            epochs,
             db: ManuallyDrop::new(RwLock::new(db)),
             path,
             key,
@@ -413,22 +481,34 @@ impl Inner {
         }
     }
 
+    /// The state of a stored record now, epochs read from `tables`.
+    fn state_of(&self, tables: &ReadTables, r: &Record, now: Timestamp) -> Result<TokenState> {
+        if r.revoked.is_some() || crate::lifecycle::killed(r, |k| tables.epoch(k))? {
+            return Ok(TokenState::Revoked);
+        }
+        Ok(match self.judge_state(r, now) {
+            Ok(()) => TokenState::Live,
+            Err(crate::Rejection::Revoked) => TokenState::Revoked,
+            Err(_) => TokenState::Expired,
+        })
+    }
+
     fn live_records(
         &self,
+        tables: &ReadTables,
         records: impl Iterator<Item = Record>,
         kind: Option<Kind>,
-    ) -> Vec<Record> {
+    ) -> Result<Vec<Record>> {
         let now = self.opts.clock.now();
-        let mut out: Vec<Record> = records
-            .filter(|r| kind.is_none_or(|k| r.kind == k))
-            .map(|mut r| {
-                self.merge_pending_use(&mut r);
-                r
-            })
-            .filter(|r| self.judge_state(r, now).is_ok())
-            .collect();
+        let mut out = Vec::new();
+        for mut r in records.filter(|r| kind.is_none_or(|k| r.kind == k)) {
+            self.merge_pending_use(&mut r);
+            if self.state_of(tables, &r, now)? == TokenState::Live {
+                out.push(r);
+            }
+        }
         out.sort_by_key(|r| (r.created_at, r.id));
-        out
+        Ok(out)
     }
 
     pub(crate) fn purge_all(&self) -> Result<usize> {

@@ -1,7 +1,10 @@
 //! The verify path: parse and check (no storage), read the record from a snapshot, compare the
 //! hash in constant time, then judge: revoked? expired? idle? used up? tenant and scopes?
 //!
-//! Verify never writes. It reads from a read snapshot that is reused until the next commit of
+//! Verify never writes, with two exceptions that must: a limited-use token counts its use, and
+//! the reuse of a rotated token after its grace window revokes its family.
+//!
+//! Otherwise verify never writes. It reads from a read snapshot that is reused until the next commit of
 //! this store (in [`crate::Concurrency::Exclusive`] mode, where every commit goes through this
 //! process): every commit drops the snapshots before the writing call returns, so a verify that
 //! starts after a revocation returned always sees it. In
@@ -17,7 +20,7 @@ use redb::{ReadTransaction, ReadableDatabase};
 use crate::clock::Timestamp;
 use crate::error::Result;
 use crate::options::Concurrency;
-use crate::record::{Record, Stored};
+use crate::record::{Record, Replacement, Stored};
 use crate::schema::HashKey;
 use crate::storage::Snapshot;
 use crate::store::Inner;
@@ -190,13 +193,13 @@ impl Snapshots {
         f: impl FnOnce(&Snapshot) -> Result<R>,
     ) -> Result<R> {
         if !self.reuse {
-            return f(&Snapshot::new(begin()?)?);
+            return f(&Snapshot::new(begin()?, true)?);
         }
         let i = SLOT.with(|i| *i) % self.slots.len();
         let mut slot = self.slots[i].0.lock();
         let snapshot = match &mut *slot {
             Some(s) => s,
-            empty => empty.insert(Snapshot::new(begin()?)?),
+            empty => empty.insert(Snapshot::new(begin()?, false)?),
         };
         f(snapshot)
     }
@@ -237,14 +240,41 @@ impl Inner {
         };
         let hash = secret_hash(&self.key, &parsed.id, &parsed.secret);
         let now = self.opts.clock.now();
-        let found = self
-            .snapshots
-            .with(|| self.db.read().begin_read(), |snap| snap.get(&parsed.id))?;
-        let Some(stored) = found else {
+        let shared = self.opts.concurrency == Concurrency::MultiProcess;
+        let found = self.snapshots.with(
+            || self.db.read().begin_read(),
+            |snap| {
+                let Some(stored) = snap.get(&parsed.id)? else {
+                    return Ok(None);
+                };
+                // Other processes write epochs too: read them from the same snapshot.
+                let killed = if shared {
+                    crate::lifecycle::killed(&stored.record, |k| snap.epoch(k))?
+                } else {
+                    self.epochs.kills(&stored.record)
+                };
+                Ok(Some((stored, killed)))
+            },
+        )?;
+        let Some((stored, killed)) = found else {
             return Ok(Outcome::Invalid(Rejection::Unknown));
         };
-        if let Err(r) = self.judge(&stored, &hash, now) {
+        if let Err(r) = self.judge_secret(&stored, &hash) {
             return Ok(Outcome::Invalid(r));
+        }
+        if killed {
+            return Ok(Outcome::Invalid(Rejection::Revoked));
+        }
+        if let Err(r) = self.judge_state(&stored.record, now) {
+            return Ok(Outcome::Invalid(r));
+        }
+        if let Some(sc) = stored.record.successor {
+            if sc.how == Replacement::Rotated && now >= sc.grace_until {
+                // Reuse of a rotated token: the family is compromised. The one case (with
+                // limited-use tokens) where verify writes.
+                self.on_reuse(stored.record.id)?;
+                return Ok(Outcome::Invalid(Rejection::ReuseDetected));
+            }
         }
         let mut record = stored.record;
         if let Some(t) = &req.tenant {
@@ -254,6 +284,14 @@ impl Inner {
         }
         if !record.has_scopes(&req.scopes) {
             return Ok(Outcome::Invalid(Rejection::ScopeDenied));
+        }
+        if record.max_uses.is_some() {
+            // Limited-use tokens count each success in a durable write transaction, which
+            // serialises them across threads and processes: exactly `max_uses` succeed.
+            return Ok(match self.consume(record.id)? {
+                Ok(r) => Outcome::Valid(r),
+                Err(why) => Outcome::Invalid(why),
+            });
         }
         let recent = record
             .last_used_at
@@ -269,18 +307,6 @@ impl Inner {
         }
         record.last_used_at = Some(now);
         Ok(Outcome::Valid(record))
-    }
-
-    /// Judges a stored token against a presented secret's hash at `now`: everything but the
-    /// request's requirements.
-    pub(crate) fn judge(
-        &self,
-        s: &Stored,
-        hash: &[u8; 32],
-        now: Timestamp,
-    ) -> Result<(), Rejection> {
-        self.judge_secret(s, hash)?;
-        self.judge_state(&s.record, now)
     }
 
     /// Whether `hash` is the hash of the token's secret, in constant time.

@@ -1,0 +1,460 @@
+//! Token lifecycles beyond issue and revoke: child tokens, rotation with reuse detection, API
+//! key rolling, limited-use tokens, per-subject caps, and revoking everything issued before an
+//! instant (epochs).
+//!
+//! **Rotation without stored secrets.** A successor's id and secret are derived from the old
+//! token's id and secret with the store's secret key (keyed BLAKE3). A client that retries a
+//! rotation inside the grace window presents the old secret again, so the store derives the very
+//! same successor and returns its text, while storing no plaintext secret. Without the store's
+//! key, a stolen old token does not reveal its successor. Concurrent rotations of one token are
+//! serialised by the write transaction: exactly one successor exists.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use parking_lot::RwLock;
+
+use crate::clock::Timestamp;
+use crate::error::{Error, Result};
+use crate::events::{EventKind, NewEvent};
+use crate::issue::{IssueRequest, Issued};
+use crate::record::{Kind, Record, Replacement, Revocation, RevokeReason, Stored, Successor};
+use crate::revoke::TokenRef;
+use crate::schema::HashKey;
+use crate::store::Inner;
+use crate::token_text::{self, Secret, TokenId};
+use crate::verify::{secret_hash, Rejection};
+use crate::write::{Commit, Tx};
+
+/// Whose tokens [`crate::Store::revoke_issued_before`] revokes.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum RevokeScope {
+    /// Every token of the store.
+    Store,
+    /// Every token of a tenant.
+    Tenant(String),
+    /// Every token of a subject, in every tenant.
+    Subject(String),
+}
+
+impl RevokeScope {
+    pub(crate) fn key(&self) -> String {
+        match self {
+            RevokeScope::Store => "*".into(),
+            RevokeScope::Tenant(t) => format!("t:{t}"),
+            RevokeScope::Subject(s) => format!("s:{s}"),
+        }
+    }
+
+    fn label(&self) -> String {
+        match self {
+            RevokeScope::Store => "store".into(),
+            RevokeScope::Tenant(t) => format!("tenant:{t}"),
+            RevokeScope::Subject(s) => format!("subject:{s}"),
+        }
+    }
+}
+
+/// What the per-subject cap does when a new token would exceed it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum CapPolicy {
+    /// Refuse the new token ([`Error::LimitReached`]).
+    Refuse,
+    /// Revoke the oldest live token of the subject (same kind).
+    EvictOldest,
+    /// Revoke the live token of the subject (same kind) used longest ago.
+    EvictLeastRecentlyUsed,
+}
+
+/// A child token and whether its expiry was cut to its parent's.
+#[derive(Debug)]
+pub struct Child {
+    /// The child.
+    pub issued: Issued,
+    /// Whether the child's expiry was clamped to the parent's.
+    pub clamped: bool,
+}
+
+/// Whether an epoch kills this record: issued strictly before the store's, its tenant's or its
+/// subject's epoch.
+pub(crate) fn killed(
+    r: &Record,
+    lookup: impl Fn(&str) -> Result<Option<Timestamp>>,
+) -> Result<bool> {
+    let before = |e: Option<Timestamp>| e.is_some_and(|e| r.created_at < e);
+    if before(lookup("*")?) || before(lookup(&format!("t:{}", r.tenant))?) {
+        return Ok(true);
+    }
+    match &r.subject {
+        Some(s) => Ok(before(lookup(&format!("s:{s}"))?)),
+        None => Ok(false),
+    }
+}
+
+/// Epochs in memory, for verifies in the exclusive mode (where every epoch is written by this
+/// process).
+#[derive(Default)]
+pub(crate) struct MemEpochs(RwLock<HashMap<String, Timestamp>>);
+
+impl MemEpochs {
+    pub(crate) fn load(&self, all: Vec<(String, Timestamp)>) {
+        self.0.write().extend(all);
+    }
+
+    pub(crate) fn raise(&self, key: String, t: Timestamp) {
+        let mut m = self.0.write();
+        let e = m.entry(key).or_insert(t);
+        *e = (*e).max(t);
+    }
+
+    pub(crate) fn kills(&self, r: &Record) -> bool {
+        let m = self.0.read();
+        if m.is_empty() {
+            return false;
+        }
+        killed(r, |k| Ok(m.get(k).copied())).unwrap_or(false)
+    }
+}
+
+/// The id and secret of a token's rotation successor.
+fn successor_of(key: &HashKey, id: &TokenId, secret: &Secret) -> (TokenId, Secret) {
+    let mut h = blake3::Hasher::new_keyed(&key.key);
+    h.update(b"tessera rotation successor v1");
+    h.update(&id.0);
+    h.update(&secret.0);
+    let mut out = [0u8; 48];
+    h.finalize_xof().fill(&mut out);
+    let mut sid = [0u8; 16];
+    let mut ssecret = [0u8; 32];
+    sid.copy_from_slice(&out[..16]);
+    ssecret.copy_from_slice(&out[16..]);
+    token_text::wipe(&mut out);
+    (TokenId(sid), Secret(ssecret))
+}
+
+/// A successor's record: the old token's identity, scopes and limits, issued now.
+fn successor_record(old: &Record, id: TokenId, now: Timestamp) -> Record {
+    let cap = old.max_lifetime.map(|m| old.created_at.saturating_add(m));
+    let expires_at = old.expires_at.map(|e| {
+        let wanted = now.saturating_add(e.saturating_duration_since(old.created_at));
+        cap.map_or(wanted, |c| wanted.min(c))
+    });
+    let mut r = old.clone();
+    r.id = id;
+    r.created_at = now;
+    r.expires_at = expires_at;
+    r.max_lifetime = cap.map(|c| c.saturating_duration_since(now));
+    r.last_used_at = None;
+    r.uses = 0;
+    r.family = Some(old.family.unwrap_or(old.id));
+    r.successor = None;
+    r.revoked = None;
+    r
+}
+
+impl Tx<'_, '_> {
+    /// Everything that makes a stored token dead now, epochs read in this transaction.
+    pub(crate) fn judge(&self, r: &Record) -> Result<Result<(), Rejection>> {
+        if r.revoked.is_none() && killed(r, |k| self.tables.epoch(k))? {
+            return Ok(Err(Rejection::Revoked));
+        }
+        Ok(self.inner.judge_state(r, self.now))
+    }
+
+    /// Stores a new token, enforcing the per-subject cap first.
+    pub(crate) fn insert_new(&mut self, s: &Stored, apply_cap: bool) -> Result<()> {
+        if apply_cap {
+            self.enforce_cap(&s.record)?;
+        }
+        if self.tables.get(&s.record.id)?.is_some() {
+            return Err(Error::Internal("a new token id already exists".into()));
+        }
+        self.tables.put(None, s)?;
+        if let Some(p) = s.record.parent {
+            self.tables.add_child(&p, &s.record.id)?;
+        }
+        self.event(NewEvent::token(EventKind::Issued, s.record.id))
+    }
+
+    fn enforce_cap(&mut self, new: &Record) -> Result<()> {
+        let (Some(subject), Some(&(max, policy))) =
+            (&new.subject, self.inner.opts.caps.get(&new.kind))
+        else {
+            return Ok(());
+        };
+        let mut live = Vec::new();
+        for s in self.tables.of_subject(subject)? {
+            if s.record.kind == new.kind && self.judge(&s.record)?.is_ok() {
+                live.push(s);
+            }
+        }
+        if live.len() < max {
+            return Ok(());
+        }
+        let key = |s: &Stored| match policy {
+            CapPolicy::EvictLeastRecentlyUsed => {
+                let r = &s.record;
+                let pending = self.inner.touches.latest(&r.id);
+                (
+                    r.last_used_at.max(pending).unwrap_or(r.created_at),
+                    r.created_at,
+                )
+            }
+            _ => (s.record.created_at, s.record.created_at),
+        };
+        match policy {
+            CapPolicy::Refuse => Err(Error::LimitReached(format!(
+                "subject {subject:?} already has {} live {} tokens (cap {max})",
+                live.len(),
+                new.kind
+            ))),
+            _ => {
+                live.sort_by_key(|s| key(s));
+                for s in live.iter().take(live.len() + 1 - max) {
+                    self.revoke_tree(s, RevokeReason::CapEviction)?;
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// Revokes a token and all its descendants (children, their children, ...). Returns how
+    /// many were revoked.
+    pub(crate) fn revoke_tree(&mut self, root: &Stored, reason: RevokeReason) -> Result<usize> {
+        let mut n = 0;
+        let mut stack = vec![(root.clone(), reason)];
+        while let Some((s, why)) = stack.pop() {
+            for child in self.tables.children_of(&s.record.id)? {
+                if let Some(c) = self.tables.get(&child)? {
+                    stack.push((c, RevokeReason::Cascade));
+                }
+            }
+            if s.record.revoked.is_some() {
+                continue;
+            }
+            let mut new = s.clone();
+            new.record.revoked = Some(Revocation {
+                at: self.now,
+                reason: why,
+            });
+            self.tables.put(Some(&s), &new)?;
+            self.event(NewEvent {
+                reason: Some(why),
+                ..NewEvent::token(EventKind::Revoked, s.record.id)
+            })?;
+            n += 1;
+        }
+        Ok(n)
+    }
+
+    /// Revokes a rotated token and every later generation of its family.
+    fn revoke_chain(&mut self, from: &Stored) -> Result<usize> {
+        let mut n = 0;
+        let mut next = Some(from.clone());
+        let mut hops = 0;
+        while let Some(s) = next.take() {
+            n += self.revoke_tree(&s, RevokeReason::Reuse)?;
+            hops += 1;
+            if let (Some(sc), true) = (s.record.successor, hops < 100_000) {
+                next = self.tables.get(&sc.id)?;
+            }
+        }
+        Ok(n)
+    }
+}
+
+impl Inner {
+    fn prefix(&self, kind: Kind) -> &str {
+        match kind {
+            Kind::Session => &self.opts.session_prefix,
+            Kind::ApiKey => &self.opts.api_key_prefix,
+        }
+    }
+
+    pub(crate) fn issue_child(&self, parent: TokenRef<'_>, req: &IssueRequest) -> Result<Child> {
+        let parent = self.resolve(parent)?;
+        let (id, secret) = token_text::generate()?;
+        let now = self.opts.clock.now();
+        let mut record = req.build(&self.opts, id, now)?;
+        let prefix = self.prefix(record.kind).to_owned();
+        let hash = secret_hash(&self.key, &id, &secret);
+        let key_version = self.key.version;
+        let token = token_text::format(&prefix, &id, &secret);
+        let (record, clamped) = self.write(Commit::Issue, move |tx| {
+            let p = parent.load(tx)?;
+            tx.judge(&p.record)?.map_err(Error::Rejected)?;
+            record.parent = Some(p.record.id);
+            let mut clamped = false;
+            if let Some(pe) = p.record.expires_at {
+                if record.expires_at.is_none_or(|e| e > pe) {
+                    record.expires_at = Some(pe);
+                    clamped = true;
+                }
+            }
+            let stored = Stored {
+                record: record.clone(),
+                key_version,
+                hash,
+            };
+            tx.insert_new(&stored, true)?;
+            Ok((stored.record, clamped))
+        })?;
+        Ok(Child {
+            issued: Issued { token, record },
+            clamped,
+        })
+    }
+
+    pub(crate) fn rotate(&self, text: &[u8]) -> Result<Issued> {
+        let p = self.parse(text).map_err(Error::Rejected)?;
+        let (id, hash) = (p.id, secret_hash(&self.key, &p.id, &p.secret));
+        let (succ_id, succ_secret) = successor_of(&self.key, &p.id, &p.secret);
+        let succ_hash = secret_hash(&self.key, &succ_id, &succ_secret);
+        let (grace, key_version) = (self.opts.rotation_grace, self.key.version);
+        let outcome = self.write(
+            Commit::Durable,
+            move |tx| -> Result<Result<Record, Rejection>> {
+                let Some(old) = tx.tables.get(&id)? else {
+                    return Ok(Err(Rejection::Unknown));
+                };
+                if let Err(why) = tx.inner.judge_secret(&old, &hash) {
+                    return Ok(Err(why));
+                }
+                if let Err(why) = tx.judge(&old.record)? {
+                    return Ok(Err(why));
+                }
+                if let Some(sc) = old.record.successor {
+                    if sc.how == Replacement::Rolled {
+                        return Err(Error::InvalidArgument(
+                            "this key was rolled; it cannot also be rotated".into(),
+                        ));
+                    }
+                    if sc.id != succ_id {
+                        return Err(Error::Internal(
+                            "a rotation successor does not match".into(),
+                        ));
+                    }
+                    if tx.now >= sc.grace_until {
+                        tx.revoke_chain(&old)?;
+                        return Ok(Err(Rejection::ReuseDetected));
+                    }
+                    // A retry inside the grace window: the same successor.
+                    return match tx.tables.get(&sc.id)? {
+                        Some(s) => Ok(tx.judge(&s.record)?.map(|()| s.record)),
+                        None => Ok(Err(Rejection::Unknown)),
+                    };
+                }
+                let new = Stored {
+                    record: successor_record(&old.record, succ_id, tx.now),
+                    key_version,
+                    hash: succ_hash,
+                };
+                tx.insert_new(&new, false)?;
+                let mut rotated = old.clone();
+                rotated.record.successor = Some(Successor {
+                    id: succ_id,
+                    at: tx.now,
+                    grace_until: tx.now.saturating_add(grace),
+                    how: Replacement::Rotated,
+                });
+                tx.tables.put(Some(&old), &rotated)?;
+                tx.event(NewEvent::token(EventKind::Rotated, id))?;
+                Ok(Ok(new.record))
+            },
+        )?;
+        let record = outcome.map_err(Error::Rejected)?;
+        let token = token_text::format(self.prefix(record.kind), &succ_id, &succ_secret);
+        Ok(Issued { token, record })
+    }
+
+    pub(crate) fn roll(&self, target: TokenRef<'_>, grace: Duration) -> Result<Issued> {
+        let target = self.resolve(target)?;
+        let (new_id, new_secret) = token_text::generate()?;
+        let new_hash = secret_hash(&self.key, &new_id, &new_secret);
+        let key_version = self.key.version;
+        let record = self.write(Commit::Durable, move |tx| {
+            let old = target.load(tx)?;
+            if old.record.kind != Kind::ApiKey {
+                return Err(Error::InvalidArgument(
+                    "only API keys are rolled; rotate sessions".into(),
+                ));
+            }
+            tx.judge(&old.record)?.map_err(Error::Rejected)?;
+            if let Some(sc) = old.record.successor {
+                return Err(Error::InvalidArgument(format!(
+                    "this key was already replaced by {}",
+                    sc.id
+                )));
+            }
+            let new = Stored {
+                record: successor_record(&old.record, new_id, tx.now),
+                key_version,
+                hash: new_hash,
+            };
+            tx.insert_new(&new, false)?;
+            let until = tx.now.saturating_add(grace);
+            let mut rolled = old.clone();
+            rolled.record.expires_at = Some(old.record.expires_at.map_or(until, |e| e.min(until)));
+            rolled.record.successor = Some(Successor {
+                id: new_id,
+                at: tx.now,
+                grace_until: until,
+                how: Replacement::Rolled,
+            });
+            tx.tables.put(Some(&old), &rolled)?;
+            tx.event(NewEvent::token(EventKind::Rolled, old.record.id))?;
+            Ok(new.record)
+        })?;
+        let token = token_text::format(self.prefix(record.kind), &new_id, &new_secret);
+        Ok(Issued { token, record })
+    }
+
+    pub(crate) fn revoke_before(&self, scope: RevokeScope, before: Timestamp) -> Result<()> {
+        let key = scope.key();
+        let label = scope.label();
+        let k = key.clone();
+        let in_force = self.write(Commit::Durable, move |tx| {
+            let t = tx.tables.raise_epoch(&k, before)?;
+            tx.event(NewEvent {
+                kind: EventKind::RevokedBefore,
+                token: None,
+                reason: None,
+                scope: Some(&label),
+                count: 0,
+            })?;
+            Ok(t)
+        })?;
+        self.epochs.raise(key, in_force);
+        Ok(())
+    }
+
+    /// Counts one use of a limited-use token that passed every read-only check.
+    pub(crate) fn consume(&self, id: TokenId) -> Result<Result<Record, Rejection>> {
+        self.write(Commit::Durable, move |tx| {
+            let Some(old) = tx.tables.get(&id)? else {
+                return Ok(Err(Rejection::Unknown));
+            };
+            if let Err(why) = tx.judge(&old.record)? {
+                return Ok(Err(why));
+            }
+            let mut new = old.clone();
+            new.record.uses += 1;
+            new.record.last_used_at = Some(tx.now);
+            tx.tables.put(Some(&old), &new)?;
+            tx.event(NewEvent::token(EventKind::Used, id))?;
+            Ok(Ok(new.record))
+        })
+    }
+
+    /// Revokes a rotated token's family after reuse was detected at verify.
+    pub(crate) fn on_reuse(&self, id: TokenId) -> Result<()> {
+        self.write(Commit::Durable, move |tx| {
+            if let Some(old) = tx.tables.get(&id)? {
+                tx.revoke_chain(&old)?;
+            }
+            Ok(())
+        })
+    }
+}

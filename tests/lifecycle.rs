@@ -1,0 +1,424 @@
+//! Lifecycles: child tokens, rotation with reuse detection, key rolling, limited-use tokens,
+//! per-subject caps, revoking everything issued before an instant, and the audit feed.
+
+mod common;
+
+use std::collections::HashSet;
+use std::sync::{Arc, Barrier};
+use std::thread;
+use std::time::Duration;
+
+use common::*;
+use tessera::{
+    CapPolicy, Error, EventKind, IssueRequest, Kind, Rejection, RevokeReason, RevokeScope, Store,
+};
+
+fn rejection(store: &Store, token: &str) -> Option<Rejection> {
+    store.verify(token).unwrap().rejection()
+}
+
+#[test]
+fn a_child_for_another_tenant_is_clamped_to_its_parent_and_dies_with_it() {
+    let f = fixture();
+    let admin = f
+        .store
+        .issue(&IssueRequest::session("admin@bb").tenant("37000").ttl(HOUR))
+        .unwrap();
+    let child = f
+        .store
+        .issue_child(
+            &admin.token,
+            &IssueRequest::session("admin@bb").tenant("37001").ttl(DAY),
+        )
+        .unwrap();
+    assert!(
+        child.clamped,
+        "a child asking for more than its parent is clamped"
+    );
+    assert_eq!(child.issued.record.expires_at, admin.record.expires_at);
+    assert_eq!(child.issued.record.parent, Some(admin.record.id));
+    assert_eq!(child.issued.record.tenant, "37001");
+    let grandchild = f
+        .store
+        .issue_child(
+            &child.issued.token,
+            &IssueRequest::session("admin@bb")
+                .tenant("37002")
+                .ttl(MINUTE),
+        )
+        .unwrap();
+    assert!(!grandchild.clamped);
+    let kids: Vec<_> = f
+        .store
+        .children(admin.record.id)
+        .unwrap()
+        .iter()
+        .map(|r| r.id)
+        .collect();
+    assert_eq!(kids, vec![child.issued.record.id]);
+
+    assert_eq!(
+        f.store.revoke(&admin.token).unwrap(),
+        3,
+        "parent, child and grandchild"
+    );
+    for t in [&child.issued.token, &grandchild.issued.token] {
+        assert_eq!(rejection(&f.store, t.as_str()), Some(Rejection::Revoked));
+    }
+    let r = f.store.get(grandchild.issued.record.id).unwrap().unwrap();
+    assert_eq!(r.revoked.map(|v| v.reason), Some(RevokeReason::Cascade));
+    // A revoked parent cannot have new children.
+    assert!(matches!(
+        f.store
+            .issue_child(&admin.token, &IssueRequest::session("x")),
+        Err(Error::Rejected(Rejection::Revoked))
+    ));
+}
+
+#[test]
+fn renewing_a_child_never_outlives_its_parent() {
+    let f = fixture();
+    let parent = f
+        .store
+        .issue(&IssueRequest::session("p").ttl(2 * HOUR))
+        .unwrap();
+    let child = f
+        .store
+        .issue_child(&parent.token, &IssueRequest::session("p").ttl(HOUR))
+        .unwrap();
+    let r = f.store.renew(&child.issued.token, 5 * HOUR).unwrap();
+    assert!(r.capped);
+    assert_eq!(r.record.expires_at, parent.record.expires_at);
+}
+
+#[test]
+fn rotation_keeps_the_old_token_for_the_grace_window_then_detects_reuse() {
+    let f = fixture_with(|o| o.rotation_grace(Duration::from_secs(30)));
+    let first = f
+        .store
+        .issue(&IssueRequest::session("alice").scope("a"))
+        .unwrap();
+    let second = f.store.rotate(first.token.as_str()).unwrap();
+    assert_ne!(second.record.id, first.record.id);
+    assert_eq!(second.record.family, Some(first.record.id));
+    assert_eq!(second.record.scopes.as_str(), "a");
+    // A parallel request still carrying the old token: fine inside the window, and a retried
+    // rotation gets the very same successor.
+    f.clock.advance(Duration::from_secs(10));
+    assert!(f.store.verify(first.token.as_str()).unwrap().is_valid());
+    let again = f.store.rotate(first.token.as_str()).unwrap();
+    assert_eq!(again.token.as_str(), second.token.as_str());
+    let third = f.store.rotate(second.token.as_str()).unwrap();
+    assert_eq!(third.record.family, Some(first.record.id));
+    // After the window, the old token is reuse: the whole family dies.
+    f.clock.advance(Duration::from_secs(30));
+    assert_eq!(
+        rejection(&f.store, first.token.as_str()),
+        Some(Rejection::ReuseDetected)
+    );
+    for t in [&second.token, &third.token] {
+        assert_eq!(rejection(&f.store, t.as_str()), Some(Rejection::Revoked));
+    }
+    let r = f.store.get(third.record.id).unwrap().unwrap();
+    assert_eq!(r.revoked.map(|v| v.reason), Some(RevokeReason::Reuse));
+}
+
+#[test]
+fn rotating_an_old_token_after_its_window_is_reuse_too() {
+    let f = fixture();
+    let first = f.store.issue(&IssueRequest::session("bob")).unwrap();
+    let second = f.store.rotate(first.token.as_str()).unwrap();
+    f.clock.advance(Duration::from_secs(60));
+    assert!(matches!(
+        f.store.rotate(first.token.as_str()),
+        Err(Error::Rejected(Rejection::ReuseDetected))
+    ));
+    assert_eq!(
+        rejection(&f.store, second.token.as_str()),
+        Some(Rejection::Revoked)
+    );
+}
+
+#[test]
+fn concurrent_rotations_of_one_token_make_exactly_one_successor() {
+    for attempt in 0..10 {
+        let f = fixture();
+        let t = f.store.issue(&IssueRequest::session("carol")).unwrap();
+        let text = Arc::new(t.token.as_str().to_owned());
+        let barrier = Arc::new(Barrier::new(8));
+        let handles: Vec<_> = (0..8)
+            .map(|_| {
+                let (store, text, barrier) = (f.store.clone(), text.clone(), barrier.clone());
+                thread::spawn(move || {
+                    barrier.wait();
+                    store.rotate(text.as_str()).unwrap().token.into_string()
+                })
+            })
+            .collect();
+        let successors: HashSet<String> = handles.into_iter().map(|h| h.join().unwrap()).collect();
+        assert_eq!(
+            successors.len(),
+            1,
+            "attempt {attempt}: {} successors",
+            successors.len()
+        );
+        // carol has the old token (in its grace window) and exactly one successor.
+        assert_eq!(f.store.list_subject("carol").unwrap().len(), 2);
+    }
+}
+
+#[test]
+fn a_rolled_key_keeps_working_for_its_grace_period_then_expires() {
+    let f = fixture();
+    let old = f
+        .store
+        .issue(&IssueRequest::api_key("acme").scope("read").label("ci"))
+        .unwrap();
+    let new = f.store.roll(old.record.id, HOUR).unwrap();
+    assert_eq!(
+        (new.record.tenant.as_str(), new.record.scopes.as_str()),
+        ("acme", "read")
+    );
+    assert_eq!(new.record.label.as_deref(), Some("ci"));
+    assert_eq!(new.record.expires_at, None);
+    f.clock.advance(HOUR - MINUTE);
+    assert!(f.store.verify(old.token.as_str()).unwrap().is_valid());
+    assert!(f.store.verify(new.token.as_str()).unwrap().is_valid());
+    f.clock.advance(MINUTE);
+    assert_eq!(
+        rejection(&f.store, old.token.as_str()),
+        Some(Rejection::Expired)
+    );
+    assert!(f.store.verify(new.token.as_str()).unwrap().is_valid());
+    assert!(matches!(
+        f.store.roll(old.record.id, HOUR),
+        Err(Error::Rejected(Rejection::Expired))
+    ));
+    let session = f.store.issue(&IssueRequest::session("u")).unwrap();
+    assert!(matches!(
+        f.store.roll(&session.token, HOUR),
+        Err(Error::InvalidArgument(_))
+    ));
+}
+
+#[test]
+fn a_limited_use_token_succeeds_exactly_max_uses_times_across_threads() {
+    let f = fixture();
+    let t = f
+        .store
+        .issue(&IssueRequest::session("reset:alice").max_uses(5).ttl(HOUR))
+        .unwrap();
+    let text = Arc::new(t.token.as_str().to_owned());
+    let barrier = Arc::new(Barrier::new(8));
+    let handles: Vec<_> = (0..8)
+        .map(|_| {
+            let (store, text, barrier) = (f.store.clone(), text.clone(), barrier.clone());
+            thread::spawn(move || {
+                barrier.wait();
+                let mut wins = 0;
+                let mut exhausted = 0;
+                for _ in 0..10 {
+                    match store.verify(text.as_str()).unwrap().rejection() {
+                        None => wins += 1,
+                        Some(Rejection::Exhausted) => exhausted += 1,
+                        Some(other) => panic!("unexpected {other:?}"),
+                    }
+                }
+                (wins, exhausted)
+            })
+        })
+        .collect();
+    let (wins, exhausted) = handles
+        .into_iter()
+        .map(|h| h.join().unwrap())
+        .fold((0, 0), |a, b| (a.0 + b.0, a.1 + b.1));
+    assert_eq!((wins, exhausted), (5, 75));
+    assert_eq!(f.store.get(t.record.id).unwrap().unwrap().uses, 5);
+}
+
+#[test]
+fn the_refuse_cap_is_never_exceeded_by_concurrent_logins() {
+    let f = fixture_with(|o| o.subject_cap(Kind::Session, 3, CapPolicy::Refuse));
+    let barrier = Arc::new(Barrier::new(8));
+    let handles: Vec<_> = (0..8)
+        .map(|_| {
+            let (store, barrier) = (f.store.clone(), barrier.clone());
+            thread::spawn(move || {
+                barrier.wait();
+                (0..5)
+                    .filter(|_| match store.issue(&IssueRequest::session("dave")) {
+                        Ok(_) => true,
+                        Err(Error::LimitReached(_)) => false,
+                        Err(e) => panic!("{e}"),
+                    })
+                    .count()
+            })
+        })
+        .collect();
+    let accepted: usize = handles.into_iter().map(|h| h.join().unwrap()).sum();
+    assert_eq!(accepted, 3);
+    assert_eq!(f.store.list_subject("dave").unwrap().len(), 3);
+    // API keys are not sessions: not counted against the session cap.
+    f.store
+        .issue(&IssueRequest::api_key("t").subject("dave"))
+        .unwrap();
+}
+
+#[test]
+fn eviction_caps_keep_the_newest_or_the_recently_used() {
+    let f = fixture_with(|o| {
+        o.subject_cap(Kind::Session, 2, CapPolicy::EvictOldest)
+            .subject_cap(Kind::ApiKey, 2, CapPolicy::EvictLeastRecentlyUsed)
+    });
+    let s1 = f.store.issue(&IssueRequest::session("erin")).unwrap();
+    f.clock.advance(MINUTE);
+    let s2 = f.store.issue(&IssueRequest::session("erin")).unwrap();
+    f.clock.advance(MINUTE);
+    let s3 = f.store.issue(&IssueRequest::session("erin")).unwrap();
+    assert_eq!(
+        rejection(&f.store, s1.token.as_str()),
+        Some(Rejection::Revoked)
+    );
+    assert!(f.store.verify(s2.token.as_str()).unwrap().is_valid());
+    assert!(f.store.verify(s3.token.as_str()).unwrap().is_valid());
+    let r = f.store.get(s1.record.id).unwrap().unwrap();
+    assert_eq!(r.revoked.map(|v| v.reason), Some(RevokeReason::CapEviction));
+
+    let k1 = f
+        .store
+        .issue(&IssueRequest::api_key("t").subject("erin"))
+        .unwrap();
+    f.clock.advance(MINUTE);
+    let k2 = f
+        .store
+        .issue(&IssueRequest::api_key("t").subject("erin"))
+        .unwrap();
+    f.clock.advance(MINUTE);
+    assert!(f.store.verify(k1.token.as_str()).unwrap().is_valid()); // k1 is now the most recent
+    f.clock.advance(MINUTE);
+    f.store
+        .issue(&IssueRequest::api_key("t").subject("erin"))
+        .unwrap();
+    assert!(f.store.verify(k1.token.as_str()).unwrap().is_valid());
+    assert_eq!(
+        rejection(&f.store, k2.token.as_str()),
+        Some(Rejection::Revoked)
+    );
+}
+
+#[test]
+fn revoking_everything_issued_before_an_instant_takes_one_write_and_spares_newer_tokens() {
+    let f = fixture();
+    let old_a = f
+        .store
+        .issue(&IssueRequest::session("alice").tenant("acme"))
+        .unwrap();
+    let old_b = f
+        .store
+        .issue(&IssueRequest::session("bob").tenant("acme"))
+        .unwrap();
+    let old_key = f.store.issue(&IssueRequest::api_key("globex")).unwrap();
+    f.clock.advance(MINUTE);
+    let cut = f.store.now();
+    let new_a = f
+        .store
+        .issue(&IssueRequest::session("alice").tenant("acme"))
+        .unwrap();
+
+    let before = f.store.commits();
+    f.store
+        .revoke_issued_before(RevokeScope::Subject("alice".into()), cut)
+        .unwrap();
+    assert_eq!(f.store.commits(), before + 1);
+    assert_eq!(
+        rejection(&f.store, old_a.token.as_str()),
+        Some(Rejection::Revoked)
+    );
+    assert!(f.store.verify(new_a.token.as_str()).unwrap().is_valid());
+    assert!(f.store.verify(old_b.token.as_str()).unwrap().is_valid());
+    assert_eq!(f.store.list_subject("alice").unwrap().len(), 1);
+
+    f.store
+        .revoke_issued_before(RevokeScope::Tenant("acme".into()), cut)
+        .unwrap();
+    assert_eq!(
+        rejection(&f.store, old_b.token.as_str()),
+        Some(Rejection::Revoked)
+    );
+    assert!(f.store.verify(old_key.token.as_str()).unwrap().is_valid());
+    f.store
+        .revoke_issued_before(RevokeScope::Store, cut)
+        .unwrap();
+    assert_eq!(
+        rejection(&f.store, old_key.token.as_str()),
+        Some(Rejection::Revoked)
+    );
+    assert!(f.store.verify(new_a.token.as_str()).unwrap().is_valid());
+
+    // The dead rows are reclaimed by the purge; the survivor stays.
+    assert_eq!(f.store.purge_expired().unwrap(), 3);
+    assert_eq!(f.store.get(old_a.record.id).unwrap(), None);
+    assert_eq!(f.store.get(old_key.record.id).unwrap(), None);
+    assert!(f.store.verify(new_a.token.as_str()).unwrap().is_valid());
+
+    // Epochs survive a reopen.
+    let (path, opts) = (f.path(), f.options());
+    drop(f.store);
+    let store = Store::open(path, opts).unwrap();
+    let stale = store.stats().unwrap();
+    assert_eq!(stale.all.live, 1);
+}
+
+#[test]
+fn the_audit_feed_records_every_change_with_ids_and_reads_from_a_cursor() {
+    let f = fixture();
+    let t = f
+        .store
+        .issue(&IssueRequest::session("alice").ttl(HOUR))
+        .unwrap();
+    f.store.renew(&t.token, 2 * HOUR).unwrap();
+    let next = f.store.rotate(t.token.as_str()).unwrap();
+    f.store.revoke(&next.token).unwrap();
+    f.store
+        .revoke_issued_before(RevokeScope::Tenant("acme".into()), f.store.now())
+        .unwrap();
+    f.clock.advance(DAY);
+    f.store.purge_expired().unwrap();
+    let events = f.store.events(0, 100).unwrap();
+    let kinds: Vec<_> = events.iter().map(|e| e.kind).collect();
+    assert_eq!(
+        kinds,
+        vec![
+            EventKind::Issued,
+            EventKind::Renewed,
+            EventKind::Issued,
+            EventKind::Rotated,
+            EventKind::Revoked,
+            EventKind::RevokedBefore,
+            EventKind::Purged,
+        ]
+    );
+    assert_eq!(events[0].token, Some(t.record.id));
+    assert_eq!(events[4].reason, Some(RevokeReason::Logout));
+    assert_eq!(events[5].scope.as_deref(), Some("tenant:acme"));
+    assert_eq!(events[6].count, 2);
+    let rest = f.store.events(events[3].seq, 100).unwrap();
+    assert_eq!(rest.len(), 3);
+    assert!(!format!("{events:?}").contains(&t.token.as_str()[26..]));
+}
+
+#[test]
+fn the_audit_feed_keeps_only_its_retention() {
+    let f = fixture_with(|o| {
+        o.event_retention(300)
+            .durability(tessera::IssueDurability::Eventual)
+    });
+    for i in 0..1000 {
+        f.store
+            .issue(&IssueRequest::session(format!("u{i}")))
+            .unwrap();
+    }
+    let events = f.store.events(0, 10_000).unwrap();
+    assert!(events.len() <= 300 + 256, "{} events kept", events.len());
+    assert_eq!(events.last().map(|e| e.seq), Some(1000));
+}
