@@ -40,8 +40,9 @@
  * THREAD SAFETY
  *
  * - tessera_store*: share it freely. Any number of threads may call any function on one store
- *   handle at the same time, tessera_store_close included (it waits for the calls in flight,
- *   and later calls answer TESSERA_CLOSED). Only tessera_store_free must be the last call.
+ *   handle at the same time, tessera_store_close and tessera_store_free included: they wait
+ *   for the calls in flight, and later calls answer TESSERA_CLOSED (TESSERA_INVALID_HANDLE
+ *   once freed).
  * - tessera_clock*: share it freely; reading and moving it are atomic.
  * - tessera_requirements*, tessera_request*: build on one thread; once built, any number of
  *   threads may pass the same one to tessera_verify_with / tessera_issue at the same time.
@@ -536,8 +537,9 @@ typedef struct tessera_requirements tessera_requirements;
 /**
  * An open store. Opaque: the pointer is a handle checked by the library, never an address to
  * dereference. Safe to share between threads: any number of threads may call any function on
- * one handle at the same time, including `tessera_store_close`. Only `tessera_store_free` must
- * be the last call on it.
+ * one handle at the same time, `tessera_store_close` and `tessera_store_free` included (they
+ * wait for the calls in flight; later calls answer `TESSERA_CLOSED`, or
+ * `TESSERA_INVALID_HANDLE` once freed).
  */
 typedef struct tessera_store tessera_store;
 
@@ -862,19 +864,18 @@ tessera_status tessera_store_open_in_memory(const struct tessera_options *option
  * file alone; free it), `TESSERA_IO`, `TESSERA_DISK_FULL`, `TESSERA_STORAGE`.
  *
  * # Safety
- * None beyond passing a value that this library returned or any other pointer value: the
- * handle is looked up, never dereferenced.
+ * None: the handle is looked up, never dereferenced.
  */
 tessera_status tessera_store_close(struct tessera_store *store);
 
 /**
  * Releases a store handle, closing it first if needed (use `tessera_store_close` to see errors
  * of closing). In a forked child it releases an inherited handle without touching the
- * parent's file. NULL, and a handle freed already, are no-ops. Must be the last call on the
- * handle: it may not run while another thread uses it.
+ * parent's file. NULL, and a handle freed already, are no-ops. Like close, it waits for the
+ * calls in flight on the handle; every later call on it answers `TESSERA_INVALID_HANDLE`.
  *
  * # Safety
- * No call on `store` may run concurrently or follow.
+ * None: the handle is looked up, never dereferenced.
  */
 void tessera_store_free(struct tessera_store *store);
 

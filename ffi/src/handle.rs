@@ -6,9 +6,10 @@
 //!   undefined behaviour, a closed one is `TESSERA_CLOSED`, one opened before `fork()` and used
 //!   in the child is `TESSERA_FORKED_CHILD`.
 //! * Every call holds the registry's lock shared for its whole duration; `close`, `free` and
-//!   `open` take it exclusively for a moment. So closing a handle waits for the calls in flight
-//!   on it, and a call that starts after the close returned answers `TESSERA_CLOSED`: closing
-//!   races nothing. A shared lock costs one atomic operation per call.
+//!   `open` take it exclusively for a moment. So closing or freeing a handle waits for the calls
+//!   in flight on it, and a call that starts afterwards answers `TESSERA_CLOSED` (or
+//!   `TESSERA_INVALID_HANDLE`): closing races nothing. A shared lock costs one atomic operation
+//!   per call.
 //! * `fork()`: a `pthread_atfork` handler takes the lock exclusively before the fork (waiting
 //!   for the calls in flight) and releases it in both processes after it, so the child never
 //!   inherits a lock held by a thread that does not exist there; the child handler also moves
@@ -28,8 +29,9 @@ use tessera_status::*;
 
 /// An open store. Opaque: the pointer is a handle checked by the library, never an address to
 /// dereference. Safe to share between threads: any number of threads may call any function on
-/// one handle at the same time, including `tessera_store_close`. Only `tessera_store_free` must
-/// be the last call on it.
+/// one handle at the same time, `tessera_store_close` and `tessera_store_free` included (they
+/// wait for the calls in flight; later calls answer `TESSERA_CLOSED`, or
+/// `TESSERA_INVALID_HANDLE` once freed).
 pub struct tessera_store {
     _private: [u8; 0],
 }

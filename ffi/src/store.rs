@@ -132,8 +132,7 @@ pub unsafe extern "C" fn tessera_store_open_in_memory(
 /// file alone; free it), `TESSERA_IO`, `TESSERA_DISK_FULL`, `TESSERA_STORAGE`.
 ///
 /// # Safety
-/// None beyond passing a value that this library returned or any other pointer value: the
-/// handle is looked up, never dereferenced.
+/// None: the handle is looked up, never dereferenced.
 #[no_mangle]
 pub unsafe extern "C" fn tessera_store_close(store: *mut tessera_store) -> tessera_status {
     status(|| handle::close(store))
@@ -141,11 +140,11 @@ pub unsafe extern "C" fn tessera_store_close(store: *mut tessera_store) -> tesse
 
 /// Releases a store handle, closing it first if needed (use `tessera_store_close` to see errors
 /// of closing). In a forked child it releases an inherited handle without touching the
-/// parent's file. NULL, and a handle freed already, are no-ops. Must be the last call on the
-/// handle: it may not run while another thread uses it.
+/// parent's file. NULL, and a handle freed already, are no-ops. Like close, it waits for the
+/// calls in flight on the handle; every later call on it answers `TESSERA_INVALID_HANDLE`.
 ///
 /// # Safety
-/// No call on `store` may run concurrently or follow.
+/// None: the handle is looked up, never dereferenced.
 #[no_mangle]
 pub unsafe extern "C" fn tessera_store_free(store: *mut tessera_store) {
     crate::boundary::value((), || handle::free(store))

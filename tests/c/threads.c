@@ -1,7 +1,8 @@
 /*
- * Eight pthreads issuing, verifying and revoking on one store handle at the same time, then
- * eight threads verifying while the main thread closes the handle under them: every call
- * answers TESSERA_OK or, once the close has begun, TESSERA_CLOSED; none crashes.
+ * Eight pthreads issuing, verifying and revoking on one store handle at the same time; then
+ * eight threads verifying while the main thread closes the handle under them, and again while
+ * it frees the handle: every call answers TESSERA_OK until then, TESSERA_CLOSED (or
+ * TESSERA_INVALID_HANDLE) afterwards, and none crashes.
  */
 #define _POSIX_C_SOURCE 200809L
 
@@ -73,6 +74,8 @@ static void *issue_verify_revoke(void *arg) {
 }
 
 static volatile int started;
+/* What the verifying threads must see once the handle is gone from under them. */
+static tessera_status end_status;
 
 static void *verify_until_closed(void *arg) {
     struct worker *w = arg;
@@ -88,8 +91,8 @@ static void *verify_until_closed(void *arg) {
             break;
         }
     }
-    /* Valid until the close, then closed: nothing in between. */
-    EXPECT(w, s == TESSERA_CLOSED);
+    /* Valid until the close (or free), then closed (or invalid): nothing in between. */
+    EXPECT(w, s == end_status);
     EXPECT(w, calls >= 5);
     return NULL;
 }
@@ -129,22 +132,33 @@ int main(void) {
     CHECK_OK(tessera_revoke_tenant(store, S("acme"), &revoked));
     CHECK(revoked == THREADS * TOKENS / 2);
 
-    /* Closing under running verifies. */
-    tessera_request *req = NULL;
-    CHECK_OK(tessera_request_new_session(S("closer"), &req));
-    for (int t = 0; t < THREADS; t++) {
-        workers[t].passed = workers[t].failed = 0;
-        CHECK_OK(tessera_issue(store, req, workers[t].tokens[0], TESSERA_TOKEN_BUF_LEN, NULL,
-                               NULL));
-        CHECK(pthread_create(&threads[t], NULL, verify_until_closed, &workers[t]) == 0);
+    /* Closing under running verifies, then freeing under running verifies. */
+    for (int round = 0; round < 2; round++) {
+        tessera_request *req = NULL;
+        CHECK_OK(tessera_request_new_session(S("closer"), &req));
+        started = 0;
+        end_status = round == 0 ? TESSERA_CLOSED : TESSERA_INVALID_HANDLE;
+        for (int t = 0; t < THREADS; t++) {
+            workers[t].passed = workers[t].failed = 0;
+            CHECK_OK(tessera_issue(store, req, workers[t].tokens[0], TESSERA_TOKEN_BUF_LEN, NULL,
+                                   NULL));
+            CHECK(pthread_create(&threads[t], NULL, verify_until_closed, &workers[t]) == 0);
+        }
+        tessera_request_free(req);
+        while (__sync_fetch_and_add(&started, 0) < THREADS) {
+            sched_yield();
+        }
+        if (round == 0) {
+            CHECK_OK(tessera_store_close(store));
+        } else {
+            tessera_store_free(store);
+        }
+        join_all(threads, workers);
+        CHECK_STATUS(tessera_verify(store, S(workers[0].tokens[0]), NULL), end_status);
+        if (round == 0) {
+            tessera_store_free(store);
+            CHECK_OK(tessera_store_open_in_memory(NULL, &store));
+        }
     }
-    tessera_request_free(req);
-    while (__sync_fetch_and_add(&started, 0) < THREADS) {
-        sched_yield();
-    }
-    CHECK_OK(tessera_store_close(store));
-    join_all(threads, workers);
-    CHECK_STATUS(tessera_verify(store, S(workers[0].tokens[0]), NULL), TESSERA_CLOSED);
-    tessera_store_free(store);
     return finish("threads");
 }
