@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use clap::builder::BoolishValueParser;
 use clap::{ArgAction, ArgGroup, Args, Parser, Subcommand};
-use tessera::{Kind, TokenId};
+use tessera::{Kind, Timestamp, TokenId};
 
 use crate::failure::EXIT_CODES_HELP;
 
@@ -138,6 +138,12 @@ pub enum Command {
 
     /// Create a new store from an export; exported tokens keep working.
     Import(ImportArgs),
+
+    /// The audit feed: what happened to tokens (issued, revoked, rotated, purged...), oldest
+    /// first, after a cursor.
+    ///
+    /// Read on from where the last call stopped with `--since <the last seq printed>`.
+    Events(EventsArgs),
 }
 
 /// Arguments of `list`.
@@ -162,9 +168,15 @@ pub struct ShowArgs {
     pub id: String,
 }
 
-/// Arguments of `revoke`: exactly one of an id, `--subject` or `--tenant`.
+/// Arguments of `revoke`: an id; or `--subject` (with `--except`); or `--tenant`; or `--before`,
+/// alone (the whole store) or with `--subject` or `--tenant`.
 #[derive(Debug, Args)]
-#[command(group(ArgGroup::new("what").required(true).args(["id", "subject", "tenant"])))]
+#[command(group(
+    ArgGroup::new("what")
+        .required(true)
+        .multiple(true)
+        .args(["id", "subject", "tenant", "before"])
+))]
 pub struct RevokeArgs {
     /// The id of the token to revoke.
     pub id: Option<String>,
@@ -172,11 +184,15 @@ pub struct RevokeArgs {
     #[arg(long)]
     pub subject: Option<String>,
     /// With --subject: keep this token (for example the operator's own session).
-    #[arg(long, requires = "subject", value_name = "ID")]
+    #[arg(long, value_name = "ID")]
     pub except: Option<String>,
     /// Revoke every live token of this tenant.
     #[arg(long)]
     pub tenant: Option<String>,
+    /// Revoke every token issued before this time (RFC 3339, or `now`): in the whole store, or
+    /// only those of --subject or --tenant. Tokens issued later are untouched.
+    #[arg(long, value_parser = parse_before, value_name = "TIME")]
+    pub before: Option<Timestamp>,
 }
 
 /// Arguments of `issue-key`.
@@ -234,6 +250,22 @@ pub struct ExportArgs {
     /// Write to this file (must not exist) instead of standard output.
     #[arg(long, short)]
     pub out: Option<PathBuf>,
+    /// Export even though the store has `revoke --before` cutoffs, which an export does not
+    /// carry (the tokens they revoked would be valid again after an import).
+    #[arg(long)]
+    pub ignore_cutoffs: bool,
+}
+
+/// Arguments of `events`.
+#[derive(Debug, Args)]
+pub struct EventsArgs {
+    /// Print the events after this cursor (the `seq` of the last event seen; 0: from the oldest
+    /// kept).
+    #[arg(long, default_value_t = 0, value_name = "CURSOR")]
+    pub since: u64,
+    /// Print at most this many events (1 to 10,000).
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub limit: u32,
 }
 
 /// Arguments of `import`.
@@ -255,6 +287,16 @@ pub fn parse_id(what: &str, text: &str) -> Result<TokenId, String> {
     }
     text.parse()
         .map_err(|e: tessera::BadTokenId| format!("{what}: {text:?} is not a token id: {e}"))
+}
+
+/// Parses an instant for `--before`: RFC 3339 (`2026-11-23T16:00:00Z`) or `now`.
+pub fn parse_before(text: &str) -> Result<Timestamp, String> {
+    if text == "now" {
+        return Ok(Timestamp::from(std::time::SystemTime::now()));
+    }
+    Timestamp::parse_rfc3339(text).ok_or_else(|| {
+        format!("{text:?} is not a time: use RFC 3339, as in 2026-11-23T16:00:00Z, or now")
+    })
 }
 
 /// Parses a kind name: `session` or `api_key`.
@@ -316,6 +358,17 @@ mod tests {
         ] {
             assert!(parse_duration(bad).is_err(), "{bad:?} was accepted");
         }
+    }
+
+    #[test]
+    fn before_takes_rfc3339_or_now() {
+        assert_eq!(
+            parse_before("2026-11-23T16:00:00Z").map(Timestamp::as_unix_millis),
+            Ok(1_795_449_600_000)
+        );
+        assert!(parse_before("now").is_ok());
+        assert!(parse_before("yesterday").is_err());
+        assert!(parse_before("2026-11-23").is_err());
     }
 
     #[test]

@@ -4,11 +4,14 @@ use std::fs::File;
 use std::io::{BufRead, BufReader, BufWriter, IsTerminal, Read, Write};
 
 use serde_json::{json, Value};
-use tessera::{ExportedToken, IssueRequest, Outcome, Record, Requirements, Store, TokenId};
+use tessera::{
+    EventKind, ExportedToken, IssueRequest, Outcome, Record, Replacement, Requirements,
+    RevokeScope, Store, TokenId,
+};
 
 use crate::args::{
-    parse_id, BackupArgs, Command, ExportArgs, ImportArgs, IssueKeyArgs, ListArgs, PurgeArgs,
-    RevokeArgs, ShowArgs, VerifyArgs,
+    parse_id, BackupArgs, Command, EventsArgs, ExportArgs, ImportArgs, IssueKeyArgs, ListArgs,
+    PurgeArgs, RevokeArgs, ShowArgs, VerifyArgs,
 };
 use crate::context::{must_not_exist, Context};
 use crate::failure::{Code, Failure, Result};
@@ -34,6 +37,7 @@ pub fn run(ctx: &Context, command: Command) -> Result {
         Command::Backup(a) => backup(ctx, a),
         Command::Export(a) => export(ctx, a),
         Command::Import(a) => import(ctx, a),
+        Command::Events(a) => events(ctx, a),
     }
 }
 
@@ -155,18 +159,248 @@ fn describe_owner(a: &ListArgs) -> String {
 }
 
 fn show(ctx: &Context, a: ShowArgs) -> Result {
+    let id = parse_id("ID", &a.id).map_err(Failure::usage)?;
     let store = ctx.open_existing()?;
     let now = store.now();
-    let id = parse_id("ID", &a.id).map_err(Failure::usage)?;
-    let record = store.get(id)?;
-    close(store)?;
-    let Some(r) = record else {
+    let Some(r) = store.get(id)? else {
         return Err(unknown(id));
     };
-    if ctx.json {
-        return out_json(&record_json_at(&r, now));
+    let state = state_now(&store, &r, now)?;
+    let children = store.children(id)?;
+    let mut child_states = Vec::with_capacity(children.len());
+    for c in &children {
+        child_states.push(state_now(&store, c, now)?);
     }
-    out(&key_values(&record_fields(&r, now)))
+    let family = family_of(&store, &r)?;
+    let mut family_states = Vec::with_capacity(family.len());
+    for f in &family {
+        family_states.push(state_now(&store, f, now)?);
+    }
+    close(store)?;
+    if ctx.json {
+        let with_state = |r: &Record, st: State| {
+            let mut v = record_json(r);
+            v["state"] = json!(st.name());
+            v
+        };
+        let mut v = with_state(&r, state);
+        v["revoked_by_cutoff"] = json!(state == State::Cutoff);
+        v["children"] = children
+            .iter()
+            .zip(&child_states)
+            .map(|(c, s)| with_state(c, *s))
+            .collect();
+        v["family_members"] = family
+            .iter()
+            .zip(&family_states)
+            .map(|(f, s)| with_state(f, *s))
+            .collect();
+        return out_json(&v);
+    }
+    let mut fields = record_fields(&r, now);
+    for (k, v) in fields.iter_mut() {
+        if *k == "state" {
+            *v = state.describe().to_string();
+        }
+    }
+    let mut text = key_values(&fields);
+    if !children.is_empty() {
+        text.push_str(&format!("\nchildren ({}):\n", children.len()));
+        text.push_str(&states_table(&children, &child_states, None));
+    }
+    if family.len() > 1 {
+        text.push_str(&format!(
+            "\nrotation family ({} generations, oldest first):\n",
+            family.len()
+        ));
+        text.push_str(&states_table(&family, &family_states, Some(r.id)));
+    }
+    out(&text)
+}
+
+/// The state of a token now, as the store judges it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    Live,
+    Expired,
+    Revoked,
+    /// Revoked by a `revoke --before` cutoff: the record itself does not say so.
+    Cutoff,
+    /// Rotated, and past the grace window: presenting it now is reuse.
+    Rotated,
+}
+
+impl State {
+    fn name(self) -> &'static str {
+        match self {
+            State::Live => "live",
+            State::Expired => "expired",
+            State::Revoked | State::Cutoff => "revoked",
+            State::Rotated => "rotated",
+        }
+    }
+
+    fn describe(self) -> &'static str {
+        match self {
+            State::Cutoff => "revoked (issued before a `revoke --before` cutoff)",
+            State::Rotated => {
+                "rotated (replaced by its successor; presenting it now is reuse, which revokes \
+                 the whole family)"
+            }
+            other => other.name(),
+        }
+    }
+}
+
+/// The state of `r` now. A record that looks live may still be revoked by a cutoff
+/// (`revoke_issued_before`), which the core applies at verify without marking the record, and
+/// does not expose per token: such a token is missing from the store's own list of live tokens.
+fn state_now(store: &Store, r: &Record, now: tessera::Timestamp) -> Result<State> {
+    match output::state(r, now) {
+        "revoked" => return Ok(State::Revoked),
+        "expired" => return Ok(State::Expired),
+        _ => {}
+    }
+    let live = match &r.subject {
+        Some(s) => store.list_subject(s)?,
+        None => store.list_tenant(&r.tenant, Some(r.kind))?,
+    };
+    if !live.iter().any(|l| l.id == r.id) {
+        return Ok(State::Cutoff);
+    }
+    let rotated = r
+        .successor
+        .is_some_and(|s| s.how == Replacement::Rotated && s.grace_until <= now);
+    Ok(if rotated { State::Rotated } else { State::Live })
+}
+
+/// The generations of `r`'s rotation family, oldest first, by following successors from the
+/// family's first token (as far as they are still stored). Just `r` if it was never rotated.
+fn family_of(store: &Store, r: &Record) -> Result<Vec<Record>> {
+    let Some(first) = r.family.or(r.successor.map(|_| r.id)) else {
+        return Ok(vec![r.clone()]);
+    };
+    let mut out = Vec::new();
+    let mut next = Some(first);
+    // A family is a chain; the bound only guards against a damaged one that loops.
+    while let Some(id) = next.filter(|_| out.len() < 100_000) {
+        let Some(member) = store.get(id)? else { break };
+        next = member.successor.map(|s| s.id);
+        out.push(member);
+    }
+    if !out.iter().any(|m| m.id == r.id) {
+        // The first generations were purged: start from `r` itself.
+        out = vec![r.clone()];
+        let mut next = r.successor.map(|s| s.id);
+        while let Some(id) = next.filter(|_| out.len() < 100_000) {
+            let Some(member) = store.get(id)? else { break };
+            next = member.successor.map(|s| s.id);
+            out.push(member);
+        }
+    }
+    Ok(out)
+}
+
+/// A short table of tokens with their states; `mark` flags one row.
+fn states_table(records: &[Record], states: &[State], mark: Option<TokenId>) -> String {
+    let mut table = Table::new(
+        &[
+            "ID", "KIND", "STATE", "SUBJECT", "LABEL", "CREATED", "REPLACED", "",
+        ],
+        &[],
+    );
+    for (r, st) in records.iter().zip(states) {
+        table.row(vec![
+            r.id.to_string(),
+            r.kind.to_string(),
+            st.name().to_string(),
+            r.subject.clone().unwrap_or_else(|| "-".into()),
+            r.label.clone().unwrap_or_else(|| "-".into()),
+            output::time(r.created_at),
+            r.successor.map_or_else(
+                || "-".into(),
+                |s| format!("{} {}", output::replacement(s.how), output::time(s.at)),
+            ),
+            if mark == Some(r.id) {
+                "<- this token".into()
+            } else {
+                String::new()
+            },
+        ]);
+    }
+    table.render()
+}
+
+fn revoke_before(
+    ctx: &Context,
+    store: Store,
+    a: &RevokeArgs,
+    before: tessera::Timestamp,
+) -> Result {
+    if before > store.now() {
+        return Err(Failure::usage(format!(
+            "--before {} is in the future: every token issued until then would be revoked as it \
+             is issued",
+            before.to_rfc3339()
+        )));
+    }
+    let (scope, what) = match (&a.subject, &a.tenant) {
+        (Some(s), _) => (RevokeScope::Subject(s.clone()), format!("of subject {s:?}")),
+        (None, Some(t)) => (
+            RevokeScope::Tenant(t.clone()),
+            format!("of tenant {}", output::tenant(t)),
+        ),
+        (None, None) => (RevokeScope::Store, "of the store".to_string()),
+    };
+    let live = |store: &Store| -> Result<Option<Vec<Record>>> {
+        Ok(match &scope {
+            RevokeScope::Subject(s) => Some(store.list_subject(s)?),
+            RevokeScope::Tenant(t) => Some(store.list_tenant(t, None)?),
+            _ => None,
+        })
+    };
+    let count_live = |store: &Store| -> Result<u64> { Ok(store.stats()?.all.live) };
+    let (listed, counted) = match live(&store)? {
+        Some(l) => (Some(l), 0),
+        None => (None, count_live(&store)?),
+    };
+    store.revoke_issued_before(scope.clone(), before)?;
+    let (revoked, n) = match listed {
+        Some(l) => {
+            let still = live(&store)?.unwrap_or_default();
+            let gone: Vec<Record> = l
+                .into_iter()
+                .filter(|r| !still.iter().any(|s| s.id == r.id))
+                .collect();
+            let n = gone.len() as u64;
+            (Some(gone), n)
+        }
+        None => (None, counted.saturating_sub(count_live(&store)?)),
+    };
+    close(store)?;
+    let scope_name = match &scope {
+        RevokeScope::Subject(s) => format!("subject:{s}"),
+        RevokeScope::Tenant(t) => format!("tenant:{t}"),
+        _ => "store".to_string(),
+    };
+    if ctx.json {
+        return out_json(&json!({
+            "revoked": n,
+            "before": before.to_rfc3339(),
+            "scope": scope_name,
+            "ids": revoked.as_ref().map(|r| r.iter().map(|r| r.id.to_string()).collect::<Vec<_>>()),
+        }));
+    }
+    let mut text = format!(
+        "revoked {n} live token{} {what} issued before {}; tokens issued from then on are \
+         untouched\n",
+        if n == 1 { "" } else { "s" },
+        output::time(before),
+    );
+    if let Some(r) = revoked.filter(|r| !r.is_empty()) {
+        text.push_str(&records_table(&r));
+    }
+    out(&text)
 }
 
 fn unknown(id: TokenId) -> Failure {
@@ -184,11 +418,26 @@ fn revoke(ctx: &Context, a: RevokeArgs) -> Result {
         .map(|t| parse_id("--except", t))
         .transpose();
     let (id, except) = (id.map_err(Failure::usage)?, except.map_err(Failure::usage)?);
-    if except.is_some() && a.subject.is_none() {
-        // clap's `requires` is not enforced next to the required group, so check it here.
-        return Err(Failure::usage("--except goes with --subject only"));
+    if id.is_some() && (a.subject.is_some() || a.tenant.is_some() || a.before.is_some()) {
+        return Err(Failure::usage(
+            "give an id, or --subject, --tenant or --before, not both",
+        ));
+    }
+    if a.subject.is_some() && a.tenant.is_some() {
+        return Err(Failure::usage(
+            "--subject and --tenant cannot be used together: a subject's tokens are revoked in \
+             every tenant",
+        ));
+    }
+    if except.is_some() && (a.subject.is_none() || a.before.is_some()) {
+        return Err(Failure::usage(
+            "--except goes with --subject only (and not with --before)",
+        ));
     }
     let store = ctx.open_existing()?;
+    if let Some(before) = a.before {
+        return revoke_before(ctx, store, &a, before);
+    }
     if let Some(id) = id {
         let Some(before) = store.get(id)? else {
             return Err(unknown(id));
@@ -522,6 +771,18 @@ fn export(ctx: &Context, a: ExportArgs) -> Result {
         must_not_exist(path, "an export")?;
     }
     let store = ctx.open_existing()?;
+    if !a.ignore_cutoffs {
+        let cutoffs = cutoff_events(&store)?;
+        if !cutoffs.is_empty() {
+            return Err(Failure::usage(format!(
+                "this store has `revoke --before` cutoffs ({}), and an export does not carry \
+                 them: the tokens they revoked would be valid again after an import. Move the \
+                 store with `tessera backup` instead, or pass --ignore-cutoffs if that is \
+                 really what you want",
+                cutoffs.join(", ")
+            )));
+        }
+    }
     let target: Box<dyn Write> = match &a.out {
         Some(path) => Box::new(
             File::create_new(path)
@@ -552,6 +813,25 @@ fn export(ctx: &Context, a: ExportArgs) -> Result {
     Ok(())
 }
 
+/// The scopes of the `revoke --before` cutoffs that the audit feed still records.
+fn cutoff_events(store: &Store) -> Result<Vec<String>> {
+    let mut found = Vec::new();
+    let mut since = 0;
+    loop {
+        let batch = store.events(since, 10_000)?;
+        let Some(last) = batch.last() else {
+            return Ok(found);
+        };
+        since = last.seq;
+        for e in batch.iter().filter(|e| e.kind == EventKind::RevokedBefore) {
+            let scope = e.scope.clone().unwrap_or_else(|| "store".into());
+            if !found.contains(&scope) {
+                found.push(scope);
+            }
+        }
+    }
+}
+
 /// Writes the header line and every token's line; returns how many tokens were written.
 fn write_export(store: &Store, mut sink: impl Write) -> Result<u64> {
     let header = transfer::header_line(&store.export_header()?, store.now());
@@ -578,7 +858,7 @@ fn import(ctx: &Context, a: ImportArgs) -> Result {
         &ctx.path,
         options,
         &header,
-        transfer::tokens(reader.lines())?,
+        transfer::tokens(reader.lines()),
     );
     let (store, n) = match result {
         Ok(done) => done,
@@ -605,6 +885,56 @@ fn must_exist_input(path: &std::path::Path) -> Result {
             "{}: no such file to import",
             path.display()
         )));
+    }
+    Ok(())
+}
+
+fn events(ctx: &Context, a: EventsArgs) -> Result {
+    let store = ctx.open_existing()?;
+    let events = store.events(a.since, a.limit as usize)?;
+    close(store)?;
+    let next = events.last().map_or(a.since, |e| e.seq);
+    if ctx.json {
+        let list: Vec<Value> = events
+            .iter()
+            .map(|e| {
+                json!({
+                    "seq": e.seq,
+                    "at": e.at.to_rfc3339(),
+                    "kind": e.kind.as_str(),
+                    "token": e.token.map(|t| t.to_string()),
+                    "reason": e.reason.map(|r| r.as_str()),
+                    "scope": e.scope,
+                    "count": e.count,
+                })
+            })
+            .collect();
+        return out_json(&json!({ "events": list, "next": next }));
+    }
+    if events.is_empty() {
+        return out(&format!("no events after {}\n", a.since));
+    }
+    let mut table = Table::new(&["SEQ", "TIME", "EVENT", "TOKEN", "DETAIL"], &["SEQ"]);
+    for e in &events {
+        let detail = match (e.reason, &e.scope) {
+            (Some(r), _) => format!("reason {r}"),
+            (None, Some(s)) => format!("scope {s}"),
+            (None, None) if e.kind == EventKind::Purged => format!("{} tokens", e.count),
+            _ => "-".into(),
+        };
+        table.row(vec![
+            e.seq.to_string(),
+            output::time(e.at),
+            e.kind.to_string(),
+            e.token.map_or_else(|| "-".into(), |t| t.to_string()),
+            detail,
+        ]);
+    }
+    out(&table.render())?;
+    if events.len() == a.limit as usize {
+        eprintln!("more may follow: tessera events --since {next}");
+    } else {
+        eprintln!("to read on later: tessera events --since {next}");
     }
     Ok(())
 }

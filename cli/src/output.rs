@@ -5,7 +5,7 @@ use std::io::Write;
 use std::time::Duration;
 
 use serde_json::{json, Value};
-use tessera::{Counts, Record, Timestamp};
+use tessera::{Counts, Record, Replacement, Timestamp};
 
 use crate::failure::{Code, Failure, Result};
 
@@ -173,6 +173,13 @@ pub fn record_json(r: &Record) -> Value {
         "uses": r.uses,
         "max_uses": r.max_uses,
         "parent": r.parent.map(|p| p.to_string()),
+        "family": r.family.map(|f| f.to_string()),
+        "successor": r.successor.map(|s| json!({
+            "id": s.id.to_string(),
+            "at": s.at.to_rfc3339(),
+            "grace_until": s.grace_until.to_rfc3339(),
+            "how": replacement(s.how),
+        })),
         "revoked": r.revoked.map(|rv| json!({
             "at": rv.at.to_rfc3339(),
             "reason": rv.reason.as_str(),
@@ -185,6 +192,15 @@ pub fn record_json_at(r: &Record, now: Timestamp) -> Value {
     let mut v = record_json(r);
     v["state"] = json!(state(r, now));
     v
+}
+
+/// The stable name of how a token was replaced.
+pub fn replacement(how: Replacement) -> &'static str {
+    match how {
+        Replacement::Rotated => "rotated",
+        Replacement::Rolled => "rolled",
+        _ => "replaced",
+    }
 }
 
 /// Counts as JSON.
@@ -266,6 +282,25 @@ pub fn record_fields(r: &Record, now: Timestamp) -> Vec<(&'static str, String)> 
         (
             "parent",
             r.parent.map_or_else(|| "-".into(), |p| p.to_string()),
+        ),
+        (
+            "family",
+            r.family.map_or_else(|| "-".into(), |f| f.to_string()),
+        ),
+        (
+            "successor",
+            r.successor.map_or_else(
+                || "-".into(),
+                |s| {
+                    format!(
+                        "{} ({} at {}; this one works until {})",
+                        s.id,
+                        replacement(s.how),
+                        time(s.at),
+                        time(s.grace_until)
+                    )
+                },
+            ),
         ),
         (
             "revoked",

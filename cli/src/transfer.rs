@@ -16,8 +16,8 @@ use std::time::Duration;
 
 use serde_json::{json, Map, Value};
 use tessera::{
-    Error, ExportHeader, ExportedToken, Kind, Record, Revocation, RevokeReason, SecretHash,
-    Timestamp, TokenId,
+    Error, ExportHeader, ExportedToken, Kind, Record, Replacement, Revocation, RevokeReason,
+    Scopes, SecretHash, Successor, Timestamp, TokenId,
 };
 
 use crate::output::record_json;
@@ -67,54 +67,16 @@ pub fn parse_header(line: &str) -> Result<ExportHeader, Error> {
 /// Reads the token lines after the header, numbering lines from 2.
 pub fn tokens(
     lines: impl Iterator<Item = std::io::Result<String>>,
-) -> Result<impl Iterator<Item = Result<ExportedToken, Error>>, Error> {
-    let mut scopes = ScopeMaker::new()?;
-    Ok(lines
+) -> impl Iterator<Item = Result<ExportedToken, Error>> {
+    lines
         .enumerate()
         .map(|(i, line)| (i + 2, line))
         .filter(|(_, line)| !matches!(line, Ok(l) if l.trim().is_empty()))
         .map(move |(n, line)| {
             let line = line.map_err(|e| Error::Io(format!("line {n}: {e}")))?;
-            parse_token(&line, &mut scopes)
+            parse_token(&line)
                 .map_err(|m| Error::InvalidArgument(format!("line {n} of the export: {m}")))
-        }))
-}
-
-/// Builds the `scopes` field of imported records.
-///
-/// The core does not export the type of `Record::scopes` (`Scopes`), so its constructor cannot
-/// be called from outside the crate; the public way to get a value of it is to issue a token with
-/// those scopes. This issues one per distinct set of scopes into a store in memory, and reuses it.
-struct ScopeMaker {
-    store: tessera::Store,
-    made: std::collections::HashMap<Vec<String>, Record>,
-}
-
-impl ScopeMaker {
-    fn new() -> Result<ScopeMaker, Error> {
-        Ok(ScopeMaker {
-            store: tessera::Store::in_memory(tessera::Options::new())?,
-            made: std::collections::HashMap::new(),
         })
-    }
-
-    fn set(&mut self, r: &mut Record, names: Vec<String>) -> Result<(), String> {
-        if names.is_empty() {
-            r.scopes = Default::default();
-            return Ok(());
-        }
-        if !self.made.contains_key(&names) {
-            let issued = self
-                .store
-                .issue(&tessera::IssueRequest::api_key("").scopes(names.clone()))
-                .map_err(|e| format!("\"scopes\": {e}"))?;
-            self.made.insert(names.clone(), issued.record);
-        }
-        if let Some(template) = self.made.get(&names) {
-            r.scopes = template.scopes.clone();
-        }
-        Ok(())
-    }
 }
 
 /// Splits a reader into its header line and the rest.
@@ -131,7 +93,7 @@ pub fn read_header(reader: &mut impl BufRead) -> Result<ExportHeader, Error> {
     parse_header(first.trim_end())
 }
 
-fn parse_token(line: &str, scopes: &mut ScopeMaker) -> Result<ExportedToken, String> {
+fn parse_token(line: &str) -> Result<ExportedToken, String> {
     let v: Value = serde_json::from_str(line).map_err(|e| e.to_string())?;
     let o = v.as_object().ok_or("not a JSON object")?;
     let id: TokenId = req_str(o, "id")?
@@ -152,7 +114,20 @@ fn parse_token(line: &str, scopes: &mut ScopeMaker) -> Result<ExportedToken, Str
             .ok_or("\"scopes\" must be an array of strings")?,
         Some(_) => return Err("\"scopes\" must be an array of strings".into()),
     };
-    scopes.set(&mut r, names)?;
+    r.scopes = Scopes::from_names(names).map_err(|e| format!("\"scopes\": {e}"))?;
+    r.family = opt_id(o, "family")?;
+    r.successor = match o.get("successor") {
+        None | Some(Value::Null) => None,
+        Some(Value::Object(s)) => Some(Successor {
+            id: req_str(s, "id")?
+                .parse()
+                .map_err(|e: tessera::BadTokenId| format!("\"successor.id\": {e}"))?,
+            at: time(req_str(s, "at")?, "successor.at")?,
+            grace_until: time(req_str(s, "grace_until")?, "successor.grace_until")?,
+            how: replacement(req_str(s, "how")?)?,
+        }),
+        Some(_) => return Err("\"successor\" must be an object or null".into()),
+    };
     r.metadata = match opt_str(o, "metadata_hex")? {
         Some(h) => unhex(&h).ok_or("\"metadata_hex\" is not hexadecimal")?,
         None => Vec::new(),
@@ -163,12 +138,7 @@ fn parse_token(line: &str, scopes: &mut ScopeMaker) -> Result<ExportedToken, Str
     r.max_lifetime = opt_u64(o, "max_lifetime_ms")?.map(Duration::from_millis);
     r.uses = opt_u64(o, "uses")?.unwrap_or(0);
     r.max_uses = opt_u64(o, "max_uses")?;
-    r.parent = opt_str(o, "parent")?
-        .map(|p| {
-            p.parse()
-                .map_err(|e: tessera::BadTokenId| format!("\"parent\": {e}"))
-        })
-        .transpose()?;
+    r.parent = opt_id(o, "parent")?;
     r.revoked = match o.get("revoked") {
         None | Some(Value::Null) => None,
         Some(Value::Object(rv)) => Some(Revocation {
@@ -199,6 +169,15 @@ fn opt_str(o: &Map<String, Value>, key: &str) -> Result<Option<String>, String> 
     }
 }
 
+fn opt_id(o: &Map<String, Value>, key: &str) -> Result<Option<TokenId>, String> {
+    opt_str(o, key)?
+        .map(|p| {
+            p.parse()
+                .map_err(|e: tessera::BadTokenId| format!("{key:?}: {e}"))
+        })
+        .transpose()
+}
+
 fn opt_u64(o: &Map<String, Value>, key: &str) -> Result<Option<u64>, String> {
     match o.get(key) {
         None | Some(Value::Null) => Ok(None),
@@ -225,15 +204,15 @@ fn time(text: &str, key: &str) -> Result<Timestamp, String> {
 }
 
 fn reason(name: &str) -> Result<RevokeReason, String> {
-    [
-        RevokeReason::Logout,
-        RevokeReason::ById,
-        RevokeReason::Subject,
-        RevokeReason::Tenant,
-    ]
-    .into_iter()
-    .find(|r| r.as_str() == name)
-    .ok_or_else(|| format!("unknown revocation reason {name:?}"))
+    RevokeReason::from_name(name).ok_or_else(|| format!("unknown revocation reason {name:?}"))
+}
+
+fn replacement(name: &str) -> Result<Replacement, String> {
+    match name {
+        "rotated" => Ok(Replacement::Rotated),
+        "rolled" => Ok(Replacement::Rolled),
+        _ => Err(format!("unknown replacement {name:?} (rotated or rolled)")),
+    }
 }
 
 fn unhex(text: &str) -> Option<Vec<u8>> {
@@ -259,8 +238,14 @@ mod tests {
             Timestamp::from_unix_millis(1_700_000_000_123),
         );
         r.tenant = "acme".into();
-        let mut maker = ScopeMaker::new().unwrap();
-        maker.set(&mut r, vec!["a".into(), "b:c".into()]).unwrap();
+        r.scopes = Scopes::from_names(["a", "b:c"]).unwrap();
+        r.family = Some(id);
+        r.successor = Some(Successor {
+            id,
+            at: Timestamp::from_unix_millis(1_700_000_000_500),
+            grace_until: Timestamp::from_unix_millis(1_700_000_060_500),
+            how: Replacement::Rolled,
+        });
         r.label = Some("CI".into());
         r.metadata = vec![0, 1, 254, 255];
         r.expires_at = Some(Timestamp::from_unix_millis(i64::MAX));
@@ -270,22 +255,21 @@ mod tests {
         r.parent = Some(id);
         r.revoked = Some(Revocation {
             at: Timestamp::from_unix_millis(1_700_000_001_000),
-            reason: RevokeReason::Tenant,
+            reason: RevokeReason::Cascade,
         });
         let hash = SecretHash::from_text(&format!("v1:{}", "ab".repeat(32))).unwrap();
         let t = ExportedToken {
             record: r.clone(),
             secret_hash: hash.clone(),
         };
-        let back = parse_token(&token_line(&t).to_string(), &mut maker).unwrap();
+        let back = parse_token(&token_line(&t).to_string()).unwrap();
         assert_eq!(back.record, r);
         assert_eq!(back.secret_hash, hash);
     }
 
     #[test]
     fn a_bad_line_says_what_is_wrong() {
-        let mut maker = ScopeMaker::new().unwrap();
-        let err = parse_token(r#"{"id":"nope"}"#, &mut maker).unwrap_err();
+        let err = parse_token(r#"{"id":"nope"}"#).unwrap_err();
         assert!(err.contains("\"id\""), "{err}");
         assert!(parse_header(r#"{"hello":1}"#)
             .unwrap_err()
