@@ -151,7 +151,11 @@ fn a_store_open_in_another_process_exits_4() {
         .stderr(predicate::str::contains("--multi-process"));
     // Commands that write a file leave none behind.
     let out = s.file("out");
-    s.tessera().args(["export", "-o"]).arg(&out).assert().code(4);
+    s.tessera()
+        .args(["export", "-o"])
+        .arg(&out)
+        .assert()
+        .code(4);
     s.tessera().arg("backup").arg(&out).assert().code(4);
     assert!(!out.exists());
     drop(app);

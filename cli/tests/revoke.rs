@@ -143,7 +143,12 @@ fn revoke_needs_exactly_one_target() {
         .args(["revoke", &s.bob.id.to_string(), "--tenant", "acme"])
         .assert()
         .code(2)
-        .stderr(predicate::str::contains("cannot be used with"));
+        .stderr(predicate::str::contains("not both"));
+    s.tessera()
+        .args(["revoke", "--subject", "alice", "--tenant", "acme"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("cannot be used together"));
     s.tessera()
         .args([
             "revoke",
