@@ -5,8 +5,8 @@ use std::io::{BufRead, BufReader, BufWriter, IsTerminal, Read, Write};
 
 use serde_json::{json, Value};
 use tessera::{
-    EventKind, ExportedToken, IssueRequest, Outcome, Record, Replacement, Requirements,
-    RevokeScope, Store, TokenId,
+    EventKind, ExportedToken, IssueRequest, Outcome, Record, Requirements, RevokeScope, Store,
+    TokenId,
 };
 
 use crate::args::{
@@ -265,13 +265,13 @@ fn state_now(store: &Store, r: &Record, now: tessera::Timestamp) -> Result<State
         Some(s) => store.list_subject(s)?,
         None => store.list_tenant(&r.tenant, Some(r.kind))?,
     };
-    if !live.iter().any(|l| l.id == r.id) {
-        return Ok(State::Cutoff);
-    }
-    let rotated = r
-        .successor
-        .is_some_and(|s| s.how == Replacement::Rotated && s.grace_until <= now);
-    Ok(if rotated { State::Rotated } else { State::Live })
+    Ok(if !live.iter().any(|l| l.id == r.id) {
+        State::Cutoff
+    } else if output::state(r, now) == "rotated" {
+        State::Rotated
+    } else {
+        State::Live
+    })
 }
 
 /// The generations of `r`'s rotation family, oldest first, by following successors from the

@@ -2,7 +2,7 @@
 //!
 //! It answers "who is logged in", "revoke that leaked key now" and "why is the file this big"
 //! without writing code: `stats`, `list`, `show`, `revoke`, `issue-key`, `verify`, `purge`,
-//! `compact`, `check`, `backup`, `export` and `import`, on the store named by `--store PATH` (or
+//! `compact`, `check`, `backup`, `export`, `import` and `events`, on the store named by `--store PATH` (or
 //! `TESSERA_STORE`). Tables for people, `--json` for scripts, and stable exit codes (see
 //! [`failure::EXIT_CODES_HELP`] and the README).
 

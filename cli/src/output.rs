@@ -143,14 +143,20 @@ pub fn tenant(t: &str) -> String {
     }
 }
 
-/// `live`, `expired` or `revoked` at `now`.
+/// `live`, `expired`, `revoked` or `rotated` at `now`, as far as the record tells (a
+/// `revoke --before` cutoff does not show in it).
 pub fn state(r: &Record, now: Timestamp) -> &'static str {
     if r.revoked.is_some() {
         "revoked"
-    } else if r.is_live(now) {
-        "live"
-    } else {
+    } else if !r.is_live(now) {
         "expired"
+    } else if r
+        .successor
+        .is_some_and(|s| s.how == Replacement::Rotated && s.grace_until <= now)
+    {
+        "rotated"
+    } else {
+        "live"
     }
 }
 
