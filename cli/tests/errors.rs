@@ -23,6 +23,8 @@ fn read_commands(dir: &Path) -> Vec<Vec<String>> {
         vec!["check"],
         vec!["backup", &out],
         vec!["export"],
+        vec!["events"],
+        vec!["revoke", "--before", "now"],
     ]
     .into_iter()
     .map(|c| c.into_iter().map(String::from).collect())
