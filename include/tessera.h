@@ -169,9 +169,10 @@
  * output was written) and `tessera_last_error_message()` says more. The numbers are stable:
  * they never change meaning and retired numbers are never reused.
  *
- * Ranges: 1-19 the answer of a verify (one per outcome), 20 a missing token, 30-39 an HTTP
- * header without a usable credential, 100-199 a mistake of the caller, 200-299 a problem with
- * the store file or the system, 300-399 a fault of the library.
+ * Ranges: 1-19 the answer of a verify (one per outcome), 20-29 other answers of the store
+ * that are not faults (no such token, a limit reached), 30-39 an HTTP header without a usable
+ * credential, 100-199 a mistake of the caller, 200-299 a problem with the store file or the
+ * system, 300-399 a fault of the library.
  */
 enum tessera_status
 #if defined(__cplusplus) || __STDC_VERSION__ >= 202311L
@@ -228,6 +229,11 @@ enum tessera_status
      * No stored token has this id (`tessera_get`, and renew or revoke by id).
      */
     TESSERA_NOT_FOUND = 20,
+    /**
+     * A limit would be exceeded: the subject already has as many live tokens as the store's
+     * per-subject cap allows, with the refuse policy (`tessera_options_set_subject_cap`).
+     */
+    TESSERA_LIMIT_REACHED = 21,
     /**
      * `tessera_parse_header`: the header value is empty or only whitespace.
      */
@@ -379,6 +385,36 @@ typedef uint32_t tessera_kind;
 #endif // __cplusplus
 
 /**
+ * How a token was replaced by a successor.
+ */
+enum tessera_replacement
+#if defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+  : uint32_t
+#endif // defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+ {
+    /**
+     * Not replaced.
+     */
+    TESSERA_REPLACEMENT_NONE = 0,
+    /**
+     * `tessera_rotate`: the old secret works until the grace window ends; presenting it later
+     * is reuse, which revokes the family.
+     */
+    TESSERA_REPLACEMENT_ROTATED = 1,
+    /**
+     * `tessera_roll` (API keys): the old key works until the grace period ends, then expires.
+     */
+    TESSERA_REPLACEMENT_ROLLED = 2,
+};
+#ifndef __cplusplus
+#if __STDC_VERSION__ >= 202311L
+typedef enum tessera_replacement tessera_replacement;
+#else
+typedef uint32_t tessera_replacement;
+#endif // __STDC_VERSION__ >= 202311L
+#endif // __cplusplus
+
+/**
  * Why a token was revoked.
  */
 enum tessera_revoke_reason
@@ -406,12 +442,73 @@ enum tessera_revoke_reason
      * Revoked with all of its tenant's tokens.
      */
     TESSERA_REVOKE_TENANT = 4,
+    /**
+     * Revoked because its parent (or an ancestor) was revoked.
+     */
+    TESSERA_REVOKE_CASCADE = 5,
+    /**
+     * Revoked because an old token of its rotation family was reused after its grace window.
+     */
+    TESSERA_REVOKE_REUSE = 6,
+    /**
+     * Evicted to keep its subject under the per-subject cap.
+     */
+    TESSERA_REVOKE_CAP_EVICTION = 7,
 };
 #ifndef __cplusplus
 #if __STDC_VERSION__ >= 202311L
 typedef enum tessera_revoke_reason tessera_revoke_reason;
 #else
 typedef uint32_t tessera_revoke_reason;
+#endif // __STDC_VERSION__ >= 202311L
+#endif // __cplusplus
+
+/**
+ * What an audit event says happened.
+ */
+enum tessera_event_kind
+#if defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+  : uint32_t
+#endif // defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+ {
+    /**
+     * A token was issued (including a child, a rotation's successor or a roll's new key).
+     */
+    TESSERA_EVENT_ISSUED = 1,
+    /**
+     * A token's expiry was extended.
+     */
+    TESSERA_EVENT_RENEWED = 2,
+    /**
+     * A token was rotated (`token` is the old one; its successor has an issued event).
+     */
+    TESSERA_EVENT_ROTATED = 3,
+    /**
+     * An API key was rolled (`token` is the old one).
+     */
+    TESSERA_EVENT_ROLLED = 4,
+    /**
+     * A token was revoked, with a `reason`.
+     */
+    TESSERA_EVENT_REVOKED = 5,
+    /**
+     * Everything issued before an instant was revoked, in `scope`.
+     */
+    TESSERA_EVENT_REVOKED_BEFORE = 6,
+    /**
+     * A use of a limited-use token was counted.
+     */
+    TESSERA_EVENT_USED = 7,
+    /**
+     * The purge removed `count` tokens.
+     */
+    TESSERA_EVENT_PURGED = 8,
+};
+#ifndef __cplusplus
+#if __STDC_VERSION__ >= 202311L
+typedef enum tessera_event_kind tessera_event_kind;
+#else
+typedef uint32_t tessera_event_kind;
 #endif // __STDC_VERSION__ >= 202311L
 #endif // __cplusplus
 
@@ -497,6 +594,65 @@ enum tessera_concurrency
 typedef enum tessera_concurrency tessera_concurrency;
 #else
 typedef uint32_t tessera_concurrency;
+#endif // __STDC_VERSION__ >= 202311L
+#endif // __cplusplus
+
+/**
+ * What the per-subject cap does when a new token would exceed it
+ * (`tessera_options_set_subject_cap`).
+ */
+enum tessera_cap_policy
+#if defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+  : uint32_t
+#endif // defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+ {
+    /**
+     * Refuse the new token: `tessera_issue` answers `TESSERA_LIMIT_REACHED`.
+     */
+    TESSERA_CAP_REFUSE = 1,
+    /**
+     * Revoke the oldest live token of the subject (same kind).
+     */
+    TESSERA_CAP_EVICT_OLDEST = 2,
+    /**
+     * Revoke the live token of the subject (same kind) used longest ago.
+     */
+    TESSERA_CAP_EVICT_LEAST_RECENTLY_USED = 3,
+};
+#ifndef __cplusplus
+#if __STDC_VERSION__ >= 202311L
+typedef enum tessera_cap_policy tessera_cap_policy;
+#else
+typedef uint32_t tessera_cap_policy;
+#endif // __STDC_VERSION__ >= 202311L
+#endif // __cplusplus
+
+/**
+ * Whose tokens `tessera_revoke_issued_before` revokes.
+ */
+enum tessera_revoke_scope
+#if defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+  : uint32_t
+#endif // defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+ {
+    /**
+     * Every token of the store (`name` must be NULL with length 0).
+     */
+    TESSERA_SCOPE_STORE = 1,
+    /**
+     * Every token of the tenant `name`.
+     */
+    TESSERA_SCOPE_TENANT = 2,
+    /**
+     * Every token of the subject `name`, in every tenant.
+     */
+    TESSERA_SCOPE_SUBJECT = 3,
+};
+#ifndef __cplusplus
+#if __STDC_VERSION__ >= 202311L
+typedef enum tessera_revoke_scope tessera_revoke_scope;
+#else
+typedef uint32_t tessera_revoke_scope;
 #endif // __STDC_VERSION__ >= 202311L
 #endif // __cplusplus
 
@@ -669,6 +825,35 @@ typedef struct tessera_record {
      */
     char parent[TESSERA_ID_BUF_LEN];
     /**
+     * Whether the token belongs to a rotation family.
+     */
+    bool has_family;
+    /**
+     * The id of the first token of its rotation family (its own id if it was never rotated),
+     * NUL-terminated (all NULs when there is none).
+     */
+    char family[TESSERA_ID_BUF_LEN];
+    /**
+     * Whether the token was rotated or rolled: then the fields below describe its successor.
+     */
+    bool has_successor;
+    /**
+     * The successor's id, NUL-terminated (all NULs when there is none).
+     */
+    char successor[TESSERA_ID_BUF_LEN];
+    /**
+     * When the token was replaced.
+     */
+    int64_t replaced_at;
+    /**
+     * Until when the old token keeps working.
+     */
+    int64_t grace_until;
+    /**
+     * Rotation or roll (`TESSERA_REPLACEMENT_NONE` if not replaced).
+     */
+    tessera_replacement replacement;
+    /**
      * Whether the token is revoked.
      */
     bool revoked;
@@ -783,6 +968,61 @@ typedef struct tessera_stats {
     uint64_t due_for_purge;
 } tessera_stats;
 
+/**
+ * One audit event: what happened to which token, never a secret. Part of a
+ * `tessera_event_list`.
+ */
+typedef struct tessera_event {
+    /**
+     * Its position in the feed: pass the last one seen to `tessera_events` to read on.
+     */
+    uint64_t seq;
+    /**
+     * When, in Unix milliseconds.
+     */
+    int64_t at;
+    /**
+     * What.
+     */
+    tessera_event_kind kind;
+    /**
+     * Whether the event concerns one token.
+     */
+    bool has_token;
+    /**
+     * That token's id, NUL-terminated (all NULs when there is none).
+     */
+    char token[TESSERA_ID_BUF_LEN];
+    /**
+     * Why, for a revocation (`TESSERA_REVOKE_NONE` otherwise).
+     */
+    tessera_revoke_reason reason;
+    /**
+     * The scope of a `TESSERA_EVENT_REVOKED_BEFORE`: `store`, `tenant:<t>` or `subject:<s>`
+     * (`ptr` NULL otherwise).
+     */
+    struct tessera_str scope;
+    /**
+     * How many tokens, for `TESSERA_EVENT_PURGED`.
+     */
+    uint64_t count;
+} tessera_event;
+
+/**
+ * A list of audit events, oldest first. Allocated by the library and released with one
+ * `tessera_free`.
+ */
+typedef struct tessera_event_list {
+    /**
+     * An array of `len` events (NULL when `len` is 0).
+     */
+    const struct tessera_event *events;
+    /**
+     * The number of events.
+     */
+    size_t len;
+} tessera_event_list;
+
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus
@@ -890,7 +1130,8 @@ void tessera_store_free(struct tessera_store *store);
  *
  * Statuses: `TESSERA_NULL_ARGUMENT`, `TESSERA_INVALID_HANDLE`, `TESSERA_CLOSED`,
  * `TESSERA_FORKED_CHILD`, `TESSERA_BUFFER_TOO_SMALL`, `TESSERA_INVALID_ARGUMENT` (a field of
- * the request is out of bounds: the message says which), `TESSERA_RANDOM`, `TESSERA_IO`,
+ * the request is out of bounds: the message says which), `TESSERA_LIMIT_REACHED` (the
+ * subject's cap, with the refuse policy), `TESSERA_RANDOM`, `TESSERA_IO`,
  * `TESSERA_DISK_FULL`, `TESSERA_STORAGE`.
  *
  * # Safety
@@ -1259,6 +1500,166 @@ tessera_status tessera_check_integrity(const struct tessera_store *store,
                                        bool *out_intact);
 
 /**
+ * Issues a child token of the valid token `parent` (presented by its text), as `request`
+ * describes (possibly for another tenant). The child never outlives its parent: its expiry is
+ * cut to the parent's (`*out_clamped`, optional, says whether it was), and revoking the parent
+ * revokes the child in the same transaction. Outputs as `tessera_issue`.
+ *
+ * Statuses: the rejection statuses of `tessera_verify` if the parent is not valid; the
+ * statuses of `tessera_issue`.
+ *
+ * # Safety
+ * `parent` must be NULL or readable for `parent_len` bytes; the rest as `tessera_issue`.
+ */
+tessera_status tessera_issue_child(const struct tessera_store *store,
+                                   const char *parent,
+                                   size_t parent_len,
+                                   const struct tessera_request *request,
+                                   char *token_buf,
+                                   size_t token_buf_len,
+                                   size_t *out_token_len,
+                                   struct tessera_record **out_record,
+                                   bool *out_clamped);
+
+/**
+ * Issues a child token of the valid token whose id is `parent_id`, like
+ * `tessera_issue_child`.
+ *
+ * Statuses: as `tessera_issue_child`, plus `TESSERA_NOT_FOUND` for an id no stored token has
+ * and `TESSERA_INVALID_ARGUMENT` for text that is not an id.
+ *
+ * # Safety
+ * `parent_id` must be NULL or readable for `parent_id_len` bytes; the rest as `tessera_issue`.
+ */
+tessera_status tessera_issue_child_by_id(const struct tessera_store *store,
+                                         const char *parent_id,
+                                         size_t parent_id_len,
+                                         const struct tessera_request *request,
+                                         char *token_buf,
+                                         size_t token_buf_len,
+                                         size_t *out_token_len,
+                                         struct tessera_record **out_record,
+                                         bool *out_clamped);
+
+/**
+ * Lists the tokens derived from the token whose id is `parent_id`, whatever their state,
+ * oldest first. `*out_list` is released with one `tessera_free`.
+ *
+ * Statuses: `TESSERA_NULL_ARGUMENT`, `TESSERA_INVALID_UTF8`, `TESSERA_INVALID_ARGUMENT` (not
+ * an id), `TESSERA_INVALID_HANDLE`, `TESSERA_CLOSED`, `TESSERA_FORKED_CHILD`,
+ * `TESSERA_STORAGE`, `TESSERA_IO`.
+ *
+ * # Safety
+ * `parent_id` must be NULL or readable for `parent_id_len` bytes; `out_list` NULL or
+ * writable.
+ */
+tessera_status tessera_children(const struct tessera_store *store,
+                                const char *parent_id,
+                                size_t parent_id_len,
+                                struct tessera_record_list **out_list);
+
+/**
+ * Rotates a valid token (presented by its text): issues its successor in the same family and
+ * hands it over as `tessera_issue` does. The old token keeps working for the store's rotation
+ * grace; a retry inside that window returns the same successor. Presenting the old token after
+ * the window is reuse: the whole family is revoked and the answer is
+ * `TESSERA_REUSE_DETECTED`.
+ *
+ * Statuses: the rejection statuses of `tessera_verify`; `TESSERA_BUFFER_TOO_SMALL`,
+ * `TESSERA_NULL_ARGUMENT`, `TESSERA_INVALID_ARGUMENT`, `TESSERA_INVALID_HANDLE`,
+ * `TESSERA_CLOSED`, `TESSERA_FORKED_CHILD`, `TESSERA_RANDOM`, `TESSERA_IO`,
+ * `TESSERA_DISK_FULL`, `TESSERA_STORAGE`.
+ *
+ * # Safety
+ * `token` must be NULL or readable for `token_len` bytes; `token_buf` NULL or writable for
+ * `token_buf_len` bytes; outputs NULL or writable.
+ */
+tessera_status tessera_rotate(const struct tessera_store *store,
+                              const char *token,
+                              size_t token_len,
+                              char *token_buf,
+                              size_t token_buf_len,
+                              size_t *out_token_len,
+                              struct tessera_record **out_record);
+
+/**
+ * Rolls an API key (presented by its text): issues a new key with the same tenant, subject,
+ * scopes and label, handed over as `tessera_issue` does; the old key keeps working for
+ * `grace_ms` milliseconds, then expires.
+ *
+ * Statuses: the rejection statuses of `tessera_verify`; `TESSERA_INVALID_ARGUMENT` (a negative
+ * grace, a token that is not an API key); `TESSERA_BUFFER_TOO_SMALL`, `TESSERA_NULL_ARGUMENT`,
+ * `TESSERA_INVALID_HANDLE`, `TESSERA_CLOSED`, `TESSERA_FORKED_CHILD`, `TESSERA_RANDOM`,
+ * `TESSERA_IO`, `TESSERA_DISK_FULL`, `TESSERA_STORAGE`.
+ *
+ * # Safety
+ * `key` must be NULL or readable for `key_len` bytes; `token_buf` NULL or writable for
+ * `token_buf_len` bytes; outputs NULL or writable.
+ */
+tessera_status tessera_roll(const struct tessera_store *store,
+                            const char *key,
+                            size_t key_len,
+                            int64_t grace_ms,
+                            char *token_buf,
+                            size_t token_buf_len,
+                            size_t *out_token_len,
+                            struct tessera_record **out_record);
+
+/**
+ * Rolls the API key whose id is `key_id`, like `tessera_roll`.
+ *
+ * Statuses: as `tessera_roll`, plus `TESSERA_NOT_FOUND` for an id no stored token has.
+ *
+ * # Safety
+ * `key_id` must be NULL or readable for `key_id_len` bytes; the rest as `tessera_roll`.
+ */
+tessera_status tessera_roll_by_id(const struct tessera_store *store,
+                                  const char *key_id,
+                                  size_t key_id_len,
+                                  int64_t grace_ms,
+                                  char *token_buf,
+                                  size_t token_buf_len,
+                                  size_t *out_token_len,
+                                  struct tessera_record **out_record);
+
+/**
+ * Revokes every token issued strictly before `before_unix_ms` in a scope, in a constant number
+ * of writes ("sign out everywhere after a password change", "a key leaked yesterday"): `scope`
+ * is a `tessera_revoke_scope`, and `name` the tenant or the subject (NULL with length 0 for
+ * `TESSERA_SCOPE_STORE`). Durable when it returns; the dead rows are removed later by the
+ * purge.
+ *
+ * Statuses: `TESSERA_INVALID_ARGUMENT` (a number that is not a `tessera_revoke_scope`, a name
+ * given for the store scope or missing for the others), `TESSERA_NULL_ARGUMENT`,
+ * `TESSERA_INVALID_UTF8`, `TESSERA_INVALID_HANDLE`, `TESSERA_CLOSED`, `TESSERA_FORKED_CHILD`,
+ * `TESSERA_IO`, `TESSERA_DISK_FULL`, `TESSERA_STORAGE`.
+ *
+ * # Safety
+ * `name` must be NULL or readable for `name_len` bytes.
+ */
+tessera_status tessera_revoke_issued_before(const struct tessera_store *store,
+                                            uint32_t scope,
+                                            const char *name,
+                                            size_t name_len,
+                                            int64_t before_unix_ms);
+
+/**
+ * Reads the audit feed: the events after the cursor `since` (0 for the oldest kept), at most
+ * `limit`, oldest first. Pass the last event's `seq` as `since` to read on. `*out_list` is
+ * released with one `tessera_free`.
+ *
+ * Statuses: `TESSERA_NULL_ARGUMENT`, `TESSERA_INVALID_HANDLE`, `TESSERA_CLOSED`,
+ * `TESSERA_FORKED_CHILD`, `TESSERA_CORRUPT`, `TESSERA_STORAGE`, `TESSERA_IO`.
+ *
+ * # Safety
+ * `out_list` must be NULL or writable.
+ */
+tessera_status tessera_events(const struct tessera_store *store,
+                              uint64_t since,
+                              size_t limit,
+                              struct tessera_event_list **out_list);
+
+/**
  * Creates options with every default: 32 MiB cache, durable issue, exclusive use, prefixes
  * `tss` (sessions) and `tsk` (API keys), no pepper, the system clock, sessions that live 24
  * hours (30 days at most through renewals) with no idle timeout, API keys that never expire,
@@ -1472,6 +1873,47 @@ tessera_status tessera_options_set_revoked_retention(struct tessera_options *opt
  */
 tessera_status tessera_options_set_max_metadata_len(struct tessera_options *options,
                                                     size_t max_len);
+
+/**
+ * Sets how long the previous token keeps working after `tessera_rotate`, in milliseconds
+ * (parallel requests of one client must not log it out). Presenting it later is reuse, which
+ * revokes its whole family.
+ *
+ * Statuses: `TESSERA_NULL_ARGUMENT`; `TESSERA_INVALID_ARGUMENT` for a negative value.
+ *
+ * # Safety
+ * `options` must be NULL or a live options handle.
+ */
+tessera_status tessera_options_set_rotation_grace(struct tessera_options *options,
+                                                  int64_t grace_ms);
+
+/**
+ * Allows at most `max` live tokens of `kind` (a `tessera_kind`) per subject; `policy` (a
+ * `tessera_cap_policy`) says what issuing one more does. Enforced inside the issuing
+ * transaction. May be called once per kind.
+ *
+ * Statuses: `TESSERA_NULL_ARGUMENT`; `TESSERA_INVALID_ARGUMENT` for a number that is not a
+ * `tessera_kind` or a `tessera_cap_policy`.
+ *
+ * # Safety
+ * `options` must be NULL or a live options handle.
+ */
+tessera_status tessera_options_set_subject_cap(struct tessera_options *options,
+                                               uint32_t kind,
+                                               size_t max,
+                                               uint32_t policy);
+
+/**
+ * Sets how many audit events the store keeps for `tessera_events` (the oldest are dropped
+ * first; 0 turns the feed off).
+ *
+ * Statuses: `TESSERA_NULL_ARGUMENT`.
+ *
+ * # Safety
+ * `options` must be NULL or a live options handle.
+ */
+tessera_status tessera_options_set_event_retention(struct tessera_options *options,
+                                                   size_t events);
 
 /**
  * Creates a manual clock that reads `start_unix_ms` (milliseconds since the Unix epoch, UTC)
@@ -1723,8 +2165,8 @@ void tessera_requirements_free(struct tessera_requirements *requirements);
 
 /**
  * Releases anything the library allocated for the caller: a `tessera_record*`, a
- * `tessera_record_list*` or a `tessera_stats*` (with everything they point to). NULL is a
- * no-op. Passing any other pointer, or the same pointer twice, is undefined behaviour, as with
+ * `tessera_record_list*`, a `tessera_event_list*` or a `tessera_stats*` (with everything they
+ * point to). NULL is a no-op. Passing any other pointer, or the same pointer twice, is undefined behaviour, as with
  * `free()`. Handles are not released here: they have their own `_free` functions.
  *
  * # Safety

@@ -28,6 +28,8 @@ mod handle;
 
 mod store;
 
+mod lifecycle;
+
 mod options;
 
 mod request;
@@ -40,6 +42,7 @@ mod boundary;
 
 pub use credentials::*;
 pub use handle::tessera_store;
+pub use lifecycle::*;
 pub use options::*;
 pub use output::*;
 pub use request::*;

@@ -2,12 +2,13 @@
 
 use std::ffi::c_char;
 
-use tessera::{Concurrency, IssueDurability, ManualClock, Options, Pepper, Timestamp};
+use tessera::{CapPolicy, Concurrency, IssueDurability, ManualClock, Options, Pepper, Timestamp};
 
 use crate::boundary::{
     bytes, duration, free_handle, give_handle, handle, handle_mut, optional_duration, status, text,
     Out,
 };
+use crate::output::tessera_kind;
 use crate::status::{tessera_status, Fault};
 
 /// Options for opening a store: a builder made by `tessera_options_new`, changed by the
@@ -39,6 +40,19 @@ pub enum tessera_concurrency {
     /// Any number of processes on this machine, each opening the store itself after `fork()`
     /// (pre-forking servers such as Puma, Unicorn or Gunicorn). Every commit is durable.
     TESSERA_CONCURRENCY_MULTI_PROCESS = 2,
+}
+
+/// What the per-subject cap does when a new token would exceed it
+/// (`tessera_options_set_subject_cap`).
+#[repr(u32)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum tessera_cap_policy {
+    /// Refuse the new token: `tessera_issue` answers `TESSERA_LIMIT_REACHED`.
+    TESSERA_CAP_REFUSE = 1,
+    /// Revoke the oldest live token of the subject (same kind).
+    TESSERA_CAP_EVICT_OLDEST = 2,
+    /// Revoke the live token of the subject (same kind) used longest ago.
+    TESSERA_CAP_EVICT_LEAST_RECENTLY_USED = 3,
 }
 
 /// A clock that moves only when told to, for tests: give it to a store with
@@ -378,6 +392,68 @@ pub unsafe extern "C" fn tessera_options_set_max_metadata_len(
     max_len: usize,
 ) -> tessera_status {
     set(options, |o| Ok(o.max_metadata_len(max_len)))
+}
+
+/// Sets how long the previous token keeps working after `tessera_rotate`, in milliseconds
+/// (parallel requests of one client must not log it out). Presenting it later is reuse, which
+/// revokes its whole family.
+///
+/// Statuses: `TESSERA_NULL_ARGUMENT`; `TESSERA_INVALID_ARGUMENT` for a negative value.
+///
+/// # Safety
+/// `options` must be NULL or a live options handle.
+#[no_mangle]
+pub unsafe extern "C" fn tessera_options_set_rotation_grace(
+    options: *mut tessera_options,
+    grace_ms: i64,
+) -> tessera_status {
+    set(options, |o| {
+        Ok(o.rotation_grace(duration(grace_ms, "grace_ms")?))
+    })
+}
+
+/// Allows at most `max` live tokens of `kind` (a `tessera_kind`) per subject; `policy` (a
+/// `tessera_cap_policy`) says what issuing one more does. Enforced inside the issuing
+/// transaction. May be called once per kind.
+///
+/// Statuses: `TESSERA_NULL_ARGUMENT`; `TESSERA_INVALID_ARGUMENT` for a number that is not a
+/// `tessera_kind` or a `tessera_cap_policy`.
+///
+/// # Safety
+/// `options` must be NULL or a live options handle.
+#[no_mangle]
+pub unsafe extern "C" fn tessera_options_set_subject_cap(
+    options: *mut tessera_options,
+    kind: u32,
+    max: usize,
+    policy: u32,
+) -> tessera_status {
+    set(options, |o| {
+        let kind = tessera_kind::to_core(kind)
+            .ok_or_else(|| Fault::invalid(format!("{kind} is not a tessera_kind")))?;
+        let policy = match policy {
+            1 => CapPolicy::Refuse,
+            2 => CapPolicy::EvictOldest,
+            3 => CapPolicy::EvictLeastRecentlyUsed,
+            n => return Err(Fault::invalid(format!("{n} is not a tessera_cap_policy"))),
+        };
+        Ok(o.subject_cap(kind, max, policy))
+    })
+}
+
+/// Sets how many audit events the store keeps for `tessera_events` (the oldest are dropped
+/// first; 0 turns the feed off).
+///
+/// Statuses: `TESSERA_NULL_ARGUMENT`.
+///
+/// # Safety
+/// `options` must be NULL or a live options handle.
+#[no_mangle]
+pub unsafe extern "C" fn tessera_options_set_event_retention(
+    options: *mut tessera_options,
+    events: usize,
+) -> tessera_status {
+    set(options, |o| Ok(o.event_retention(events)))
 }
 
 /// Creates a manual clock that reads `start_unix_ms` (milliseconds since the Unix epoch, UTC)

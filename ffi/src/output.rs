@@ -8,7 +8,7 @@
 use std::ffi::{c_char, c_void};
 use std::mem::size_of;
 
-use tessera::{Counts, Kind, Record, RevokeReason, Stats, TokenId};
+use tessera::{Counts, Event, EventKind, Kind, Record, Replacement, RevokeReason, Stats, TokenId};
 
 use crate::boundary::{millis, value};
 use crate::status::Fault;
@@ -37,6 +37,15 @@ pub enum tessera_kind {
 }
 
 impl tessera_kind {
+    /// The kind a caller's number names, if it names one.
+    pub(crate) fn to_core(n: u32) -> Option<Kind> {
+        match n {
+            1 => Some(Kind::Session),
+            2 => Some(Kind::ApiKey),
+            _ => None,
+        }
+    }
+
     pub(crate) fn from_core(k: Kind) -> Result<tessera_kind, Fault> {
         match k {
             Kind::Session => Ok(tessera_kind::TESSERA_KIND_SESSION),
@@ -63,19 +72,54 @@ pub enum tessera_revoke_reason {
     TESSERA_REVOKE_SUBJECT = 3,
     /// Revoked with all of its tenant's tokens.
     TESSERA_REVOKE_TENANT = 4,
+    /// Revoked because its parent (or an ancestor) was revoked.
+    TESSERA_REVOKE_CASCADE = 5,
+    /// Revoked because an old token of its rotation family was reused after its grace window.
+    TESSERA_REVOKE_REUSE = 6,
+    /// Evicted to keep its subject under the per-subject cap.
+    TESSERA_REVOKE_CAP_EVICTION = 7,
 }
 
 impl tessera_revoke_reason {
-    fn from_core(r: RevokeReason) -> Result<tessera_revoke_reason, Fault> {
+    pub(crate) fn from_core(r: RevokeReason) -> Result<tessera_revoke_reason, Fault> {
         use tessera_revoke_reason::*;
         match r {
             RevokeReason::Logout => Ok(TESSERA_REVOKE_LOGOUT),
             RevokeReason::ById => Ok(TESSERA_REVOKE_BY_ID),
             RevokeReason::Subject => Ok(TESSERA_REVOKE_SUBJECT),
             RevokeReason::Tenant => Ok(TESSERA_REVOKE_TENANT),
+            RevokeReason::Cascade => Ok(TESSERA_REVOKE_CASCADE),
+            RevokeReason::Reuse => Ok(TESSERA_REVOKE_REUSE),
+            RevokeReason::CapEviction => Ok(TESSERA_REVOKE_CAP_EVICTION),
             other => Err(Fault::new(
                 crate::tessera_status::TESSERA_INTERNAL,
                 format!("the revocation reason {other} has no number in this version of the C ABI"),
+            )),
+        }
+    }
+}
+
+/// How a token was replaced by a successor.
+#[repr(u32)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum tessera_replacement {
+    /// Not replaced.
+    TESSERA_REPLACEMENT_NONE = 0,
+    /// `tessera_rotate`: the old secret works until the grace window ends; presenting it later
+    /// is reuse, which revokes the family.
+    TESSERA_REPLACEMENT_ROTATED = 1,
+    /// `tessera_roll` (API keys): the old key works until the grace period ends, then expires.
+    TESSERA_REPLACEMENT_ROLLED = 2,
+}
+
+impl tessera_replacement {
+    fn from_core(r: Replacement) -> Result<tessera_replacement, Fault> {
+        match r {
+            Replacement::Rotated => Ok(tessera_replacement::TESSERA_REPLACEMENT_ROTATED),
+            Replacement::Rolled => Ok(tessera_replacement::TESSERA_REPLACEMENT_ROLLED),
+            other => Err(Fault::new(
+                crate::tessera_status::TESSERA_INTERNAL,
+                format!("the replacement {other:?} has no number in this version of the C ABI"),
             )),
         }
     }
@@ -140,6 +184,21 @@ pub struct tessera_record {
     pub has_parent: bool,
     /// The parent's id, NUL-terminated (all NULs when there is none).
     pub parent: [c_char; TESSERA_ID_BUF_LEN],
+    /// Whether the token belongs to a rotation family.
+    pub has_family: bool,
+    /// The id of the first token of its rotation family (its own id if it was never rotated),
+    /// NUL-terminated (all NULs when there is none).
+    pub family: [c_char; TESSERA_ID_BUF_LEN],
+    /// Whether the token was rotated or rolled: then the fields below describe its successor.
+    pub has_successor: bool,
+    /// The successor's id, NUL-terminated (all NULs when there is none).
+    pub successor: [c_char; TESSERA_ID_BUF_LEN],
+    /// When the token was replaced.
+    pub replaced_at: i64,
+    /// Until when the old token keeps working.
+    pub grace_until: i64,
+    /// Rotation or roll (`TESSERA_REPLACEMENT_NONE` if not replaced).
+    pub replacement: tessera_replacement,
     /// Whether the token is revoked.
     pub revoked: bool,
     /// When it was revoked.
@@ -215,9 +274,86 @@ pub struct tessera_stats {
     pub due_for_purge: u64,
 }
 
+/// What an audit event says happened.
+#[repr(u32)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum tessera_event_kind {
+    /// A token was issued (including a child, a rotation's successor or a roll's new key).
+    TESSERA_EVENT_ISSUED = 1,
+    /// A token's expiry was extended.
+    TESSERA_EVENT_RENEWED = 2,
+    /// A token was rotated (`token` is the old one; its successor has an issued event).
+    TESSERA_EVENT_ROTATED = 3,
+    /// An API key was rolled (`token` is the old one).
+    TESSERA_EVENT_ROLLED = 4,
+    /// A token was revoked, with a `reason`.
+    TESSERA_EVENT_REVOKED = 5,
+    /// Everything issued before an instant was revoked, in `scope`.
+    TESSERA_EVENT_REVOKED_BEFORE = 6,
+    /// A use of a limited-use token was counted.
+    TESSERA_EVENT_USED = 7,
+    /// The purge removed `count` tokens.
+    TESSERA_EVENT_PURGED = 8,
+}
+
+impl tessera_event_kind {
+    fn from_core(k: EventKind) -> Result<tessera_event_kind, Fault> {
+        use tessera_event_kind::*;
+        match k {
+            EventKind::Issued => Ok(TESSERA_EVENT_ISSUED),
+            EventKind::Renewed => Ok(TESSERA_EVENT_RENEWED),
+            EventKind::Rotated => Ok(TESSERA_EVENT_ROTATED),
+            EventKind::Rolled => Ok(TESSERA_EVENT_ROLLED),
+            EventKind::Revoked => Ok(TESSERA_EVENT_REVOKED),
+            EventKind::RevokedBefore => Ok(TESSERA_EVENT_REVOKED_BEFORE),
+            EventKind::Used => Ok(TESSERA_EVENT_USED),
+            EventKind::Purged => Ok(TESSERA_EVENT_PURGED),
+            other => Err(Fault::new(
+                crate::tessera_status::TESSERA_INTERNAL,
+                format!("the event kind {other} has no number in this version of the C ABI"),
+            )),
+        }
+    }
+}
+
+/// One audit event: what happened to which token, never a secret. Part of a
+/// `tessera_event_list`.
+#[repr(C)]
+#[derive(Debug)]
+pub struct tessera_event {
+    /// Its position in the feed: pass the last one seen to `tessera_events` to read on.
+    pub seq: u64,
+    /// When, in Unix milliseconds.
+    pub at: i64,
+    /// What.
+    pub kind: tessera_event_kind,
+    /// Whether the event concerns one token.
+    pub has_token: bool,
+    /// That token's id, NUL-terminated (all NULs when there is none).
+    pub token: [c_char; TESSERA_ID_BUF_LEN],
+    /// Why, for a revocation (`TESSERA_REVOKE_NONE` otherwise).
+    pub reason: tessera_revoke_reason,
+    /// The scope of a `TESSERA_EVENT_REVOKED_BEFORE`: `store`, `tenant:<t>` or `subject:<s>`
+    /// (`ptr` NULL otherwise).
+    pub scope: tessera_str,
+    /// How many tokens, for `TESSERA_EVENT_PURGED`.
+    pub count: u64,
+}
+
+/// A list of audit events, oldest first. Allocated by the library and released with one
+/// `tessera_free`.
+#[repr(C)]
+#[derive(Debug)]
+pub struct tessera_event_list {
+    /// An array of `len` events (NULL when `len` is 0).
+    pub events: *const tessera_event,
+    /// The number of events.
+    pub len: usize,
+}
+
 /// Releases anything the library allocated for the caller: a `tessera_record*`, a
-/// `tessera_record_list*` or a `tessera_stats*` (with everything they point to). NULL is a
-/// no-op. Passing any other pointer, or the same pointer twice, is undefined behaviour, as with
+/// `tessera_record_list*`, a `tessera_event_list*` or a `tessera_stats*` (with everything they
+/// point to). NULL is a no-op. Passing any other pointer, or the same pointer twice, is undefined behaviour, as with
 /// `free()`. Handles are not released here: they have their own `_free` functions.
 ///
 /// # Safety
@@ -407,6 +543,18 @@ fn convert(records: &[Record]) -> Result<Converted, Fault> {
             max_uses: r.max_uses.unwrap_or(0),
             has_parent: r.parent.is_some(),
             parent: r.parent.as_ref().map_or([0; TESSERA_ID_BUF_LEN], id_text),
+            has_family: r.family.is_some(),
+            family: r.family.as_ref().map_or([0; TESSERA_ID_BUF_LEN], id_text),
+            has_successor: r.successor.is_some(),
+            successor: r
+                .successor
+                .map_or([0; TESSERA_ID_BUF_LEN], |s| id_text(&s.id)),
+            replaced_at: r.successor.map_or(0, |s| s.at.as_unix_millis()),
+            grace_until: r.successor.map_or(0, |s| s.grace_until.as_unix_millis()),
+            replacement: match r.successor {
+                Some(s) => tessera_replacement::from_core(s.how)?,
+                None => tessera_replacement::TESSERA_REPLACEMENT_NONE,
+            },
             revoked: r.revoked.is_some(),
             revoked_at: r.revoked.map_or(0, |v| v.at.as_unix_millis()),
             revoke_reason: match r.revoked {
@@ -534,6 +682,54 @@ pub(crate) fn give_stats(s: &Stats) -> Result<*mut tessera_stats, Fault> {
         stats,
         _kinds: kinds,
         _tenants: tenants,
+        _pool: pool,
+    });
+    Ok(owned.cast())
+}
+
+/// Events and the buffers they point into.
+#[repr(C)]
+struct OwnedEvents {
+    list: tessera_event_list,
+    _events: Vec<tessera_event>,
+    _pool: Vec<u8>,
+}
+
+/// A list of events for the caller, released by one `tessera_free`.
+pub(crate) fn give_events(events: &[Event]) -> Result<*mut tessera_event_list, Fault> {
+    let mut pool = Pool::default();
+    let scopes: Vec<Option<Span>> = events
+        .iter()
+        .map(|e| e.scope.as_deref().map(|s| pool.text(s)))
+        .collect();
+    let pool = pool.bytes;
+    let base = Base(pool.as_ptr());
+    let converted = events
+        .iter()
+        .zip(scopes)
+        .map(|(e, scope)| {
+            Ok(tessera_event {
+                seq: e.seq,
+                at: e.at.as_unix_millis(),
+                kind: tessera_event_kind::from_core(e.kind)?,
+                has_token: e.token.is_some(),
+                token: e.token.as_ref().map_or([0; TESSERA_ID_BUF_LEN], id_text),
+                reason: match e.reason {
+                    Some(r) => tessera_revoke_reason::from_core(r)?,
+                    None => tessera_revoke_reason::TESSERA_REVOKE_NONE,
+                },
+                scope: base.str(scope),
+                count: e.count,
+            })
+        })
+        .collect::<Result<Vec<_>, Fault>>()?;
+    let list = tessera_event_list {
+        events: array_ptr(&converted),
+        len: converted.len(),
+    };
+    let owned = give(OwnedEvents {
+        list,
+        _events: converted,
         _pool: pool,
     });
     Ok(owned.cast())

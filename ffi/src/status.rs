@@ -12,9 +12,10 @@ use crate::boundary::value;
 /// output was written) and `tessera_last_error_message()` says more. The numbers are stable:
 /// they never change meaning and retired numbers are never reused.
 ///
-/// Ranges: 1-19 the answer of a verify (one per outcome), 20 a missing token, 30-39 an HTTP
-/// header without a usable credential, 100-199 a mistake of the caller, 200-299 a problem with
-/// the store file or the system, 300-399 a fault of the library.
+/// Ranges: 1-19 the answer of a verify (one per outcome), 20-29 other answers of the store
+/// that are not faults (no such token, a limit reached), 30-39 an HTTP header without a usable
+/// credential, 100-199 a mistake of the caller, 200-299 a problem with the store file or the
+/// system, 300-399 a fault of the library.
 #[repr(i32)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum tessera_status {
@@ -44,6 +45,9 @@ pub enum tessera_status {
     TESSERA_REUSE_DETECTED = 10,
     /// No stored token has this id (`tessera_get`, and renew or revoke by id).
     TESSERA_NOT_FOUND = 20,
+    /// A limit would be exceeded: the subject already has as many live tokens as the store's
+    /// per-subject cap allows, with the refuse policy (`tessera_options_set_subject_cap`).
+    TESSERA_LIMIT_REACHED = 21,
     /// `tessera_parse_header`: the header value is empty or only whitespace.
     TESSERA_CREDENTIAL_EMPTY = 30,
     /// `tessera_parse_header`: this header does not carry a token (or its name is not UTF-8).
@@ -111,7 +115,7 @@ pub enum tessera_status {
 use tessera_status::*;
 
 /// Every status, for name lookups.
-const ALL: [tessera_status; 39] = [
+const ALL: [tessera_status; 40] = [
     TESSERA_OK,
     TESSERA_MALFORMED,
     TESSERA_UNKNOWN_TOKEN,
@@ -124,6 +128,7 @@ const ALL: [tessera_status; 39] = [
     TESSERA_TENANT_MISMATCH,
     TESSERA_REUSE_DETECTED,
     TESSERA_NOT_FOUND,
+    TESSERA_LIMIT_REACHED,
     TESSERA_CREDENTIAL_EMPTY,
     TESSERA_UNSUPPORTED_HEADER,
     TESSERA_UNKNOWN_SCHEME,
@@ -169,6 +174,7 @@ impl tessera_status {
             TESSERA_TENANT_MISMATCH => c"tenant_mismatch",
             TESSERA_REUSE_DETECTED => c"reuse_detected",
             TESSERA_NOT_FOUND => c"not_found",
+            TESSERA_LIMIT_REACHED => c"limit_reached",
             TESSERA_CREDENTIAL_EMPTY => c"credential_empty",
             TESSERA_UNSUPPORTED_HEADER => c"unsupported_header",
             TESSERA_UNKNOWN_SCHEME => c"unknown_scheme",
@@ -252,6 +258,7 @@ impl From<Error> for Fault {
             Error::InvalidArgument(_) => TESSERA_INVALID_ARGUMENT,
             Error::Rejected(r) => rejection_status(*r),
             Error::NotFound => TESSERA_NOT_FOUND,
+            Error::LimitReached(_) => TESSERA_LIMIT_REACHED,
             Error::NotAStore(_) => TESSERA_NOT_A_STORE,
             Error::Corrupt(_) => TESSERA_CORRUPT,
             Error::Locked(_) => TESSERA_LOCKED,

@@ -3,13 +3,14 @@
 use std::ffi::c_char;
 use std::path::PathBuf;
 
-use tessera::{Kind, Options, Outcome, Store, TokenId, TokenRef};
+use tessera::{Options, Outcome, Store, TokenId, TokenRef};
 
 use crate::boundary::{bytes, duration, handle, optional_text, status, text, MaybeOut, Out};
 use crate::handle::{self, tessera_store, with_store};
 use crate::options::tessera_options;
 use crate::output::{
-    give_list, give_record, give_stats, tessera_record, tessera_record_list, tessera_stats,
+    give_list, give_record, give_stats, tessera_kind, tessera_record, tessera_record_list,
+    tessera_stats,
 };
 use crate::request::{tessera_request, tessera_requirements};
 use crate::status::{tessera_status, Fault};
@@ -21,7 +22,11 @@ use tessera_status::*;
 ///
 /// # Safety
 /// `ptr` must be NULL or readable for `len` bytes.
-unsafe fn path_arg(ptr: *const c_char, len: usize, name: &str) -> Result<PathBuf, Fault> {
+pub(crate) unsafe fn path_arg(
+    ptr: *const c_char,
+    len: usize,
+    name: &str,
+) -> Result<PathBuf, Fault> {
     // SAFETY: forwarded contract.
     let b = unsafe { bytes(ptr.cast(), len, name) }?;
     if b.contains(&0) {
@@ -56,7 +61,7 @@ unsafe fn options_arg(options: *const tessera_options) -> Options {
 ///
 /// # Safety
 /// `ptr` must be NULL or readable for `len` bytes.
-unsafe fn id_arg(ptr: *const c_char, len: usize, name: &str) -> Result<TokenId, Fault> {
+pub(crate) unsafe fn id_arg(ptr: *const c_char, len: usize, name: &str) -> Result<TokenId, Fault> {
     // SAFETY: forwarded contract.
     let t = unsafe { text(ptr, len, name) }?;
     t.parse::<TokenId>()
@@ -150,6 +155,53 @@ pub unsafe extern "C" fn tessera_store_free(store: *mut tessera_store) {
     crate::boundary::value((), || handle::free(store))
 }
 
+/// Checks the caller's buffer for a token text before anything is issued.
+pub(crate) fn token_buffer(buf: *mut c_char, len: usize) -> Result<Out<c_char>, Fault> {
+    let out = Out::new(buf, "token_buf")?;
+    if len < TESSERA_TOKEN_BUF_LEN {
+        return Err(Fault::new(
+            TESSERA_BUFFER_TOO_SMALL,
+            format!(
+                "`token_buf` has {len} bytes; it needs TESSERA_TOKEN_BUF_LEN ({TESSERA_TOKEN_BUF_LEN})"
+            ),
+        ));
+    }
+    Ok(out)
+}
+
+/// Hands a newly issued token to the caller: its text into the checked buffer,
+/// NUL-terminated, and optionally its length and its record.
+///
+/// # Safety
+/// `buf` must come from [`token_buffer`] on a buffer of the length it checked; the optional
+/// outputs must be NULL or writable.
+pub(crate) unsafe fn deliver(
+    issued: &tessera::Issued,
+    buf: Out<c_char>,
+    out_token_len: *mut usize,
+    out_record: *mut *mut tessera_record,
+) -> Result<(), Fault> {
+    let out_rec = MaybeOut::new(out_record);
+    let record = if out_rec.wanted() {
+        Some(give_record(&issued.record)?)
+    } else {
+        None
+    };
+    let text = issued.token.as_str().as_bytes();
+    // SAFETY: the buffer holds TESSERA_TOKEN_BUF_LEN bytes, more than any token text plus its
+    // NUL; the outputs are the caller's.
+    unsafe {
+        let dst = buf.as_ptr().cast::<u8>();
+        std::ptr::copy_nonoverlapping(text.as_ptr(), dst, text.len());
+        dst.add(text.len()).write(0);
+        MaybeOut::new(out_token_len).write(text.len());
+        if let Some(r) = record {
+            out_rec.write(r);
+        }
+    }
+    Ok(())
+}
+
 /// Issues a token as `request` describes. The token text (the only copy of its secret: the
 /// store keeps a hash) is written to `token_buf`, NUL-terminated; `token_buf_len` must be at
 /// least `TESSERA_TOKEN_BUF_LEN`, checked before anything is issued. Hand the text to its
@@ -160,7 +212,8 @@ pub unsafe extern "C" fn tessera_store_free(store: *mut tessera_store) {
 ///
 /// Statuses: `TESSERA_NULL_ARGUMENT`, `TESSERA_INVALID_HANDLE`, `TESSERA_CLOSED`,
 /// `TESSERA_FORKED_CHILD`, `TESSERA_BUFFER_TOO_SMALL`, `TESSERA_INVALID_ARGUMENT` (a field of
-/// the request is out of bounds: the message says which), `TESSERA_RANDOM`, `TESSERA_IO`,
+/// the request is out of bounds: the message says which), `TESSERA_LIMIT_REACHED` (the
+/// subject's cap, with the refuse policy), `TESSERA_RANDOM`, `TESSERA_IO`,
 /// `TESSERA_DISK_FULL`, `TESSERA_STORAGE`.
 ///
 /// # Safety
@@ -179,36 +232,10 @@ pub unsafe extern "C" fn tessera_issue(
         with_store(store, |s| {
             // SAFETY: by the caller's contract.
             let request = unsafe { handle(request, "request") }?;
-            let buf = Out::new(token_buf, "token_buf")?;
-            if token_buf_len < TESSERA_TOKEN_BUF_LEN {
-                return Err(Fault::new(
-                    TESSERA_BUFFER_TOO_SMALL,
-                    format!(
-                        "`token_buf` has {token_buf_len} bytes; it needs TESSERA_TOKEN_BUF_LEN ({TESSERA_TOKEN_BUF_LEN})"
-                    ),
-                ));
-            }
-            let out_len = MaybeOut::new(out_token_len);
-            let out_rec = MaybeOut::new(out_record);
+            let buf = token_buffer(token_buf, token_buf_len)?;
             let issued = s.issue(&request.inner)?;
-            let record = if out_rec.wanted() {
-                Some(give_record(&issued.record)?)
-            } else {
-                None
-            };
-            let text = issued.token.as_str().as_bytes();
-            // SAFETY: the buffer holds TESSERA_TOKEN_BUF_LEN bytes, more than any token text
-            // plus its NUL.
-            unsafe {
-                let dst = buf.as_ptr().cast::<u8>();
-                std::ptr::copy_nonoverlapping(text.as_ptr(), dst, text.len());
-                dst.add(text.len()).write(0);
-                out_len.write(text.len());
-                if let Some(r) = record {
-                    out_rec.write(r);
-                }
-            }
-            Ok(())
+            // SAFETY: checked buffer; outputs by the caller's contract.
+            unsafe { deliver(&issued, buf, out_token_len, out_record) }
         })
     })
 }
@@ -594,11 +621,10 @@ pub unsafe extern "C" fn tessera_list_tenant(
         with_store(store, |s| {
             // SAFETY: by the caller's contract.
             let tenant = unsafe { text(tenant, tenant_len, "tenant") }?;
-            let kind = match kind {
-                TESSERA_ANY_KIND => None,
-                1 => Some(Kind::Session),
-                2 => Some(Kind::ApiKey),
-                n => {
+            let kind = match (kind, tessera_kind::to_core(kind)) {
+                (TESSERA_ANY_KIND, _) => None,
+                (_, Some(k)) => Some(k),
+                (n, None) => {
                     return Err(Fault::invalid(format!(
                         "{n} is neither a tessera_kind nor TESSERA_ANY_KIND"
                     )))
