@@ -51,6 +51,13 @@ step "the header compiles on its own as C99 and as C++"
 gcc -std=c99 -Wall -Wextra -Werror -pedantic -fsyntax-only -x c include/tessera.h
 g++ -std=c++11 -Wall -Wextra -Werror -pedantic -fsyntax-only -x c++ include/tessera.h
 
+step "every function, status and constant in the header is documented"
+undocumented=$(awk '
+  (/^[a-z].*[ *]tessera_[a-z0-9_]+\(/ || /^ +TESSERA_[A-Z0-9_]+ = / || /^#define TESSERA_[A-Z0-9_]+ /) && prev !~ /\*\/ *$/ { print }
+  { if ($0 !~ /^ *$/) prev = $0 }' include/tessera.h)
+[ -z "$undocumented" ] || fail "without a doc comment in include/tessera.h:
+$undocumented"
+
 step "exported symbols = the header's functions"
 grep -E '^[a-z_]' include/tessera.h | grep -oE '\btessera_[a-z0-9_]+\(' | tr -d '(' | sort -u >"$out/header.txt"
 nm -D --defined-only "$lib/libtessera.so" | awk '$2 == "T" && $3 ~ /^tessera_/ { print $3 }' | sort -u >"$out/exported.txt"
