@@ -1,0 +1,62 @@
+"""A manual clock for test suites: time moves only when the test moves it."""
+
+from __future__ import annotations
+
+import ctypes
+from datetime import datetime
+from typing import Optional
+
+from . import _native
+from ._convert import Duration, Instant, duration_ms, instant_ms, to_datetime
+from .errors import ClosedError, check
+
+
+class Clock:
+    """A clock that reads ``start`` until moved. Give it to a store (``Store(..., clock=c)``)
+    and call :meth:`advance` instead of sleeping. Thread-safe; a store keeps using the clock
+    after the Python object is gone.
+
+    >>> clock = Clock(0)
+    >>> clock.advance(1500)
+    >>> clock.now_ms()
+    1500
+    """
+
+    def __init__(self, start: Instant = 0) -> None:
+        handle = _native.ClockP()
+        check(_native.lib.tessera_clock_new(instant_ms(start, "start"), ctypes.byref(handle)))
+        self._handle: Optional["ctypes._Pointer[_native._Clock]"] = handle
+
+    def _h(self) -> "ctypes._Pointer[_native._Clock]":
+        if self._handle is None:
+            raise ClosedError("the clock was released")
+        return self._handle
+
+    def advance(self, by: Duration) -> None:
+        """Moves the clock forward by ``by`` (a timedelta or milliseconds)."""
+        check(_native.lib.tessera_clock_advance(self._h(), duration_ms(by, "by")))
+
+    def set(self, to: Instant) -> None:
+        """Sets the clock to ``to`` (a datetime or Unix milliseconds), possibly backwards."""
+        check(_native.lib.tessera_clock_set(self._h(), instant_ms(to, "to")))
+
+    def now_ms(self) -> int:
+        """The clock's time in Unix milliseconds."""
+        out = ctypes.c_int64()
+        check(_native.lib.tessera_clock_now(self._h(), ctypes.byref(out)))
+        return out.value
+
+    def now(self) -> datetime:
+        """The clock's time as an aware UTC datetime."""
+        return to_datetime(self.now_ms())
+
+    def __repr__(self) -> str:
+        return f"Clock(now={self.now_ms()})" if self._handle is not None else "Clock(released)"
+
+    def __del__(self) -> None:
+        handle, self._handle = getattr(self, "_handle", None), None
+        if handle is not None and _native is not None:
+            try:
+                _native.lib.tessera_clock_free(handle)
+            except Exception:  # interpreter shutdown
+                pass
