@@ -182,8 +182,8 @@ class Store:
             if concurrency is not None:
                 check(lib.tessera_options_set_concurrency(opts, int(concurrency)))
             if session_prefix is not None or api_key_prefix is not None:
-                sp, sl = _native.buf(text(session_prefix or "tss", "session_prefix"))
-                ap, al = _native.buf(text(api_key_prefix or "tsk", "api_key_prefix"))
+                sp, sl = _native.buf(text("tss" if session_prefix is None else session_prefix, "session_prefix"))
+                ap, al = _native.buf(text("tsk" if api_key_prefix is None else api_key_prefix, "api_key_prefix"))
                 check(lib.tessera_options_set_prefixes(opts, sp, sl, ap, al))
             if pepper is not None:
                 if not isinstance(pepper, (bytes, bytearray)):
