@@ -10,6 +10,7 @@
 pub mod forge;
 pub mod model;
 pub mod sim;
+pub mod targets;
 pub mod workload;
 
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -80,6 +81,12 @@ impl Rng {
             let v = self.next_u64().to_le_bytes();
             chunk.copy_from_slice(&v[..chunk.len()]);
         }
+    }
+
+    /// Up to `max - 1` random bytes.
+    pub fn bytes_upto(&mut self, max: usize) -> Vec<u8> {
+        let n = self.index(max);
+        self.bytes(n)
     }
 
     pub fn bytes(&mut self, n: usize) -> Vec<u8> {
