@@ -20,6 +20,8 @@ enum State {
     Open,
     Closed,
     Freed,
+    /// No store was opened yet: the call gets a NULL handle.
+    Null,
 }
 
 struct Tok {
@@ -141,7 +143,7 @@ impl Run {
 
     fn store(&self, r: &mut Reader<'_>) -> (usize, *mut ffi::tessera_store, State) {
         if self.stores.is_empty() {
-            return (usize::MAX, null_mut(), State::Freed);
+            return (usize::MAX, null_mut(), State::Null);
         }
         let i = usize::from(r.u8().unwrap_or(0)) % self.stores.len();
         (i, self.stores[i].0, self.stores[i].1)
@@ -153,6 +155,7 @@ impl Run {
             State::Open => None,
             State::Closed => Some(TESSERA_CLOSED),
             State::Freed => Some(TESSERA_INVALID_HANDLE),
+            State::Null => Some(TESSERA_NULL_ARGUMENT),
         }
     }
 
@@ -184,14 +187,13 @@ impl Run {
                 // SAFETY: handles are checked by the library, never dereferenced.
                 let s = unsafe { ffi::tessera_store_close(h) };
                 status_ok(s);
-                if i != usize::MAX {
-                    match st {
-                        State::Freed => assert_eq!(s, TESSERA_INVALID_HANDLE),
-                        _ => assert!(matches!(s, TESSERA_OK | TESSERA_CLOSED), "{s:?}"),
-                    }
-                    if st == State::Open {
-                        self.stores[i].1 = State::Closed;
-                    }
+                match st {
+                    State::Freed => assert_eq!(s, TESSERA_INVALID_HANDLE),
+                    State::Null => assert_eq!(s, TESSERA_NULL_ARGUMENT),
+                    _ => assert!(matches!(s, TESSERA_OK | TESSERA_CLOSED), "{s:?}"),
+                }
+                if st == State::Open {
+                    self.stores[i].1 = State::Closed;
                 }
             }
             2 => {
@@ -238,12 +240,7 @@ impl Run {
                 // SAFETY: our live request.
                 unsafe { ffi::tessera_request_free(req) };
                 status_ok(s);
-                let want = if i == usize::MAX {
-                    Some(TESSERA_INVALID_HANDLE)
-                } else {
-                    Self::gate(st)
-                };
-                if let Some(w) = want {
+                if let Some(w) = Self::gate(st) {
                     assert_eq!(s, w);
                 } else if buf_len < ffi::TESSERA_TOKEN_BUF_LEN {
                     assert_eq!(s, TESSERA_BUFFER_TOO_SMALL);
@@ -357,9 +354,7 @@ impl Run {
                     )
                 };
                 status_ok(s);
-                if let Some(w) =
-                    Self::gate(st).or((i == usize::MAX).then_some(TESSERA_INVALID_HANDLE))
-                {
+                if let Some(w) = Self::gate(st) {
                     assert_eq!(s, w);
                 }
                 if s == TESSERA_OK {
@@ -433,12 +428,8 @@ impl Run {
 
     /// Statuses every call with one input must give, by the contract.
     fn expect_input_status(&self, i: usize, st: State, input: &Input, n: usize, s: tessera_status) {
-        let gate = if i == usize::MAX {
-            Some(TESSERA_INVALID_HANDLE)
-        } else {
-            Self::gate(st)
-        };
-        if let Some(w) = gate {
+        let _ = i;
+        if let Some(w) = Self::gate(st) {
             assert_eq!(s, w, "a call on a {st:?} handle");
             return;
         }

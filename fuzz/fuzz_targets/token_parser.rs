@@ -1,0 +1,8 @@
+//! The token parser: `tessera::fuzzing::parse_token` and verify on arbitrary bytes.
+#![no_main]
+
+#[path = "../../tests/reliability/mod.rs"]
+#[allow(dead_code, unused_imports)]
+mod reliability;
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| reliability::targets::token_parser(data));
