@@ -279,16 +279,15 @@ fn run(cycles: usize, seed: u64) -> Model {
                 for s in 0..SUBJECTS {
                     let subject = format!("s{s}");
                     for r in store.list_subject(&subject).unwrap() {
-                        if !model.tokens.contains_key(&r.id) {
+                        if let std::collections::btree_map::Entry::Vacant(v) =
+                            model.tokens.entry(r.id)
+                        {
                             in_flight_landed += 1;
-                            model.tokens.insert(
-                                r.id,
-                                Tok {
-                                    text: None,
-                                    subject: subject.clone(),
-                                    revoked: false,
-                                },
-                            );
+                            v.insert(Tok {
+                                text: None,
+                                subject: subject.clone(),
+                                revoked: false,
+                            });
                         }
                     }
                 }

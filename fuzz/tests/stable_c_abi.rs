@@ -42,7 +42,7 @@ fn stable_fuzz_c_abi_call_sequences() {
     let (mut inputs, mut calls) = (0usize, 0usize);
     while inputs < 300 || start.elapsed() < budget {
         // Open a store and issue into it first most of the time, so that calls reach it.
-        let mut data: Vec<u8> = if rng.next() % 5 != 0 {
+        let mut data: Vec<u8> = if !rng.next().is_multiple_of(5) {
             vec![0, 3, 0, 4, 0, 3, 0, 0, 0]
         } else {
             Vec::new()

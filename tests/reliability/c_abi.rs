@@ -132,7 +132,7 @@ impl Run {
                 Some(k) => {
                     let t = &self.tokens[k].text;
                     let body = t.len() - 72;
-                    let b = t[body..body + 22].as_bytes().to_vec();
+                    let b = t.as_bytes()[body..body + 22].to_vec();
                     let p = b.as_ptr().cast();
                     (b, p, 22, Some(k))
                 }
