@@ -282,6 +282,7 @@ impl Store {
     pub fn compact(&self) -> Result<bool> {
         let inner = self.checked()?;
         inner.flush_uses()?;
+        inner.checkpoint()?;
         let mut db = inner.db.write();
         inner.snapshots.clear();
         Ok(db.compact()?)

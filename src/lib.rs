@@ -35,6 +35,7 @@ mod events;
 mod expiry;
 mod fork;
 mod issue;
+mod journal;
 mod lifecycle;
 mod options;
 mod record;

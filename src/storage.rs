@@ -9,6 +9,8 @@ use redb::{
 
 use crate::clock::Timestamp;
 use crate::error::Result;
+use crate::journal::{Log, T};
+
 use crate::record::Stored;
 use crate::schema::{
     BY_DEADLINE, BY_SUBJECT, BY_TENANT, CHILDREN, CLEANUP, EPOCHS, EVENTS, TOKENS,
@@ -92,10 +94,16 @@ pub(crate) struct WriteTables<'t> {
     cleanup: Table<'t, &'static str, &'static [u8]>,
     events: Table<'t, u64, &'static [u8]>,
     retention: Duration,
+    /// The rows this transaction changed, when a journal is kept.
+    pub(crate) log: Option<Log>,
 }
 
 impl<'t> WriteTables<'t> {
-    pub(crate) fn open(tx: &'t WriteTransaction, retention: Duration) -> Result<Self> {
+    pub(crate) fn open(
+        tx: &'t WriteTransaction,
+        retention: Duration,
+        journaled: bool,
+    ) -> Result<Self> {
         Ok(WriteTables {
             tokens: tx.open_table(TOKENS)?,
             by_subject: tx.open_table(BY_SUBJECT)?,
@@ -106,12 +114,17 @@ impl<'t> WriteTables<'t> {
             cleanup: tx.open_table(CLEANUP)?,
             events: tx.open_table(EVENTS)?,
             retention,
+            log: journaled.then(Log::default),
         })
     }
 
     /// Records `child` under `parent`.
     pub(crate) fn add_child(&mut self, parent: &TokenId, child: &TokenId) -> Result<()> {
-        self.children.insert(&key32(parent, child), ())?;
+        let k = key32(parent, child);
+        self.children.insert(&k, ())?;
+        if let Some(log) = &mut self.log {
+            log.insert(T::Children, &k, &[]);
+        }
         Ok(())
     }
 
@@ -136,6 +149,10 @@ impl<'t> WriteTables<'t> {
             _ => {
                 self.epochs.insert(key, t.as_unix_millis())?;
                 self.cleanup.insert(key, [].as_slice())?;
+                if let Some(log) = &mut self.log {
+                    log.insert(T::Epochs, key.as_bytes(), &t.as_unix_millis().to_le_bytes());
+                    log.insert(T::Cleanup, key.as_bytes(), &[]);
+                }
                 t
             }
         };
@@ -158,6 +175,12 @@ impl<'t> WriteTables<'t> {
             Some(id) => self.cleanup.insert(key, id.0.as_slice())?,
             None => self.cleanup.remove(key)?,
         };
+        if let Some(log) = &mut self.log {
+            match after {
+                Some(id) => log.insert(T::Cleanup, key.as_bytes(), &id.0),
+                None => log.remove(T::Cleanup, key.as_bytes()),
+            }
+        }
         Ok(())
     }
 
@@ -186,6 +209,9 @@ impl<'t> WriteTables<'t> {
             None => 1,
         };
         self.events.insert(seq, bytes)?;
+        if let Some(log) = &mut self.log {
+            log.insert(T::Events, &seq.to_le_bytes(), bytes);
+        }
         Ok(seq)
     }
 
@@ -201,6 +227,9 @@ impl<'t> WriteTables<'t> {
                 break;
             }
             self.events.remove(first)?;
+            if let Some(log) = &mut self.log {
+                log.remove(T::Events, &first.to_le_bytes());
+            }
             n += 1;
         }
         Ok(n)
@@ -213,8 +242,11 @@ impl<'t> WriteTables<'t> {
     /// Writes `new`, replacing `old` (the same token as currently stored, if any), and moves its
     /// index rows accordingly.
     pub(crate) fn put(&mut self, old: Option<&Stored>, new: &Stored) -> Result<()> {
-        self.tokens
-            .insert(&new.record.id.0, new.encode().as_slice())?;
+        let bytes = new.encode();
+        self.tokens.insert(&new.record.id.0, bytes.as_slice())?;
+        if let Some(log) = &mut self.log {
+            log.insert(T::Tokens, &new.record.id.0, &bytes);
+        }
         let before = old.map(|o| index_rows(o, self.retention));
         self.move_index(before, Some(index_rows(new, self.retention)))
     }
@@ -223,11 +255,21 @@ impl<'t> WriteTables<'t> {
     pub(crate) fn delete(&mut self, old: &Stored) -> Result<()> {
         let id = old.record.id;
         self.tokens.remove(&id.0)?;
+        let mut gone = Vec::new();
         if let Some(parent) = old.record.parent {
-            self.children.remove(&key32(&parent, &id))?;
+            gone.push(key32(&parent, &id));
         }
         for child in self.children_of(&id)? {
-            self.children.remove(&key32(&id, &child))?;
+            gone.push(key32(&id, &child));
+        }
+        for k in &gone {
+            self.children.remove(k)?;
+        }
+        if let Some(log) = &mut self.log {
+            log.remove(T::Tokens, &id.0);
+            for k in &gone {
+                log.remove(T::Children, k);
+            }
         }
         self.move_index(Some(index_rows(old, self.retention)), None)
     }
@@ -241,19 +283,25 @@ impl<'t> WriteTables<'t> {
         };
         let (old, new) = (pick(before), pick(after));
         let tables = [
-            &mut self.by_subject,
-            &mut self.by_tenant,
-            &mut self.by_deadline,
+            (&mut self.by_subject, T::BySubject),
+            (&mut self.by_tenant, T::ByTenant),
+            (&mut self.by_deadline, T::ByDeadline),
         ];
-        for ((table, o), n) in tables.into_iter().zip(old).zip(new) {
+        for (((table, t), o), n) in tables.into_iter().zip(old).zip(new) {
             if o == n {
                 continue;
             }
             if let Some(k) = o {
                 table.remove(&k)?;
+                if let Some(log) = &mut self.log {
+                    log.remove(t, &k);
+                }
             }
             if let Some(k) = n {
                 table.insert(&k, ())?;
+                if let Some(log) = &mut self.log {
+                    log.insert(t, &k, &[]);
+                }
             }
         }
         Ok(())
@@ -289,6 +337,9 @@ impl<'t> WriteTables<'t> {
     /// Removes one row of the deadline index.
     pub(crate) fn remove_deadline_row(&mut self, key: &Key24) -> Result<()> {
         self.by_deadline.remove(key)?;
+        if let Some(log) = &mut self.log {
+            log.remove(T::ByDeadline, key);
+        }
         Ok(())
     }
 }

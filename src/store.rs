@@ -16,8 +16,9 @@ use crate::events::Event;
 use crate::expiry::{Maintenance, PurgeBatch};
 use crate::fork;
 use crate::issue::{IssueRequest, Issued, Renewed};
+use crate::journal::Journal;
 use crate::lifecycle::{Child, MemEpochs, RevokeScope};
-use crate::options::Options;
+use crate::options::{Concurrency, Options};
 use crate::record::{Kind, Record};
 use crate::revoke::TokenRef;
 use crate::schema::{self, HashKey};
@@ -61,6 +62,8 @@ pub(crate) struct Inner {
     pub(crate) snapshots: ManuallyDrop<Snapshots>,
     pub(crate) maintenance: Maintenance,
     pub(crate) epochs: MemEpochs,
+    /// The write journal (exclusive mode on a file only).
+    pub(crate) journal: Option<Journal>,
     pub(crate) commits: AtomicU64,
     fork_generation: u64,
 }
@@ -368,6 +371,7 @@ impl Store {
         let inner = self.inner()?;
         if Arc::strong_count(&self.inner) == 1 {
             inner.flush_uses()?;
+            inner.checkpoint()?;
         }
         Ok(())
     }
@@ -452,6 +456,10 @@ impl fmt::Debug for Store {
 impl Inner {
     fn new(db: Database, path: Option<PathBuf>, opts: Options) -> Result<Inner> {
         let key = schema::prepare(&db, &opts)?;
+        let journal = match (&path, opts.concurrency) {
+            (Some(p), Concurrency::Exclusive) => Some(Journal::open(p, &db)?),
+            _ => None,
+        };
         let epochs = MemEpochs::default();
         {
             let tx = db.begin_read()?;
@@ -459,6 +467,7 @@ impl Inner {
         }
         Ok(Inner {
             epochs,
+            journal,
             db: ManuallyDrop::new(RwLock::new(db)),
             path,
             key,
@@ -539,6 +548,11 @@ impl Drop for Inner {
         }
         self.maintenance.stop();
         let _ = self.flush_uses();
+        if self.checkpoint().is_ok() {
+            if let Some(j) = &self.journal {
+                j.remove();
+            }
+        }
         let mut open = OPEN.lock();
         // SAFETY: each field is dropped exactly once, here, and never used afterwards.
         unsafe {

@@ -385,7 +385,7 @@ const CRC_TABLES: [[u32; 256]; 8] = {
 };
 
 /// CRC-32 (IEEE 802.3, as in zlib), the check that secret scanners know.
-fn crc32(data: &[u8]) -> u32 {
+pub(crate) fn crc32(data: &[u8]) -> u32 {
     let t = &CRC_TABLES;
     let mut crc = !0u32;
     let mut chunks = data.chunks_exact(8);

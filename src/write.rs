@@ -17,6 +17,7 @@ use redb::Durability;
 
 use crate::clock::Timestamp;
 use crate::error::{Error, Result};
+use crate::journal::Journal;
 use crate::options::{Concurrency, IssueDurability};
 use crate::storage::WriteTables;
 use crate::store::Inner;
@@ -41,12 +42,15 @@ pub(crate) enum Commit {
     Issue,
     /// Writing pending uses: never forces durability of its own.
     Uses,
+    /// A durable commit of the store file itself, emptying the journal.
+    Checkpoint,
 }
 
 struct Job {
     run: JobFn,
     durable: bool,
     flush: bool,
+    checkpoint: bool,
     done: Arc<Done>,
 }
 
@@ -132,6 +136,7 @@ impl Inner {
             Commit::Durable => true,
             Commit::Issue => self.opts.durability == IssueDurability::Durable,
             Commit::Uses => false,
+            Commit::Checkpoint => true,
         } || self.opts.concurrency == Concurrency::MultiProcess;
         let done = Arc::new(Done {
             signal: Mutex::new(Signal::Waiting),
@@ -143,6 +148,7 @@ impl Inner {
                 run,
                 durable,
                 flush: commit == Commit::Uses,
+                checkpoint: commit == Commit::Checkpoint,
                 done: done.clone(),
             });
             !std::mem::replace(&mut q.leading, true)
@@ -174,8 +180,9 @@ impl Inner {
             } else {
                 USES_PER_BATCH
             };
+            let checkpoint = jobs.iter().any(|j| j.checkpoint);
             let uses = self.touches.take(limit);
-            match self.try_batch(&mut jobs, durable, &uses) {
+            match self.try_batch(&mut jobs, durable, checkpoint, &uses) {
                 Ok(None) => {
                     self.commits.fetch_add(1, Ordering::Relaxed);
                     self.snapshots.clear();
@@ -204,19 +211,24 @@ impl Inner {
         &self,
         jobs: &mut [Job],
         durable: bool,
+        checkpoint: bool,
         uses: &[(TokenId, Use)],
     ) -> Result<Option<(usize, Error)>> {
+        let journal = self.journal.as_ref();
         // The shared lock is held for the whole transaction, so that compaction waits for it.
         let db = self.db.read();
         let mut wtx = db.begin_write()?;
-        wtx.set_durability(if durable {
+        // With a journal, redb commits are not durable: the journal's fdatasync is.
+        let redb_durable = checkpoint || (durable && journal.is_none());
+        wtx.set_durability(if redb_durable {
             Durability::Immediate
         } else {
             Durability::None
         })?;
-        let failed = {
+        let seq = journal.map(|j| j.next_seq());
+        let (failed, log) = {
             let mut tx = Tx {
-                tables: WriteTables::open(&wtx, self.opts.revoked_retention)?,
+                tables: WriteTables::open(&wtx, self.opts.revoked_retention, journal.is_some())?,
                 now: self.opts.clock.now(),
                 inner: self,
             };
@@ -230,14 +242,59 @@ impl Inner {
                     break;
                 }
             }
-            failed
+            (failed, tx.tables.log.take())
         };
         if failed.is_some() {
             wtx.abort()?;
             return Ok(failed);
         }
+        let (Some(journal), Some(seq)) = (journal, seq) else {
+            wtx.commit()?;
+            return Ok(None);
+        };
+        let log = log.unwrap_or_default();
+        if !log.is_empty() || checkpoint {
+            Journal::stamp(&wtx, seq)?;
+        }
         wtx.commit()?;
+        drop(db);
+        if checkpoint {
+            // Durable in the file itself: the journal can start afresh.
+            journal.advance(seq);
+            journal.truncate()?;
+        } else if !log.is_empty() {
+            match journal.append(seq, &log, durable) {
+                Ok(false) => {}
+                Ok(true) => self.checkpoint_now()?,
+                // The journal cannot take it (a full disk?): a durable redb commit can.
+                Err(e) => self.checkpoint_now().map_err(|_| e)?,
+            }
+        }
         Ok(None)
+    }
+
+    /// A durable redb commit of everything committed so far, then an empty journal. Called by
+    /// the batch leader only.
+    fn checkpoint_now(&self) -> Result<()> {
+        let Some(journal) = &self.journal else {
+            return Ok(());
+        };
+        let db = self.db.read();
+        let mut wtx = db.begin_write()?;
+        wtx.set_durability(Durability::Immediate)?;
+        Journal::stamp(&wtx, journal.next_seq() - 1)?;
+        wtx.commit()?;
+        drop(db);
+        self.commits.fetch_add(1, Ordering::Relaxed);
+        journal.truncate()
+    }
+
+    /// Makes everything durable in the store file itself and empties the journal.
+    pub(crate) fn checkpoint(&self) -> Result<()> {
+        if self.journal.is_none() {
+            return Ok(());
+        }
+        self.write(Commit::Checkpoint, |_| Ok(()))
     }
 }
 

@@ -1,0 +1,351 @@
+//! The write journal: how durable writes cost one small sequential `fdatasync` instead of a
+//! durable redb commit.
+//!
+//! In the exclusive mode on a file, every write batch commits to redb *without* durability
+//! (visible to every verify at once), then appends the rows it changed to `<store>.journal`, and
+//! a durable batch (every revocation, a durable issue) `fdatasync`s the journal before its
+//! callers return. Each transaction also records its journal sequence number in the `meta`
+//! table, so after a crash redb comes back at its last durable commit, whose sequence number
+//! says where replay starts: every journaled batch after it is applied again, in order, and the
+//! store is exactly as acknowledged. A checkpoint (a durable redb commit, then an empty journal)
+//! runs when the journal passes [`CHECKPOINT_BYTES`], and at close.
+//!
+//! Record: `magic u32 | payload length u32 | CRC-32 of payload u32 | payload`, payload =
+//! `seq u64 | mutations`, mutation = `table u8 | op u8 (1 insert, 2 remove) | key length u16 |
+//! key | [value length u32 | value]`. A torn or damaged tail ends replay: it was never
+//! acknowledged, because acknowledgment waits for the `fdatasync`.
+//!
+//! In the multi-process mode other processes cannot read this process's journal, so every
+//! commit there is a durable redb commit and no journal is kept.
+
+use std::fs::{File, OpenOptions};
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+
+use parking_lot::Mutex;
+use redb::{Database, Durability, ReadableDatabase, TableDefinition, WriteTransaction};
+
+use crate::error::{Error, Result};
+use crate::schema::{
+    BY_DEADLINE, BY_SUBJECT, BY_TENANT, CHILDREN, CLEANUP, EPOCHS, EVENTS, META, TOKENS,
+};
+
+/// A checkpoint runs when the journal is larger than this.
+pub const CHECKPOINT_BYTES: u64 = 16 * 1024 * 1024;
+
+const MAGIC: u32 = 0x7453_4a31; // "tSJ1"
+const META_SEQ: &str = "journal_seq";
+
+/// Table numbers in journal records.
+#[derive(Clone, Copy)]
+#[repr(u8)]
+pub(crate) enum T {
+    Tokens = 1,
+    BySubject = 2,
+    ByTenant = 3,
+    ByDeadline = 4,
+    Children = 5,
+    Epochs = 6,
+    Cleanup = 7,
+    Events = 8,
+}
+
+/// The mutations of one transaction, as they are made.
+#[derive(Default)]
+pub(crate) struct Log(Vec<u8>);
+
+impl Log {
+    pub(crate) fn insert(&mut self, t: T, key: &[u8], value: &[u8]) {
+        self.head(t, 1, key);
+        self.0
+            .extend_from_slice(&(value.len() as u32).to_le_bytes());
+        self.0.extend_from_slice(value);
+    }
+
+    pub(crate) fn remove(&mut self, t: T, key: &[u8]) {
+        self.head(t, 2, key);
+    }
+
+    fn head(&mut self, t: T, op: u8, key: &[u8]) {
+        self.0.push(t as u8);
+        self.0.push(op);
+        self.0.extend_from_slice(&(key.len() as u16).to_le_bytes());
+        self.0.extend_from_slice(key);
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+/// The open journal of a store.
+pub(crate) struct Journal {
+    path: PathBuf,
+    state: Mutex<State>,
+}
+
+struct State {
+    file: File,
+    len: u64,
+    seq: u64,
+}
+
+/// The journal file of the store at `store`.
+pub(crate) fn path_of(store: &Path) -> PathBuf {
+    let mut name = store.as_os_str().to_owned();
+    name.push(".journal");
+    PathBuf::from(name)
+}
+
+impl Journal {
+    /// Opens the journal of `store`, replaying into `db` what its last durable commit lacks,
+    /// then starts an empty journal.
+    pub(crate) fn open(store: &Path, db: &Database) -> Result<Journal> {
+        let path = path_of(store);
+        let mut file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)
+            .map_err(|e| io(&path, e))?;
+        let mut bytes = Vec::new();
+        file.read_to_end(&mut bytes).map_err(|e| io(&path, e))?;
+        let seq = replay(db, &bytes)?;
+        file.set_len(0).map_err(|e| io(&path, e))?;
+        file.seek(SeekFrom::Start(0)).map_err(|e| io(&path, e))?;
+        file.sync_all().map_err(|e| io(&path, e))?;
+        Ok(Journal {
+            path,
+            state: Mutex::new(State { file, len: 0, seq }),
+        })
+    }
+
+    /// The sequence number the next transaction gets; record it in the transaction.
+    pub(crate) fn next_seq(&self) -> u64 {
+        self.state.lock().seq + 1
+    }
+
+    /// Writes the sequence number into the transaction's meta table.
+    pub(crate) fn stamp(tx: &WriteTransaction, seq: u64) -> Result<()> {
+        tx.open_table(META)?
+            .insert(META_SEQ, seq.to_le_bytes().as_slice())?;
+        Ok(())
+    }
+
+    /// Appends a committed transaction's mutations; `durable` waits for the disk. Returns
+    /// whether a checkpoint is due.
+    pub(crate) fn append(&self, seq: u64, log: &Log, durable: bool) -> Result<bool> {
+        let mut st = self.state.lock();
+        let mut payload = Vec::with_capacity(8 + log.0.len());
+        payload.extend_from_slice(&seq.to_le_bytes());
+        payload.extend_from_slice(&log.0);
+        let mut rec = Vec::with_capacity(12 + payload.len());
+        rec.extend_from_slice(&MAGIC.to_le_bytes());
+        rec.extend_from_slice(&(payload.len() as u32).to_le_bytes());
+        rec.extend_from_slice(&crate::token_text::crc32(&payload).to_le_bytes());
+        rec.extend_from_slice(&payload);
+        st.file.write_all(&rec).map_err(|e| io(&self.path, e))?;
+        if durable {
+            st.file.sync_data().map_err(|e| io(&self.path, e))?;
+        }
+        st.len += rec.len() as u64;
+        st.seq = seq;
+        Ok(st.len > CHECKPOINT_BYTES)
+    }
+
+    /// Records that sequence number `seq` was used (by a transaction that was not appended).
+    pub(crate) fn advance(&self, seq: u64) {
+        let mut st = self.state.lock();
+        st.seq = st.seq.max(seq);
+    }
+
+    /// After a durable redb commit: everything journaled is in the file; start afresh.
+
+    pub(crate) fn truncate(&self) -> Result<()> {
+        let mut st = self.state.lock();
+        st.file.set_len(0).map_err(|e| io(&self.path, e))?;
+        st.file
+            .seek(SeekFrom::Start(0))
+            .map_err(|e| io(&self.path, e))?;
+        st.file.sync_data().map_err(|e| io(&self.path, e))?;
+        st.len = 0;
+        Ok(())
+    }
+
+    /// Removes the (empty) journal file at close.
+    pub(crate) fn remove(&self) {
+        let st = self.state.lock();
+        if st.len == 0 {
+            let _ = std::fs::remove_file(&self.path);
+        }
+    }
+}
+
+fn io(path: &Path, e: std::io::Error) -> Error {
+    match Error::from(e) {
+        Error::DiskFull(m) => Error::DiskFull(format!("{}: {m}", path.display())),
+        Error::Io(m) => Error::Io(format!("{}: {m}", path.display())),
+        other => other,
+    }
+}
+
+/// Applies the records of `bytes` whose sequence number is past the store's; returns the last
+/// sequence number in force.
+fn replay(db: &Database, bytes: &[u8]) -> Result<u64> {
+    let durable_seq = {
+        let tx = db.begin_read()?;
+        let meta = tx.open_table(META)?;
+        let v = meta.get(META_SEQ)?;
+        v.and_then(|v| <[u8; 8]>::try_from(v.value()).ok())
+            .map_or(0, u64::from_le_bytes)
+    };
+    let mut records = Vec::new();
+    let mut rest = bytes;
+    while rest.len() >= 12 {
+        let word =
+            |at: usize| u32::from_le_bytes([rest[at], rest[at + 1], rest[at + 2], rest[at + 3]]);
+        let (magic, len, crc) = (word(0), word(4) as usize, word(8));
+        if magic != MAGIC || rest.len() < 12 + len || len < 8 {
+            break;
+        }
+        let payload = &rest[12..12 + len];
+        if crate::token_text::crc32(payload) != crc {
+            break;
+        }
+        let mut s = [0u8; 8];
+        s.copy_from_slice(&payload[..8]);
+        records.push((u64::from_le_bytes(s), &payload[8..]));
+        rest = &rest[12 + len..];
+    }
+    let mut last = durable_seq;
+    let todo: Vec<_> = records
+        .into_iter()
+        .filter(|(s, _)| *s > durable_seq)
+        .collect();
+    if todo.is_empty() {
+        return Ok(last);
+    }
+    let mut tx = db.begin_write()?;
+    tx.set_durability(Durability::Immediate)?;
+    for (seq, muts) in todo {
+        apply(&tx, muts)?;
+        last = seq;
+    }
+    Journal::stamp(&tx, last)?;
+    tx.commit()?;
+    Ok(last)
+}
+
+fn corrupt() -> Error {
+    Error::Corrupt("the journal has a record that does not decode".into())
+}
+
+fn apply(tx: &WriteTransaction, mut m: &[u8]) -> Result<()> {
+    while !m.is_empty() {
+        if m.len() < 4 {
+            return Err(corrupt());
+        }
+        let (t, op) = (m[0], m[1]);
+        let klen = u16::from_le_bytes([m[2], m[3]]) as usize;
+        m = &m[4..];
+        let key = m.get(..klen).ok_or_else(corrupt)?;
+        m = &m[klen..];
+        let value = if op == 1 {
+            let vlen = m.get(..4).ok_or_else(corrupt)?;
+            let vlen = u32::from_le_bytes([vlen[0], vlen[1], vlen[2], vlen[3]]) as usize;
+            let v = m.get(4..4 + vlen).ok_or_else(corrupt)?;
+            m = &m[4 + vlen..];
+            Some(v)
+        } else if op == 2 {
+            None
+        } else {
+            return Err(corrupt());
+        };
+        match t {
+            1 => bytes_table(tx, TOKENS, arr::<16>(key)?, value)?,
+            2 => unit_table(tx, BY_SUBJECT, arr::<24>(key)?, value)?,
+            3 => unit_table(tx, BY_TENANT, arr::<24>(key)?, value)?,
+            4 => unit_table(tx, BY_DEADLINE, arr::<24>(key)?, value)?,
+            5 => unit_table(tx, CHILDREN, arr::<32>(key)?, value)?,
+            6 => {
+                let k = std::str::from_utf8(key).map_err(|_| corrupt())?;
+                let mut t = tx.open_table(EPOCHS)?;
+                match value {
+                    Some(v) => {
+                        t.insert(k, i64::from_le_bytes(arr::<8>(v)?))?;
+                    }
+                    None => {
+                        t.remove(k)?;
+                    }
+                }
+            }
+            7 => {
+                let k = std::str::from_utf8(key).map_err(|_| corrupt())?;
+                let mut t = tx.open_table(CLEANUP)?;
+                match value {
+                    Some(v) => {
+                        t.insert(k, v)?;
+                    }
+                    None => {
+                        t.remove(k)?;
+                    }
+                }
+            }
+            8 => {
+                let k = u64::from_le_bytes(arr::<8>(key)?);
+                let mut t = tx.open_table(EVENTS)?;
+                match value {
+                    Some(v) => {
+                        t.insert(k, v)?;
+                    }
+                    None => {
+                        t.remove(k)?;
+                    }
+                }
+            }
+            _ => return Err(corrupt()),
+        }
+    }
+    Ok(())
+}
+
+fn arr<const N: usize>(b: &[u8]) -> Result<[u8; N]> {
+    <[u8; N]>::try_from(b).map_err(|_| corrupt())
+}
+
+fn bytes_table<const N: usize>(
+    tx: &WriteTransaction,
+    def: TableDefinition<&[u8; N], &[u8]>,
+    key: [u8; N],
+    value: Option<&[u8]>,
+) -> Result<()> {
+    let mut t = tx.open_table(def)?;
+    match value {
+        Some(v) => {
+            t.insert(&key, v)?;
+        }
+        None => {
+            t.remove(&key)?;
+        }
+    }
+    Ok(())
+}
+
+fn unit_table<const N: usize>(
+    tx: &WriteTransaction,
+    def: TableDefinition<&[u8; N], ()>,
+    key: [u8; N],
+    value: Option<&[u8]>,
+) -> Result<()> {
+    let mut t = tx.open_table(def)?;
+    match value {
+        Some(_) => {
+            t.insert(&key, ())?;
+        }
+        None => {
+            t.remove(&key)?;
+        }
+    }
+    Ok(())
+}
