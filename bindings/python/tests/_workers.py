@@ -16,7 +16,12 @@ def serve(path: str, conn: Connection) -> None:
     ("issue_many", n) -> (pid, [tokens]); ("verify_all", [tokens]) -> (pid, {outcome: count}).
     """
     pid = os.getpid()
-    with tessera.Store(path, concurrency=tessera.Concurrency.MULTI_PROCESS) as store:
+    try:
+        store = tessera.Store(path, concurrency=tessera.Concurrency.MULTI_PROCESS)
+    except tessera.TesseraError as e:
+        conn.send(("failed", f"{pid}: {e}"))
+        return
+    with store:
         conn.send(("ready", pid))
         while True:
             cmd, arg = conn.recv()
@@ -41,3 +46,14 @@ def serve(path: str, conn: Connection) -> None:
                 conn.send((pid, counts))
             else:
                 conn.send((pid, f"unknown command {cmd}"))
+
+
+def open_at_once(path: str, barrier, results) -> None:  # type: ignore[no-untyped-def]
+    """Waits for the others, then opens the store (which may not exist yet) and issues."""
+    barrier.wait()
+    try:
+        with tessera.Store(path, concurrency=tessera.Concurrency.MULTI_PROCESS) as store:
+            store.issue_session("racer")
+        results.put("ok")
+    except tessera.TesseraError as e:
+        results.put(e.name)

@@ -1,0 +1,45 @@
+# frozen_string_literal: true
+
+module Tessera
+  # A token found in an HTTP header (not yet checked against any store). #inspect hides it.
+  Credential = Struct.new(:scheme, :token) do
+    def inspect
+      "#<Tessera::Credential scheme=#{scheme} token=[REDACTED]>"
+    end
+    alias_method :to_s, :inspect
+  end
+
+  class << self
+    # The credential in one request header named +name+ (case-insensitive): Authorization
+    # (Token token=..., quoted or not; token ...; Bearer ...; ApiKey ...) or a bare header
+    # (Auth-Token, X-Access-Token, X-Auth-Token, X-Api-Key). The library's one parser decides,
+    # so every language accepts exactly the same headers. Raises a Tessera::CredentialError
+    # subclass when there is none: answer 401.
+    def parse_header(name, value)
+      name = name.to_s.b
+      value = value.to_s.b
+      scheme = FFI::MemoryPointer.new(:uint32)
+      offset = FFI::MemoryPointer.new(:size_t)
+      len = FFI::MemoryPointer.new(:size_t)
+      check(Native.tessera_parse_header(*Native.buf(name), *Native.buf(value), scheme, offset, len))
+      found(value, scheme, offset, len)
+    end
+
+    # The credential in the value of an Authorization header (as parse_header).
+    def parse_authorization(value)
+      value = value.to_s.b
+      scheme = FFI::MemoryPointer.new(:uint32)
+      offset = FFI::MemoryPointer.new(:size_t)
+      len = FFI::MemoryPointer.new(:size_t)
+      check(Native.tessera_parse_authorization(*Native.buf(value), scheme, offset, len))
+      found(value, scheme, offset, len)
+    end
+
+    private
+
+    def found(value, scheme, offset, len)
+      token = value.byteslice(offset.read(:size_t), len.read(:size_t)).force_encoding(Encoding::UTF_8)
+      Credential.new(name_of(SCHEMES, scheme.read_uint32), token.freeze).freeze
+    end
+  end
+end

@@ -1,0 +1,39 @@
+# frozen_string_literal: true
+
+module Tessera
+  # Durations are seconds (any Numeric, kept to the millisecond) or :never; instants are Time
+  # (or Integer Unix milliseconds). These helpers convert them for the C ABI.
+  module TimeUnits
+    module_function
+
+    # Milliseconds for a duration in seconds; :never is TESSERA_DURATION_NONE (-1).
+    def duration_ms(value, what)
+      return Native::DURATION_NONE if value == :never
+      raise TypeError, "#{what} must be seconds (Numeric) or :never, not #{value.inspect}" unless value.is_a?(Numeric)
+
+      ms = (value * 1000).round
+      raise InvalidArgument, "#{what} is negative (use :never for none)" if ms.negative?
+
+      ms
+    end
+
+    # Unix milliseconds of a Time (or an Integer of milliseconds).
+    def instant_ms(value, what)
+      case value
+      when Time then (value.to_r * 1000).round
+      when Integer then value
+      else raise TypeError, "#{what} must be a Time or Integer Unix milliseconds, not #{value.inspect}"
+      end
+    end
+
+    # Seconds of a duration in milliseconds: an Integer when whole, else an exact Rational.
+    def seconds(ms)
+      (ms % 1000).zero? ? ms / 1000 : Rational(ms, 1000)
+    end
+
+    # The UTC Time of Unix milliseconds (exact).
+    def time_of(ms)
+      Time.at(Rational(ms, 1000)).utc
+    end
+  end
+end
