@@ -118,7 +118,7 @@ fn child(
 
 #[test]
 fn forked_children_fail_safe_and_reopen_the_store() {
-    let per_process = scale(100, 2000);
+    let per_process = scale(100, 500);
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("fork.redb");
     let store = Store::open(&path, options()).unwrap();

@@ -36,6 +36,9 @@ fn kill_child() {
         o.flush().unwrap();
     };
     let store = Store::open(&path, Options::new()).unwrap();
+    // The write journal's length after an acknowledgment: what its fdatasync made durable.
+    let journal = format!("{path}.journal");
+    let jlen = || std::fs::metadata(&journal).map_or(0, |m| m.len());
     // After a newline: the test harness has printed "test kill_child ... " without one.
     say("\nREADY".into());
     let mut mine: Vec<(String, TokenId)> = Vec::new();
@@ -45,7 +48,7 @@ fn kill_child() {
             let subject = format!("s{}", rng.below(SUBJECTS as u64));
             say(format!("ISSUING {subject}"));
             let t = store.issue(&IssueRequest::session(&subject)).unwrap();
-            say(format!("ISSUED {subject} {}", t.token.as_str()));
+            say(format!("ISSUED {subject} {} J{}", t.token.as_str(), jlen()));
             mine.push((t.token.as_str().to_owned(), t.record.id));
         } else if roll < 75 {
             let (text, id) = mine[rng.index(mine.len())].clone();
@@ -55,12 +58,12 @@ fn kill_child() {
             } else {
                 store.revoke(id).unwrap();
             }
-            say(format!("REVOKED {id}"));
+            say(format!("REVOKED {id} J{}", jlen()));
         } else if roll < 80 {
             let subject = format!("s{}", rng.below(SUBJECTS as u64));
             say(format!("REVOKING_SUBJECT {subject}"));
             store.revoke_subject(&subject, None).unwrap();
-            say(format!("REVOKED_SUBJECT {subject}"));
+            say(format!("REVOKED_SUBJECT {subject} J{}", jlen()));
         } else {
             let (text, _) = &mine[rng.index(mine.len())];
             let _ = store.verify(text).unwrap();
@@ -95,10 +98,15 @@ enum InFlight {
 }
 
 impl Model {
-    /// Applies the complete lines of one child; returns the operation in flight.
-    fn apply(&mut self, lines: &[String]) -> InFlight {
+    /// Applies the complete lines of one child; returns the operation in flight and the length
+    /// of the write journal at the last acknowledgment (durable: acknowledged after its sync).
+    fn apply(&mut self, lines: &[String]) -> (InFlight, u64) {
         let mut flight = InFlight::None;
+        let mut journal = 0;
         for l in lines {
+            if let Some(j) = l.rsplit(' ').next().and_then(|w| w.strip_prefix('J')) {
+                journal = j.parse().unwrap_or(journal);
+            }
             let mut w = l.split(' ');
             match (w.next(), w.next(), w.next()) {
                 (Some("ISSUING"), _, _) => flight = InFlight::Issue,
@@ -137,7 +145,7 @@ impl Model {
                 _ => {}
             }
         }
-        flight
+        (flight, journal)
     }
 
     /// Checks the reopened store; returns a description of the first violation.
@@ -212,6 +220,7 @@ fn run(cycles: usize, seed: u64) -> Model {
     let mut model = Model::default();
     let mut recovery_ms = Vec::new();
     let mut during_open = 0;
+    let mut torn_journals = 0;
     let mut in_flight_landed = 0;
     let mut flights = BTreeMap::<&str, usize>::new();
     for cycle in 0..cycles {
@@ -259,7 +268,22 @@ fn run(cycles: usize, seed: u64) -> Model {
         child.kill().unwrap();
         child.wait().unwrap();
         let lines = reader.join().unwrap();
-        let flight = model.apply(&lines);
+        let (flight, journal_durable) = model.apply(&lines);
+        // Power loss of the journal's unsynced tail: cut it, or damage a byte of it, past what
+        // the last acknowledgment's fdatasync covered.
+        let journal = dir.path().join("kill.redb.journal");
+        let current = std::fs::metadata(&journal).map_or(0, |m| m.len());
+        if current > journal_durable && rng.chance(1, 2) {
+            let at = journal_durable + rng.below(current - journal_durable);
+            let mut bytes = std::fs::read(&journal).unwrap();
+            if rng.chance(1, 2) {
+                bytes.truncate(at as usize);
+            } else {
+                bytes[at as usize] ^= 1 << rng.below(8);
+            }
+            std::fs::write(&journal, &bytes).unwrap();
+            torn_journals += 1;
+        }
         let t0 = Instant::now();
         let store = Store::open(&path, Options::new())
             .unwrap_or_else(|e| panic!("cycle {cycle} (seed {seed}): reopen failed: {e}"));
@@ -323,8 +347,9 @@ fn run(cycles: usize, seed: u64) -> Model {
     }
     recovery_ms.sort_by(f64::total_cmp);
     eprintln!(
-        "kill -9: {cycles} kills ({during_open} while opening), {} acknowledged issues and {} \
-         acknowledged revocations checked after every kill, 0 lost, 0 half-applied; operations \
+        "kill -9: {cycles} kills ({during_open} while opening; {torn_journals} with the write \
+         journal's unsynced tail cut or damaged), {} acknowledged issues and {} acknowledged \
+         revocations checked after every kill, 0 lost, 0 half-applied; operations \
          in flight at the kill: {flights:?}, {in_flight_landed} of them landed; recovery (reopen) \
          p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
         model.acked_issues,
