@@ -1,0 +1,128 @@
+# frozen_string_literal: true
+
+require "json"
+require_relative "../tessera"
+
+module Tessera
+  module Rack
+    # Rack middleware that lets a request through only with a valid tessera token.
+    #
+    #   # config.ru
+    #   require "tessera/rack"
+    #   use Tessera::Rack::Authenticate,
+    #       store: -> { Tessera::Store.open("tokens.redb", concurrency: :multi_process) },
+    #       scopes: ["reports:read"]
+    #   run ->(env) { [200, {}, ["hello #{env["tessera.record"].subject}"]] }
+    #
+    # The credential is taken from the first of these headers that the request has, with the
+    # library's one parser (so every language accepts the same forms): Authorization (Token
+    # token=..., quoted or not; token ...; Bearer ...; ApiKey ...), Auth-Token, X-Access-Token,
+    # X-Auth-Token, X-Api-Key. With X-Access-Token, an X-Key header (Webitel's form), when
+    # present, must equal the token's public id.
+    #
+    # A valid token's record goes to the app in env["tessera.record"]. Anything else is a 401
+    # with the JSON body {"error":"401 Unauthorized"} (every reason gets the same answer; the
+    # reason is in env["tessera.rejection"] for the logs).
+    #
+    # Options:
+    # store::      a Tessera::Store, or a callable that opens one. A callable is called once in
+    #              each process, on its first request: in a pre-forking server (Puma cluster,
+    #              Unicorn) every worker opens its own handle after the fork, as it must.
+    # tenant::     a tenant the token must belong to, or a callable(env) giving it.
+    # scopes::     scopes the token must grant, or a callable(env) giving them.
+    # env_key::    where the record goes (default "tessera.record").
+    # optional::   let requests without any credential header through (no record); a
+    #              credential that is present must still be valid. Default false.
+    # body::       the 401 body: a String, or a callable(env, reason) returning one.
+    # realm::      the realm of the WWW-Authenticate header of a 401 (default "api").
+    class Authenticate
+      # The headers looked at, in order: [Rack env key, header name].
+      HEADERS = [
+        %w[HTTP_AUTHORIZATION Authorization],
+        %w[HTTP_AUTH_TOKEN Auth-Token],
+        %w[HTTP_X_ACCESS_TOKEN X-Access-Token],
+        %w[HTTP_X_AUTH_TOKEN X-Auth-Token],
+        %w[HTTP_X_API_KEY X-Api-Key]
+      ].freeze
+      DEFAULT_BODY = JSON.generate(error: "401 Unauthorized").freeze
+
+      def initialize(app, store:, tenant: nil, scopes: nil, env_key: "tessera.record",
+                     optional: false, body: DEFAULT_BODY, realm: "api")
+        @app = app
+        @store = store
+        @tenant = tenant
+        @scopes = scopes
+        @env_key = env_key
+        @optional = optional
+        @body = body
+        @realm = realm
+        @opened = nil
+        @opened_pid = nil
+        @lock = Mutex.new
+      end
+
+      def call(env)
+        found = credential(env)
+        return @app.call(env) if found.nil? && @optional
+        return unauthorized(env, :missing_credential) if found.nil?
+        return unauthorized(env, found) if found.is_a?(Symbol)
+
+        header, cred = found
+        outcome = store.verify(cred.token, tenant: value(@tenant, env), scopes: value(@scopes, env) || [])
+        return unauthorized(env, outcome.rejection) unless outcome.valid?
+
+        x_key = env["HTTP_X_KEY"]
+        if header == "X-Access-Token" && x_key && x_key != outcome.record.id
+          return unauthorized(env, :x_key_mismatch)
+        end
+
+        env[@env_key] = outcome.record
+        @app.call(env)
+      end
+
+      # The store of this process (opened here, after any fork, if given as a callable).
+      def store
+        return @store unless @store.respond_to?(:call)
+
+        @lock.synchronize do
+          if @opened.nil? || @opened_pid != Process.pid
+            @opened = @store.call
+            @opened_pid = Process.pid
+          end
+          @opened
+        end
+      end
+
+      private
+
+      # [header name, Credential], a Symbol naming why the header is unusable, or nil when the
+      # request carries no credential header at all.
+      def credential(env)
+        HEADERS.each do |key, name|
+          raw = env[key]
+          next if raw.nil?
+
+          begin
+            return [name, Tessera.parse_header(name, raw)]
+          rescue CredentialError => e
+            return e.status_name
+          end
+        end
+        nil
+      end
+
+      def value(option, env)
+        option.respond_to?(:call) ? option.call(env) : option
+      end
+
+      def unauthorized(env, reason)
+        env["tessera.rejection"] = reason
+        body = @body.respond_to?(:call) ? @body.call(env, reason) : @body
+        [401,
+         { "content-type" => "application/json", "content-length" => body.bytesize.to_s,
+           "www-authenticate" => %(Token realm="#{@realm}") },
+         [body]]
+      end
+    end
+  end
+end

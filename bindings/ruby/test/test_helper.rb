@@ -1,0 +1,60 @@
+# frozen_string_literal: true
+
+$LOAD_PATH.unshift(File.expand_path("../lib", __dir__))
+require "minitest/autorun"
+require "json"
+require "tmpdir"
+require "zlib"
+require "tessera"
+
+module TesseraTest
+  REPO = File.expand_path("../../..", __dir__)
+  GOLDEN = File.join(REPO, "tests", "vectors", "golden.json")
+  HEADER = File.join(REPO, "include", "tessera.h")
+  T0 = Time.at(1_700_000_000).utc # the manual clock's start
+  HOUR = 3600
+  DAY = 24 * HOUR
+  ALPHABET = [*"0".."9", *"A".."Z", *"a".."z"].join
+
+  def self.golden
+    @golden ||= JSON.parse(File.read(GOLDEN))
+  end
+
+  # `signed` with its 6 base62 check digits (CRC-32), as src/token_text.rs computes them.
+  def self.seal(signed)
+    value = Zlib.crc32(signed)
+    digits = Array.new(6) { d = value % 62; value /= 62; ALPHABET[d] }
+    signed + digits.reverse.join
+  end
+
+  # `token`'s prefix and id with `other`'s secret, well-formed.
+  def self.with_secret_of(token, other)
+    cut = token.size - 72
+    seal(token[0, cut + 22] + other[cut + 22, 44])
+  end
+
+  # The C compiler, if any (run-tests installs gcc).
+  def self.cc
+    %w[cc gcc].map { |c| `command -v #{c} 2>/dev/null`.strip }.find { |p| !p.empty? }
+  end
+end
+
+# A test with a manual clock, an in-memory store and a temporary directory.
+class StoreTest < Minitest::Test
+  include TesseraTest
+
+  def setup
+    @clock = Tessera::Clock.new(T0)
+    @store = Tessera::Store.in_memory(clock: @clock)
+    @dir = Dir.mktmpdir("tessera-rb")
+  end
+
+  def teardown
+    @store.close
+    FileUtils.rm_rf(@dir)
+  end
+
+  def path(name = "tokens.redb")
+    File.join(@dir, name)
+  end
+end
