@@ -33,9 +33,15 @@ module TesseraTest
     seal(token[0, cut + 22] + other[cut + 22, 44])
   end
 
+  # The full path of a program on PATH, or nil.
+  def self.which(program)
+    ENV.fetch("PATH", "").split(File::PATH_SEPARATOR).map { |d| File.join(d, program) }
+       .find { |p| File.file?(p) && File.executable?(p) }
+  end
+
   # The C compiler, if any (run-tests installs gcc).
   def self.cc
-    %w[cc gcc].map { |c| `command -v #{c} 2>/dev/null`.strip }.find { |p| !p.empty? }
+    which("cc") || which("gcc")
   end
 end
 

@@ -51,6 +51,39 @@ module Tessera
       def in_memory(**options, &block)
         open(nil, **options, &block)
       end
+
+      # A callable that opens the store at +path+ on its first call in each process, and
+      # returns that process's store afterwards: what a pre-forking server (Puma cluster,
+      # Unicorn) needs, since a store opened before fork() answers Tessera::ForkedChild in the
+      # workers. Give it to Tessera::Rack::Authenticate as store:, and call it in the app.
+      #
+      #   STORE = Tessera::Store.per_process("tokens.redb", concurrency: :multi_process)
+      #   STORE.call.issue_session("alice")
+      def per_process(path, **options)
+        PerProcess.new(path, options)
+      end
+    end
+
+    # See Store.per_process.
+    class PerProcess
+      def initialize(path, options)
+        @path = path
+        @options = options
+        @lock = Mutex.new
+        @store = nil
+        @pid = nil
+      end
+
+      # This process's store, opened on the first call in the process.
+      def call
+        @lock.synchronize do
+          if @pid != Process.pid
+            @store = Store.open(@path, **@options)
+            @pid = Process.pid
+          end
+          @store
+        end
+      end
     end
 
     # The path the store was opened with (nil in memory).
