@@ -97,7 +97,7 @@ ID_LEN: int = _native.ID_LEN
 
 def version() -> str:
     """The version of the loaded libtessera, e.g. ``"0.1.0"``."""
-    return _native.lib.tessera_version().decode("ascii")
+    return str(_native.lib.tessera_version().decode("ascii"))
 
 
 def abi_version() -> int:

@@ -31,7 +31,7 @@ from ctypes import (
     c_void_p,
 )
 from pathlib import Path
-from typing import Any, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 #: The ABI version this binding was written for (``TESSERA_ABI_VERSION`` in the header).
 ABI_VERSION = 1
@@ -211,7 +211,7 @@ Text = POINTER(c_char)  # const char *, always with a length
 Bytes = POINTER(c_uint8)  # const uint8_t *, always with a length
 
 # name: (restype, argtypes). One line per function of include/tessera.h, in its order.
-FUNCTIONS: dict = {
+FUNCTIONS: Dict[str, Tuple[Any, List[Any]]] = {
     "tessera_status_name": (c_char_p, [c_int32]),
     "tessera_last_error_message": (c_char_p, []),
     "tessera_version": (c_char_p, []),

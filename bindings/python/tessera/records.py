@@ -6,7 +6,7 @@ import ctypes
 import enum
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 from . import _native
 from ._convert import to_datetime, to_timedelta
@@ -158,7 +158,9 @@ class Record:
         )
 
 
-def _enum(cls, value):  # type: ignore[no-untyped-def]
+def _enum(cls: Any, value: int) -> Any:
+    """The member of the enum ``cls`` for ``value``, or the number itself if the library is
+    newer than this binding."""
     try:
         return cls(value)
     except ValueError:

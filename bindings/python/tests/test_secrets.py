@@ -1,0 +1,90 @@
+"""No secret in the store file (nor in the journal beside it), in a repr or in an error; a
+copied file without its pepper verifies nothing."""
+
+from __future__ import annotations
+
+import shutil
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+
+import tessera
+
+from conftest import ALPHABET
+
+
+def secret_bytes(token: str) -> bytes:
+    """The 32 raw secret bytes of a token text (4 blocks of 11 base62 digits)."""
+    body = token[-72:]
+    digits = body[22:66]
+    out = b""
+    for i in range(0, 44, 11):
+        value = 0
+        for c in digits[i : i + 11]:
+            value = value * 62 + ALPHABET.index(c)
+        out += value.to_bytes(8, "big")
+    return out
+
+
+def test_the_store_files_hold_no_secret_in_any_form(path: Path) -> None:
+    with tessera.Store(path) as store:
+        issued = [
+            store.issue_api_key("acme", scopes=["read"]) if i % 3 == 0 else store.issue_session(f"user{i}")
+            for i in range(150)
+        ]
+        for t in issued[::5]:
+            assert store.verify(t.token).valid
+            store.revoke(t.token)
+    files = b"".join(p.read_bytes() for p in path.parent.iterdir() if p.is_file())
+    assert len(files) > 0
+    for t in issued:
+        raw = secret_bytes(t.token)
+        assert len(raw) == 32
+        assert raw not in files, "raw secret found"
+        assert raw.hex().encode() not in files, "hex secret found"
+        assert t.token[-72 + 22 : -6].encode() not in files, "base62 secret found"
+        assert t.token.encode() not in files, "token text found"
+
+
+def test_errors_never_show_a_secret(store: tessera.Store) -> None:
+    t = store.issue_session("alice")
+    secret = t.token[-72 + 22 : -6]
+    shown = []
+    for broken in (t.token[:-1] + "!", t.token + "0", t.token[:-2]):
+        with pytest.raises(tessera.TesseraError) as err:
+            store.revoke(broken)
+        shown += [str(err.value), repr(err.value)]
+        shown.append(store.verify(broken).detail)
+    with pytest.raises(tessera.CredentialError) as cerr:
+        tessera.parse_header("Authorization", f"Bearer {t.token} extra")
+    shown.append(str(cerr.value))
+    assert all(secret not in s for s in shown), shown
+
+
+def test_a_copied_file_without_its_pepper_verifies_nothing(tmp_path: Path) -> None:
+    original, copy = tmp_path / "orig.redb", tmp_path / "copy.redb"
+    pepper = b"the host's pepper, 16+ bytes"
+    with tessera.Store(original, pepper=pepper) as store:
+        t = store.issue_session("alice")
+    shutil.copyfile(original, copy)
+    for other in (None, b"a guessed pepper of 16+ bytes"):
+        with pytest.raises(tessera.PepperMismatch):
+            tessera.Store(copy, pepper=other)
+    with tessera.Store(copy, pepper=pepper) as store:  # with it, the copy is the store
+        assert store.verify(t.token).valid
+
+
+def test_a_failing_request_does_not_spoil_the_others_in_its_batch(file_store: tessera.Store) -> None:
+    def issue(i: int) -> str:
+        try:
+            # Every fourth request is invalid (a zero lifetime): refused alone.
+            return file_store.issue_session(f"u{i}", ttl=0 if i % 4 == 0 else 60_000).token
+        except tessera.InvalidArgument:
+            return "refused"
+
+    with ThreadPoolExecutor(8) as pool:
+        results = list(pool.map(issue, range(64)))
+    assert results.count("refused") == 16
+    assert all(file_store.verify(t).valid for t in results if t != "refused")
+    assert file_store.stats().all.live == 48
