@@ -237,6 +237,30 @@ class StoreObjectTest < StoreTest
     assert_equal 1_893_456_000_000, @clock.now_ms
   end
 
+  def test_closing_under_load_stops_every_thread_with_closed_error
+    store = Tessera::Store.open(path)
+    token = store.issue_session("alice").token
+    started = Queue.new
+    threads = Array.new(8) do
+      Thread.new do
+        started << true
+        n = 0
+        loop do
+          raise "a valid token was refused" unless store.verify(token).valid?
+
+          n += 1
+        end
+      rescue Tessera::ClosedError
+        n
+      end
+    end
+    8.times { started.pop }
+    store.close
+    counts = threads.map(&:value)
+    assert_equal 8, counts.size
+    Tessera::Store.open(path) { |again| assert again.verify(token).valid? }
+  end
+
   def test_threads_share_one_store
     tokens = Array.new(8) { |n| Thread.new { Array.new(20) { |i| @store.issue_session("u#{n}", label: i.to_s).token } } }
                   .flat_map(&:value)

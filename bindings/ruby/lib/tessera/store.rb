@@ -125,8 +125,9 @@ module Tessera
         return nil if @closed
 
         @closed = true
+        # The handle itself is released when this object is garbage collected (AutoPointer):
+        # a thread that is just entering a call then gets ClosedError, never a freed handle.
         status = Native.tessera_store_close(@handle)
-        @handle.free
         unless [0, STATUSES[:forked_child], STATUSES[:closed]].include?(status)
           raise Tessera.error_for(status, Native.last_error_message)
         end
