@@ -1054,10 +1054,6 @@ const char *tessera_version(void);
  */
 uint32_t tessera_abi_version(void);
 
-extern int pthread_atfork(void (*prepare)(void),
-                          void (*parent)(void),
-                          void (*child)(void));
-
 /**
  * Opens the store in the file at `path` (`path_len` bytes, not NUL-terminated, any bytes but
  * NUL), creating it if missing, with `options` (copied; NULL: the defaults). Opening a file

@@ -5,6 +5,7 @@ use std::path::Path;
 
 use redb::{ReadableDatabase, ReadableTable, TableDefinition};
 
+use crate::clock::Timestamp;
 use crate::error::{Error, Result};
 use crate::issue::{check_name, MAX_SCOPES};
 use crate::options::Options;
@@ -66,6 +67,9 @@ pub struct ExportHeader {
     store_key: StoreKey,
     hash_mode: u8,
     key_check: [u8; 16],
+    /// Every `revoke_issued_before` cutoff, so that an import does not bring back what they
+    /// revoked.
+    epochs: Vec<(String, Timestamp)>,
 }
 
 impl ExportHeader {
@@ -74,14 +78,30 @@ impl ExportHeader {
         self.hash_mode == 1
     }
 
-    /// Text form: `<hash mode>:<store key, 64 hex digits>:<key check, 32 hex digits>`.
+    /// Text form: `<hash mode>:<store key, 64 hex digits>:<key check, 32 hex digits>`, then,
+    /// if the store has `revoke_issued_before` cutoffs, `:<hex of "scope<TAB>ms" lines>`.
     pub fn to_text(&self) -> String {
-        format!(
+        let mut text = format!(
             "{}:{}:{}",
             self.hash_mode,
             hex(&self.store_key.0),
             hex(&self.key_check)
-        )
+        );
+        if !self.epochs.is_empty() {
+            let lines: String = self
+                .epochs
+                .iter()
+                .map(|(k, t)| format!("{k}\t{}\n", t.as_unix_millis()))
+                .collect();
+            text.push(':');
+            text.push_str(&hex(lines.as_bytes()));
+        }
+        text
+    }
+
+    /// The `revoke_issued_before` cutoffs the export carries (scope key, instant).
+    pub fn cutoffs(&self) -> &[(String, Timestamp)] {
+        &self.epochs
     }
 
     /// Parses [`ExportHeader::to_text`]'s form.
@@ -92,10 +112,18 @@ impl ExportHeader {
             )
         };
         let mut parts = text.split(':');
-        let (Some(mode), Some(key), Some(check), None) =
-            (parts.next(), parts.next(), parts.next(), parts.next())
-        else {
+        let (Some(mode), Some(key), Some(check), epochs, None) = (
+            parts.next(),
+            parts.next(),
+            parts.next(),
+            parts.next(),
+            parts.next(),
+        ) else {
             return Err(bad());
+        };
+        let epochs = match epochs {
+            None => Vec::new(),
+            Some(h) => parse_epochs(h).ok_or_else(bad)?,
         };
         let hash_mode = match mode {
             "0" => 0,
@@ -108,6 +136,7 @@ impl ExportHeader {
             store_key: StoreKey(key),
             hash_mode,
             key_check,
+            epochs,
         })
     }
 }
@@ -116,6 +145,24 @@ impl fmt::Debug for ExportHeader {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "ExportHeader(mode {}, key redacted)", self.hash_mode)
     }
+}
+
+fn parse_epochs(h: &str) -> Option<Vec<(String, Timestamp)>> {
+    if !h.len().is_multiple_of(2) || !h.is_ascii() {
+        return None;
+    }
+    let bytes: Option<Vec<u8>> = (0..h.len() / 2)
+        .map(|i| u8::from_str_radix(&h[2 * i..2 * i + 2], 16).ok())
+        .collect();
+    let text = String::from_utf8(bytes?).ok()?;
+    text.lines()
+        .map(|line| {
+            let (k, ms) = line.rsplit_once('\t')?;
+            let ok = k == "*" || k.starts_with("s:") || k.starts_with("t:");
+            ok.then_some(())?;
+            Some((k.to_owned(), Timestamp::from_unix_millis(ms.parse().ok()?)))
+        })
+        .collect()
 }
 
 fn hex(b: &[u8]) -> String {
@@ -142,10 +189,13 @@ impl Store {
         let inner = self.checked()?;
         let db = inner.db.read();
         let (store_key, hash_mode, key_check) = schema::key_material(&db)?;
+        let tx = db.begin_read()?;
+        let epochs = ReadTables::new(&tx)?.all_epochs()?;
         Ok(ExportHeader {
             store_key,
             hash_mode,
             key_check,
+            epochs,
         })
     }
 
@@ -214,6 +264,11 @@ impl Store {
         }
         let store = Store::open(path, options)?;
         let inner = store.checked()?;
+        for (key, t) in &header.epochs {
+            let (k, t) = (key.clone(), *t);
+            inner.write(Commit::Durable, move |tx| tx.tables.raise_epoch(&k, t))?;
+            inner.epochs.raise(key.clone(), t);
+        }
         let mut n = 0u64;
         let mut batch = Vec::with_capacity(COPY_BATCH);
         let flush = |batch: &mut Vec<Stored>| -> Result<()> {

@@ -209,9 +209,12 @@ fn token_value(v: &str) -> Result<&str, CredentialError> {
     if v.is_empty() {
         return Err(CredentialError::MissingToken);
     }
-    if v.bytes().any(|c| {
-        c.is_ascii_whitespace() || c.is_ascii_control() || matches!(c, b'"' | b',' | b'\\')
-    }) {
+    // Visible ASCII only (RFC 7235 token68 and the usual API key alphabets): no whitespace of
+    // any script, no control character, nothing outside ASCII.
+    if !v
+        .bytes()
+        .all(|c| c.is_ascii_graphic() && !matches!(c, b'"' | b',' | b'\\'))
+    {
         return Err(CredentialError::InvalidCharacter);
     }
     Ok(v)
@@ -265,6 +268,19 @@ mod tests {
         );
         assert_eq!(auth("Token realm=x"), Err(CredentialError::MissingToken));
         assert_eq!(auth("Bearer a b"), Err(CredentialError::InvalidCharacter));
+        assert_eq!(
+            auth("Bearer a\u{a0}b"),
+            Err(CredentialError::InvalidCharacter)
+        );
+        assert_eq!(
+            auth("Bearer a\u{7f}b"),
+            Err(CredentialError::InvalidCharacter)
+        );
+        assert_eq!(
+            auth("Bearer \u{e9}t\u{e9}"),
+            Err(CredentialError::InvalidCharacter)
+        );
+
         assert_eq!(auth(&"x".repeat(5000)), Err(CredentialError::TooLong));
         assert_eq!(
             parse_header("Cookie", "abc").map(|c| c.token),

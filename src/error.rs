@@ -123,7 +123,11 @@ impl From<redb::Error> for Error {
             redb::Error::DatabaseAlreadyOpen | redb::Error::LockProtocolMismatch => {
                 Error::Locked(e.to_string())
             }
+            redb::Error::PreviousIo => Error::Io(
+                "an earlier input/output error left this store unusable in this process: close and re-open it (drop every handle, then open it again); acknowledged changes are safe on disk".into(),
+            ),
             redb::Error::UpgradeRequired(v) => Error::NotAStore(format!(
+
                 "the file is a redb database of file format {v}, which this storage engine does not read"
             )),
             other => Error::Storage(other.to_string()),

@@ -93,6 +93,8 @@ pub struct Event {
     pub scope: Option<String>,
     /// How many tokens, for `Purged`.
     pub count: u64,
+    /// The instant before which tokens were revoked, for `RevokedBefore`.
+    pub cutoff: Option<Timestamp>,
 }
 
 /// An event to append (the sequence number is assigned on append).
@@ -102,6 +104,7 @@ pub(crate) struct NewEvent<'a> {
     pub(crate) reason: Option<RevokeReason>,
     pub(crate) scope: Option<&'a str>,
     pub(crate) count: u64,
+    pub(crate) cutoff: Option<Timestamp>,
 }
 
 impl<'a> NewEvent<'a> {
@@ -112,6 +115,7 @@ impl<'a> NewEvent<'a> {
             reason: None,
             scope: None,
             count: 0,
+            cutoff: None,
         }
     }
 }
@@ -119,6 +123,7 @@ impl<'a> NewEvent<'a> {
 const HAS_TOKEN: u8 = 1;
 const HAS_REASON: u8 = 2;
 const HAS_SCOPE: u8 = 4;
+const HAS_CUTOFF: u8 = 8;
 
 fn encode(at: Timestamp, e: &NewEvent<'_>) -> Vec<u8> {
     let mut out = Vec::with_capacity(32);
@@ -128,6 +133,7 @@ fn encode(at: Timestamp, e: &NewEvent<'_>) -> Vec<u8> {
         (e.token.is_some(), HAS_TOKEN),
         (e.reason.is_some(), HAS_REASON),
         (e.scope.is_some(), HAS_SCOPE),
+        (e.cutoff.is_some(), HAS_CUTOFF),
     ] {
         if present {
             flags |= bit;
@@ -145,6 +151,9 @@ fn encode(at: Timestamp, e: &NewEvent<'_>) -> Vec<u8> {
         put_bytes(&mut out, s.as_bytes());
     }
     put_varint(&mut out, e.count);
+    if let Some(c) = e.cutoff {
+        put_time(&mut out, c);
+    }
     out
 }
 
@@ -174,6 +183,11 @@ pub(crate) fn decode(seq: u64, bytes: &[u8]) -> Result<Event> {
         None
     };
     let count = rd.varint()?;
+    let cutoff = if flags & HAS_CUTOFF != 0 {
+        Some(rd.time()?)
+    } else {
+        None
+    };
     Ok(Event {
         seq,
         at,
@@ -182,6 +196,7 @@ pub(crate) fn decode(seq: u64, bytes: &[u8]) -> Result<Event> {
         reason,
         scope,
         count,
+        cutoff,
     })
 }
 

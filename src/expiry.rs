@@ -73,6 +73,7 @@ fn purge_in(tx: &mut Tx<'_, '_>, limit: usize) -> Result<PurgeBatch> {
             reason: None,
             scope: None,
             count: removed as u64,
+            cutoff: None,
         })?;
     }
     Ok(PurgeBatch { removed, more })

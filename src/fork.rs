@@ -17,6 +17,19 @@ pub(crate) fn generation() -> u64 {
 #[cfg(unix)]
 extern "C" fn in_child() {
     GENERATION.fetch_add(1, Ordering::Relaxed);
+    crate::store::registry_after_fork();
+}
+
+/// Holds the registry of open stores across `fork()`, so that a child never inherits it locked
+/// by a thread that does not exist there.
+#[cfg(unix)]
+extern "C" fn before_fork() {
+    crate::store::registry_before_fork();
+}
+
+#[cfg(unix)]
+extern "C" fn in_parent() {
+    crate::store::registry_after_fork();
 }
 
 #[cfg(unix)]
@@ -34,10 +47,11 @@ pub(crate) fn watch() {
     {
         static ONCE: std::sync::Once = std::sync::Once::new();
         ONCE.call_once(|| {
-            // SAFETY: registers a handler that only performs an atomic increment, which is
-            // async-signal-safe as a child handler must be.
+            // SAFETY: the handlers take and release one lock and bump an atomic counter; the
+            // lock is taken in `prepare` and released in both `parent` and `child`, as
+            // `pthread_atfork` intends.
             unsafe {
-                pthread_atfork(None, None, Some(in_child));
+                pthread_atfork(Some(before_fork), Some(in_parent), Some(in_child));
             }
         });
     }

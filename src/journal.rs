@@ -160,8 +160,12 @@ impl Journal {
         st.seq = st.seq.max(seq);
     }
 
-    /// After a durable redb commit: everything journaled is in the file; start afresh.
+    /// Whether the journal holds records not yet checkpointed.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.state.lock().len == 0
+    }
 
+    /// After a durable redb commit: everything journaled is in the file; start afresh.
     pub(crate) fn truncate(&self) -> Result<()> {
         let mut st = self.state.lock();
         st.file.set_len(0).map_err(|e| io(&self.path, e))?;

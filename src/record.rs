@@ -663,7 +663,11 @@ impl<'a> Reader<'a> {
     }
 
     pub(crate) fn duration(&mut self) -> Result<Duration, Error> {
-        Ok(Duration::from_millis(self.varint()?))
+        let ms = self.varint()?;
+        if ms > i64::MAX as u64 {
+            return Err(self.corrupt("duration out of range"));
+        }
+        Ok(Duration::from_millis(ms))
     }
 
     pub(crate) fn bytes(&mut self) -> Result<&'a [u8], Error> {

@@ -95,24 +95,32 @@ pub(crate) fn open_database(path: Option<&Path>, opts: &Options) -> Result<Datab
 /// Refuses a non-empty file that is not a redb database before the engine sees it.
 fn check_magic(path: &Path) -> Result<()> {
     use std::io::Read;
-    let mut file = match std::fs::File::open(path) {
-        Ok(f) => f,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-        Err(e) => return Err(Error::Io(format!("{}: {e}", path.display()))),
-    };
-    let mut head = Vec::with_capacity(REDB_MAGIC.len());
-    (&mut file)
-        .take(REDB_MAGIC.len() as u64)
-        .read_to_end(&mut head)
-        .map_err(|e| Error::Io(format!("{}: {e}", path.display())))?;
-    if head.is_empty() || head == REDB_MAGIC {
-        Ok(())
-    } else {
-        Err(Error::NotAStore(format!(
-            "{} is not a database file of this storage engine",
-            path.display()
-        )))
+    // Another process may be creating the file right now (the multi-process mode): while its
+    // first bytes are zeros or a prefix of the magic number, wait for them (up to 2 s).
+    for _ in 0..200 {
+        let mut file = match std::fs::File::open(path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(Error::Io(format!("{}: {e}", path.display()))),
+        };
+        let mut head = Vec::with_capacity(REDB_MAGIC.len());
+        (&mut file)
+            .take(REDB_MAGIC.len() as u64)
+            .read_to_end(&mut head)
+            .map_err(|e| Error::Io(format!("{}: {e}", path.display())))?;
+        if head.is_empty() || head == REDB_MAGIC {
+            return Ok(());
+        }
+        let being_created = REDB_MAGIC.starts_with(&head) || head.iter().all(|&b| b == 0);
+        if !being_created {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
     }
+    Err(Error::NotAStore(format!(
+        "{} is not a database file of this storage engine",
+        path.display()
+    )))
 }
 
 /// Checks the meta table of an opened database, creating the schema in an empty one, and returns

@@ -77,6 +77,18 @@ struct Entry {
 /// Stores open in this process, by canonical path, so that a second open shares the first.
 static OPEN: Mutex<Vec<Entry>> = Mutex::new(Vec::new());
 
+/// Takes the registry lock before `fork()` (see `fork.rs`).
+pub(crate) fn registry_before_fork() {
+    std::mem::forget(OPEN.lock());
+}
+
+/// Releases the registry lock after `fork()`, in the parent and in the child.
+pub(crate) fn registry_after_fork() {
+    // SAFETY: `registry_before_fork` took the lock and forgot its guard; each process releases
+    // it exactly once.
+    unsafe { OPEN.force_unlock() };
+}
+
 impl Store {
     /// Opens the store in the file at `path`, creating it if missing.
     ///
@@ -101,8 +113,10 @@ impl Store {
                 Err(why) => Err(Error::OptionsConflict(format!("{}: {why}", path.display()))),
             };
         }
-        let db = schema::open_database(Some(&path), &options)?;
-        let inner = Arc::new(Inner::new(db, Some(path.clone()), options)?);
+        let inner = Arc::new(guarded(|| {
+            let db = schema::open_database(Some(&path), &options)?;
+            Inner::new(db, Some(path.clone()), options)
+        })?);
         open.push(Entry {
             path,
             fork_generation: generation,
@@ -118,8 +132,10 @@ impl Store {
     pub fn with_backend(backend: impl redb::StorageBackend, options: Options) -> Result<Store> {
         options.validate()?;
         fork::watch();
-        let db = schema::open_with_backend(backend, &options)?;
-        let inner = Arc::new(Inner::new(db, None, options)?);
+        let inner = Arc::new(guarded(|| {
+            let db = schema::open_with_backend(backend, &options)?;
+            Inner::new(db, None, options)
+        })?);
         Maintenance::start(&inner)?;
         Ok(Store { inner })
     }
@@ -128,8 +144,10 @@ impl Store {
     pub fn in_memory(options: Options) -> Result<Store> {
         options.validate()?;
         fork::watch();
-        let db = schema::open_database(None, &options)?;
-        let inner = Arc::new(Inner::new(db, None, options)?);
+        let inner = Arc::new(guarded(|| {
+            let db = schema::open_database(None, &options)?;
+            Inner::new(db, None, options)
+        })?);
         Maintenance::start(&inner)?;
         Ok(Store { inner })
     }
@@ -266,6 +284,22 @@ impl Store {
             inner.merge_pending_use(r);
         }
         Ok(found)
+    }
+
+    /// The state of a token by id now (live, expired or revoked, epochs included), without
+    /// counting a use; `None` if no token has this id.
+    pub fn state(&self, id: TokenId) -> Result<Option<TokenState>> {
+        let inner = self.inner()?;
+        let db = inner.db.read();
+        let tx = db.begin_read()?;
+        let tables = ReadTables::new(&tx)?;
+        let Some(s) = tables.get(&id)? else {
+            return Ok(None);
+        };
+        let mut r = s.record;
+        inner.merge_pending_use(&mut r);
+        let now = inner.opts.clock.now();
+        inner.state_of(&tables, &r, now).map(Some)
     }
 
     /// The live tokens of `subject` (every tenant), oldest first: a "your devices" page.
@@ -547,9 +581,13 @@ impl Drop for Inner {
             return;
         }
         self.maintenance.stop();
-        let _ = self.flush_uses();
-        if self.checkpoint().is_ok() {
-            if let Some(j) = &self.journal {
+        // Writing on the way out must not turn a panic elsewhere (or a damaged file that makes
+        // the storage engine panic) into an abort of the process.
+        if !std::thread::panicking() {
+            let closed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                self.flush_uses().and_then(|()| self.checkpoint())
+            }));
+            if let (Ok(Ok(())), Some(j)) = (closed, &self.journal) {
                 j.remove();
             }
         }
@@ -561,6 +599,20 @@ impl Drop for Inner {
         }
         open.retain(|e| e.store.strong_count() > 0);
     }
+}
+
+/// Runs an open, turning a panic of the storage engine on a damaged file into an error.
+fn guarded<T>(open: impl FnOnce() -> Result<T>) -> Result<T> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(open)).unwrap_or_else(|panic| {
+        let what = panic
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| panic.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "a panic".into());
+        Err(Error::Corrupt(format!(
+            "the storage engine failed while opening the file ({what})"
+        )))
+    })
 }
 
 /// The canonical form of a store path whose file may not exist yet.

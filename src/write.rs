@@ -245,9 +245,12 @@ impl Inner {
             (failed, tx.tables.log.take())
         };
         if failed.is_some() {
-            wtx.abort()?;
+            // The job's own error is what the caller needs; an abort that fails as well (a
+            // poisoned transaction) adds nothing to it.
+            let _ = wtx.abort();
             return Ok(failed);
         }
+
         let (Some(journal), Some(seq)) = (journal, seq) else {
             wtx.commit()?;
             return Ok(None);
@@ -291,7 +294,8 @@ impl Inner {
 
     /// Makes everything durable in the store file itself and empties the journal.
     pub(crate) fn checkpoint(&self) -> Result<()> {
-        if self.journal.is_none() {
+        // Nothing journaled since the last checkpoint: the file is already complete.
+        if self.journal.as_ref().is_none_or(Journal::is_empty) {
             return Ok(());
         }
         self.write(Commit::Checkpoint, |_| Ok(()))

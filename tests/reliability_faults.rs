@@ -524,7 +524,6 @@ fn a_transient_io_error_does_not_stop_revocations_for_good() {
 /// I/O error" to every caller and drops the job's own error, so a full disk is reported as
 /// `Error::Storage("Previous I/O error occurred...")` instead of `Error::DiskFull`.
 #[test]
-#[ignore = "core bug: the job's DiskFull/Io error is replaced by the abort's 'Previous I/O error' (write.rs try_batch: `wtx.abort()?`)"]
 fn growth_on_a_full_disk_reports_disk_full() {
     // Whether the growth happens inside the job (lost error) or at commit (reported) varies from
     // run to run; 20 stores show it.
