@@ -250,10 +250,6 @@ pub struct ExportArgs {
     /// Write to this file (must not exist) instead of standard output.
     #[arg(long, short)]
     pub out: Option<PathBuf>,
-    /// Export even though the store has `revoke --before` cutoffs, which an export does not
-    /// carry (the tokens they revoked would be valid again after an import).
-    #[arg(long)]
-    pub ignore_cutoffs: bool,
 }
 
 /// Arguments of `events`.

@@ -771,18 +771,6 @@ fn export(ctx: &Context, a: ExportArgs) -> Result {
         must_not_exist(path, "an export")?;
     }
     let store = ctx.open_existing()?;
-    if !a.ignore_cutoffs {
-        let cutoffs = cutoff_events(&store)?;
-        if !cutoffs.is_empty() {
-            return Err(Failure::usage(format!(
-                "this store has `revoke --before` cutoffs ({}), and an export does not carry \
-                 them: the tokens they revoked would be valid again after an import. Move the \
-                 store with `tessera backup` instead, or pass --ignore-cutoffs if that is \
-                 really what you want",
-                cutoffs.join(", ")
-            )));
-        }
-    }
     let target: Box<dyn Write> = match &a.out {
         Some(path) => Box::new(
             File::create_new(path)
@@ -811,25 +799,6 @@ fn export(ctx: &Context, a: ExportArgs) -> Result {
         if n == 1 { "" } else { "s" }
     );
     Ok(())
-}
-
-/// The scopes of the `revoke --before` cutoffs that the audit feed still records.
-fn cutoff_events(store: &Store) -> Result<Vec<String>> {
-    let mut found = Vec::new();
-    let mut since = 0;
-    loop {
-        let batch = store.events(since, 10_000)?;
-        let Some(last) = batch.last() else {
-            return Ok(found);
-        };
-        since = last.seq;
-        for e in batch.iter().filter(|e| e.kind == EventKind::RevokedBefore) {
-            let scope = e.scope.clone().unwrap_or_else(|| "store".into());
-            if !found.contains(&scope) {
-                found.push(scope);
-            }
-        }
-    }
 }
 
 /// Writes the header line and every token's line; returns how many tokens were written.
