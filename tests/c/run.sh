@@ -4,9 +4,10 @@
 #
 #   tests/c/run.sh
 #
-# Installs what it needs when missing: cbindgen (pinned, with cargo), valgrind, gcc and g++
-# (with apt-get). Respects CARGO_TARGET_DIR (default: target/ at the repository root). Exits
-# non-zero on any failure; its last line is "C tests: ...".
+# Installs what it needs when missing: cbindgen (pinned, with cargo), valgrind, gcc, g++ and
+# libcjson-dev (golden.c reads the golden vectors with cJSON) (with apt-get). Respects
+# CARGO_TARGET_DIR (default: target/ at the repository root). Exits non-zero on any failure;
+# its last line is "C tests: ...".
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 root=$PWD
@@ -30,10 +31,17 @@ step "tools"
 command -v gcc >/dev/null || apt_install gcc
 command -v g++ >/dev/null || apt_install g++
 command -v valgrind >/dev/null || apt_install valgrind
+# golden.c reads tests/vectors/golden.json with cJSON (<cjson/cJSON.h>, -lcjson).
+has_cjson() {
+  printf '#include <cjson/cJSON.h>\nint main(void) { cJSON_Delete(0); return 0; }\n' |
+    gcc -x c - -lcjson -o /dev/null 2>/dev/null
+}
+has_cjson || apt_install libcjson-dev
+has_cjson || fail "cannot build against cJSON (libcjson-dev)"
 if ! cbindgen --version 2>/dev/null | grep -qx "cbindgen $CBINDGEN_VERSION"; then
   cargo install cbindgen --version "=$CBINDGEN_VERSION" --locked
 fi
-echo "$(gcc --version | head -n 1); $(valgrind --version); $(cbindgen --version)"
+echo "$(gcc --version | head -n 1); $(valgrind --version); $(cbindgen --version); cJSON $(dpkg-query -W -f '${Version}' libcjson-dev 2>/dev/null || echo '?')"
 
 step "cargo build -p tessera-ffi"
 cargo build -p tessera-ffi
@@ -74,7 +82,9 @@ for f in $(cat "$out/header.txt"); do
 done
 [ -z "$unused" ] || fail "not used by any test in tests/c:$unused"
 
-programs=(api bad_input threads)
+programs=(api bad_input threads golden)
+# Libraries a program needs besides libtessera.
+declare -A libs=([golden]=-lcjson)
 cflags=(-std=c99 -Wall -Wextra -Werror -pedantic -g -pthread -Iinclude -Itests/c)
 dynamic=(-L"$lib" -ltessera -Wl,-rpath,"$lib")
 static=("$lib/libtessera.a" -lpthread -ldl -lm)
@@ -85,6 +95,7 @@ valgrind=(valgrind --error-exitcode=1 --leak-check=full --show-leak-kinds=defini
 checks=0
 runs=0
 cases=""
+golden=""
 # run LABEL COMMAND...: runs a test program, shows its output, adds up its checks.
 run() {
   local label=$1 log="$out/$1.log"
@@ -102,11 +113,15 @@ run() {
   if [ -z "$cases" ]; then
     cases=$(grep -Eo 'bad-input matrix: [0-9]+ cases' "$log" | grep -Eo '[0-9]+' || true)
   fi
+  if [ -z "$golden" ]; then
+    golden=$(grep -Eo '^golden: [0-9]+ tokens, [0-9]+ headers, [0-9]+ expiry cases' "$log" |
+      sed 's/^golden: //' || true)
+  fi
 }
 
 step "C tests, linked with libtessera.so"
 for p in "${programs[@]}"; do
-  gcc "${cflags[@]}" "tests/c/$p.c" -o "$out/$p" "${dynamic[@]}"
+  gcc "${cflags[@]}" "tests/c/$p.c" -o "$out/$p" "${dynamic[@]}" ${libs[$p]:-}
   run "$p" "$out/$p"
 done
 
@@ -116,7 +131,7 @@ run api-static "$out/api-static"
 
 step "C tests under ASan + UBSan"
 for p in "${programs[@]}"; do
-  gcc "${cflags[@]}" "${sanitize[@]}" "tests/c/$p.c" -o "$out/$p-asan" "${dynamic[@]}"
+  gcc "${cflags[@]}" "${sanitize[@]}" "tests/c/$p.c" -o "$out/$p-asan" "${dynamic[@]}" ${libs[$p]:-}
   nm "$out/$p-asan" >"$out/$p-asan.nm"
   grep -q __asan_init "$out/$p-asan.nm" || fail "$p-asan is not instrumented"
   run "$p-asan" env ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 "$out/$p-asan"
@@ -144,4 +159,4 @@ grep -q -- '-> 401 (revoked)' "$out/quickstart.log" || fail "the example did not
 rm -f "$out/quickstart-tokens.redb" "$out/quickstart-vg.redb"
 
 echo
-echo "C tests: ${#programs[@]} programs in $runs runs (plain, static, ASan+UBSan, valgrind) and the example, $checks checks passed; $functions functions exported and declared; bad-input matrix: ${cases:-?} cases; valgrind: 0 errors, 0 bytes lost"
+echo "C tests: ${#programs[@]} programs in $runs runs (plain, static, ASan+UBSan, valgrind) and the example, $checks checks passed; $functions functions exported and declared; bad-input matrix: ${cases:-?} cases; golden vectors: ${golden:-?}; valgrind: 0 errors, 0 bytes lost"
