@@ -106,7 +106,8 @@ fn clean_epochs(tx: &mut Tx<'_, '_>, budget: usize) -> Result<(usize, bool)> {
     let mut removed = 0;
     let mut left_over = false;
     for s in candidates {
-        if s.record.created_at >= epoch {
+        // Revoked tombstones keep their own retention, whatever the scope.
+        if s.record.created_at >= epoch || s.record.revoked.is_some() {
             continue;
         }
         if removed == budget {

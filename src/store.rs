@@ -256,7 +256,9 @@ impl Store {
 
     /// Revokes every token issued strictly before `before` in `scope`, in a constant number of
     /// writes ("sign out everywhere after a password change", "a key leaked yesterday"). The
-    /// dead rows are removed later by the purge.
+    /// dead rows are removed later by the purge. An instant in the future also revokes the
+    /// tokens issued until then (to include those issued in the current millisecond, pass
+    /// `now + 1 ms`); the command-line tool refuses future instants.
     pub fn revoke_issued_before(&self, scope: RevokeScope, before: Timestamp) -> Result<()> {
         self.inner()?.revoke_before(scope, before)
     }

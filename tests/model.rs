@@ -1,31 +1,45 @@
 //! Model-based test: random sequences of operations and clock moves run against the store and
-//! against a plain in-memory reference model; every outcome must agree.
+//! against a plain in-memory reference model; every outcome must agree. Covers issue (with
+//! limited uses), child tokens, verify (tenant and scope requirements), tampered texts, renew,
+//! rotation (grace window and reuse), revocation by text, id, subject, tenant and cutoff
+//! (epochs), purge (deadlines and epoch cleanup), flush and listing.
 
 mod common;
 
+use std::collections::HashMap;
 use std::time::Duration;
 
 use common::*;
 use proptest::prelude::*;
 use tessera::{
-    Error, IssueRequest, Issued, Kind, Outcome, Rejection, Requirements, Store, Timestamp, TokenId,
+    Error, IssueRequest, Issued, Outcome, Rejection, Requirements, RevokeScope, Store, Timestamp,
+    TokenId,
 };
 
 const SUBJECTS: [&str; 3] = ["alice", "bob", "carol"];
 const TENANTS: [&str; 2] = ["acme", "globex"];
 const SCOPES: [&str; 2] = ["read", "write"];
 const RETENTION: Duration = Duration::from_secs(90 * 60);
+const GRACE: Duration = Duration::from_secs(5 * 60);
+
+#[derive(Debug, Clone)]
+struct Spec {
+    key: bool,
+    subject: usize,
+    tenant: usize,
+    scope: Option<usize>,
+    ttl_min: Option<u64>,
+    idle_min: Option<u64>,
+    max_life_min: Option<u64>,
+    max_uses: Option<u64>,
+}
 
 #[derive(Debug, Clone)]
 enum Op {
-    Issue {
-        key: bool,
-        subject: usize,
-        tenant: usize,
-        scope: Option<usize>,
-        ttl_min: Option<u64>,
-        idle_min: Option<u64>,
-        max_life_min: Option<u64>,
+    Issue(Spec),
+    IssueChild {
+        parent: usize,
+        spec: Spec,
     },
     Verify {
         token: usize,
@@ -47,9 +61,16 @@ enum Op {
     RevokeTenant {
         tenant: usize,
     },
+    RevokeBefore {
+        scope: usize,
+        back_min: u64,
+    },
     Renew {
         token: usize,
         minutes: u64,
+    },
+    Rotate {
+        token: usize,
     },
     Advance {
         minutes: u64,
@@ -61,25 +82,51 @@ enum Op {
     },
 }
 
-fn op() -> impl Strategy<Value = Op> {
+fn spec() -> impl Strategy<Value = Spec> {
     let minutes = prop_oneof![
         Just(None),
         (1u64..10).prop_map(Some),
         (1u64..240).prop_map(Some)
     ];
+    (
+        (
+            any::<bool>(),
+            0..3usize,
+            0..2usize,
+            proptest::option::of(0..2usize),
+        ),
+        (minutes.clone(), minutes.clone(), minutes),
+        prop_oneof![4 => Just(None), 1 => (1u64..4).prop_map(Some)],
+    )
+        .prop_map(
+            |((key, subject, tenant, scope), (ttl_min, idle_min, max_life_min), max_uses)| Spec {
+                key,
+                subject,
+                tenant,
+                scope,
+                ttl_min,
+                idle_min,
+                max_life_min,
+                max_uses,
+            },
+        )
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    let idx = any::<usize>();
     prop_oneof![
-        3 => (any::<bool>(), 0..3usize, 0..2usize, proptest::option::of(0..2usize),
-              minutes.clone(), minutes.clone(), minutes)
-            .prop_map(|(key, subject, tenant, scope, ttl_min, idle_min, max_life_min)| Op::Issue {
-                key, subject, tenant, scope, ttl_min, idle_min, max_life_min }),
-        6 => (any::<usize>(), proptest::option::of(0..2usize), proptest::option::of(0..2usize))
+        3 => spec().prop_map(Op::Issue),
+        1 => (idx.clone(), spec()).prop_map(|(parent, spec)| Op::IssueChild { parent, spec }),
+        6 => (idx.clone(), proptest::option::of(0..2usize), proptest::option::of(0..2usize))
             .prop_map(|(token, tenant, scope)| Op::Verify { token, tenant, scope }),
-        1 => (any::<usize>(), 0..200usize).prop_map(|(token, at)| Op::VerifyTampered { token, at }),
-        2 => (any::<usize>(), any::<bool>()).prop_map(|(token, by_text)| Op::Revoke { token, by_text }),
-        1 => (0..3usize, proptest::option::of(any::<usize>()))
+        1 => (idx.clone(), 0..200usize).prop_map(|(token, at)| Op::VerifyTampered { token, at }),
+        2 => (idx.clone(), any::<bool>()).prop_map(|(token, by_text)| Op::Revoke { token, by_text }),
+        1 => (0..3usize, proptest::option::of(idx.clone()))
             .prop_map(|(subject, except)| Op::RevokeSubject { subject, except }),
         1 => (0..2usize).prop_map(|tenant| Op::RevokeTenant { tenant }),
-        2 => (any::<usize>(), 1u64..300).prop_map(|(token, minutes)| Op::Renew { token, minutes }),
+        1 => (0..6usize, 0u64..30).prop_map(|(scope, back_min)| Op::RevokeBefore { scope, back_min }),
+        2 => (idx.clone(), 1u64..300).prop_map(|(token, minutes)| Op::Renew { token, minutes }),
+        2 => idx.clone().prop_map(|token| Op::Rotate { token }),
         3 => prop_oneof![0u64..12, 0u64..120].prop_map(|minutes| Op::Advance { minutes }),
         1 => Just(Op::Purge),
         1 => Just(Op::Flush),
@@ -88,10 +135,9 @@ fn op() -> impl Strategy<Value = Op> {
 }
 
 /// What the model knows of one token.
-struct Model {
+struct M {
     id: TokenId,
-    kind: Kind,
-    subject: Option<String>,
+    subject: String,
     tenant: String,
     scopes: Vec<String>,
     created: Timestamp,
@@ -99,116 +145,205 @@ struct Model {
     idle: Option<Duration>,
     max_life: Option<Duration>,
     last_used: Timestamp,
+    uses: u64,
+    max_uses: Option<u64>,
+    revoked: bool,
     revoked_at: Option<Timestamp>,
     purged: bool,
+    parent: Option<usize>,
+    successor: Option<(usize, Timestamp)>,
 }
 
-impl Model {
-    fn state(&self, now: Timestamp) -> Result<(), Rejection> {
-        if self.purged {
+#[derive(Default)]
+struct World {
+    tokens: Vec<(Issued, M)>,
+    epochs: HashMap<String, Timestamp>,
+}
+
+fn mins(m: u64) -> Duration {
+    Duration::from_secs(m * 60)
+}
+
+impl World {
+    fn killed(&self, m: &M) -> bool {
+        [
+            "*".to_string(),
+            format!("t:{}", m.tenant),
+            format!("s:{}", m.subject),
+        ]
+        .iter()
+        .any(|k| self.epochs.get(k).is_some_and(|e| m.created < *e))
+    }
+
+    fn state(&self, i: usize, now: Timestamp) -> Result<(), Rejection> {
+        let m = &self.tokens[i].1;
+        if m.purged {
             return Err(Rejection::Unknown);
         }
-        if self.revoked_at.is_some() {
+        if m.revoked || self.killed(m) {
             return Err(Rejection::Revoked);
         }
-        if self.expires.is_some_and(|e| e <= now) {
+        if m.expires.is_some_and(|e| e <= now) {
             return Err(Rejection::Expired);
         }
-        if self
-            .idle
-            .is_some_and(|i| self.last_used.saturating_add(i) <= now)
-        {
+        if m.idle.is_some_and(|d| m.last_used.saturating_add(d) <= now) {
             return Err(Rejection::Idle);
+        }
+        if m.max_uses.is_some_and(|max| m.uses >= max) {
+            return Err(Rejection::Exhausted);
         }
         Ok(())
     }
 
-    fn purge_deadline(&self) -> Option<Timestamp> {
-        let idle = self.idle.map(|i| self.last_used.saturating_add(i));
-        let own = match (self.expires, idle) {
+    fn purge_deadline(&self, i: usize) -> Option<Timestamp> {
+        let m = &self.tokens[i].1;
+        let idle = m.idle.map(|d| m.last_used.saturating_add(d));
+        let own = match (m.expires, idle) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         };
-        match self.revoked_at {
-            Some(r) => Some(own.map_or(r.saturating_add(RETENTION), |d| {
-                d.min(r.saturating_add(RETENTION))
-            })),
+        match m.revoked_at {
+            Some(r) => {
+                let end = r.saturating_add(RETENTION);
+                Some(own.map_or(end, |d| d.min(end)))
+            }
             None => own,
         }
+    }
+
+    /// Revokes a token and its (stored) descendants; returns how many were newly revoked.
+    fn revoke_tree(&mut self, root: usize, now: Timestamp) -> usize {
+        let mut n = 0;
+        let mut stack = vec![root];
+        while let Some(i) = stack.pop() {
+            for (j, (_, m)) in self.tokens.iter().enumerate() {
+                if m.parent == Some(i) && !m.purged {
+                    stack.push(j);
+                }
+            }
+            let m = &mut self.tokens[i].1;
+            if !m.revoked {
+                m.revoked = true;
+                m.revoked_at = Some(now);
+                n += 1;
+            }
+        }
+        n
+    }
+
+    fn revoke_chain(&mut self, from: usize, now: Timestamp) {
+        let mut cur = Some(from);
+        while let Some(i) = cur {
+            self.revoke_tree(i, now);
+            cur = self.tokens[i]
+                .1
+                .successor
+                .map(|(s, _)| s)
+                .filter(|&s| !self.tokens[s].1.purged);
+        }
+    }
+
+    fn pick(&self, i: usize) -> Option<usize> {
+        (!self.tokens.is_empty()).then(|| i % self.tokens.len())
+    }
+}
+
+fn request(s: &Spec) -> IssueRequest {
+    let mut req = if s.key {
+        IssueRequest::api_key(TENANTS[s.tenant]).subject(SUBJECTS[s.subject])
+    } else {
+        IssueRequest::session(SUBJECTS[s.subject]).tenant(TENANTS[s.tenant])
+    };
+    if let Some(sc) = s.scope {
+        req = req.scope(SCOPES[sc]);
+    }
+    req = match s.ttl_min {
+        Some(m) => req.ttl(mins(m)),
+        None => req.never_expires(),
+    };
+    req = match s.idle_min {
+        Some(m) => req.idle_timeout(mins(m)),
+        None => req.no_idle_timeout(),
+    };
+    req = match s.max_life_min {
+        Some(m) => req.max_lifetime(mins(m)),
+        None => req.no_max_lifetime(),
+    };
+    if let Some(u) = s.max_uses {
+        req = req.max_uses(u);
+    }
+    req
+}
+
+fn model_of(s: &Spec, issued: &Issued, now: Timestamp, parent: Option<usize>) -> M {
+    let ttl = s.ttl_min.map(|m| now.saturating_add(mins(m)));
+    let cap = s.max_life_min.map(|m| now.saturating_add(mins(m)));
+    M {
+        id: issued.record.id,
+        subject: SUBJECTS[s.subject].into(),
+        tenant: TENANTS[s.tenant].into(),
+        scopes: s
+            .scope
+            .map(|x| vec![SCOPES[x].to_string()])
+            .unwrap_or_default(),
+        created: now,
+        expires: match (ttl, cap) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        },
+        idle: s.idle_min.map(mins),
+        max_life: s.max_life_min.map(mins),
+        last_used: now,
+        uses: 0,
+        max_uses: s.max_uses,
+        revoked: false,
+        revoked_at: None,
+        purged: false,
+        parent,
+        successor: None,
     }
 }
 
 fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
-    let f = fixture_with(|o| o.revoked_retention(RETENTION));
+    let f = fixture_with(|o| o.revoked_retention(RETENTION).rotation_grace(GRACE));
     let store: &Store = &f.store;
-    let mut tokens: Vec<(Issued, Model)> = Vec::new();
+    let mut w = World::default();
     for op in ops {
         let now = store.now();
         match op {
-            Op::Issue {
-                key,
-                subject,
-                tenant,
-                scope,
-                ttl_min,
-                idle_min,
-                max_life_min,
-            } => {
-                let mut req = if key {
-                    IssueRequest::api_key(TENANTS[tenant]).subject(SUBJECTS[subject])
-                } else {
-                    IssueRequest::session(SUBJECTS[subject]).tenant(TENANTS[tenant])
-                };
-                if let Some(s) = scope {
-                    req = req.scope(SCOPES[s]);
+            Op::Issue(s) => {
+                let issued = store.issue(&request(&s)).unwrap();
+                let m = model_of(&s, &issued, now, None);
+                prop_assert_eq!(issued.record.expires_at, m.expires);
+                w.tokens.push((issued, m));
+            }
+            Op::IssueChild { parent, spec } => {
+                let Some(p) = w.pick(parent) else { continue };
+                let got = store.issue_child(&w.tokens[p].0.token, &request(&spec));
+                match w.state(p, now) {
+                    Err(why) => {
+                        prop_assert_eq!(got.map(|c| c.clamped).unwrap_err(), Error::Rejected(why))
+                    }
+                    Ok(()) => {
+                        let child = got.unwrap();
+                        let mut m = model_of(&spec, &child.issued, now, Some(p));
+                        let pe = w.tokens[p].1.expires;
+                        let clamp = pe.is_some_and(|pe| m.expires.is_none_or(|e| e > pe));
+                        if clamp {
+                            m.expires = pe;
+                        }
+                        prop_assert_eq!(child.clamped, clamp);
+                        prop_assert_eq!(child.issued.record.expires_at, m.expires);
+                        w.tokens.push((child.issued, m));
+                    }
                 }
-                req = match ttl_min {
-                    Some(m) => req.ttl(Duration::from_secs(m * 60)),
-                    None => req.never_expires(),
-                };
-                req = match idle_min {
-                    Some(m) => req.idle_timeout(Duration::from_secs(m * 60)),
-                    None => req.no_idle_timeout(),
-                };
-                req = match max_life_min {
-                    Some(m) => req.max_lifetime(Duration::from_secs(m * 60)),
-                    None => req.no_max_lifetime(),
-                };
-                let issued = store.issue(&req).unwrap();
-                let ttl = ttl_min.map(|m| now.saturating_add(Duration::from_secs(m * 60)));
-                let cap = max_life_min.map(|m| now.saturating_add(Duration::from_secs(m * 60)));
-                let expires = match (ttl, cap) {
-                    (Some(a), Some(b)) => Some(a.min(b)),
-                    (a, b) => a.or(b),
-                };
-                prop_assert_eq!(issued.record.expires_at, expires);
-                let model = Model {
-                    id: issued.record.id,
-                    kind: if key { Kind::ApiKey } else { Kind::Session },
-                    subject: Some(SUBJECTS[subject].to_string()),
-                    tenant: TENANTS[tenant].to_string(),
-                    scopes: scope
-                        .map(|s| vec![SCOPES[s].to_string()])
-                        .unwrap_or_default(),
-                    created: now,
-                    expires,
-                    idle: idle_min.map(|m| Duration::from_secs(m * 60)),
-                    max_life: max_life_min.map(|m| Duration::from_secs(m * 60)),
-                    last_used: now,
-                    revoked_at: None,
-                    purged: false,
-                };
-                tokens.push((issued, model));
             }
             Op::Verify {
                 token,
                 tenant,
                 scope,
             } => {
-                let n = tokens.len();
-                let Some((issued, m)) = tokens.get_mut(token % n.max(1)) else {
-                    continue;
-                };
+                let Some(i) = w.pick(token) else { continue };
                 let mut req = Requirements::new();
                 if let Some(t) = tenant {
                     req = req.tenant(TENANTS[t]);
@@ -216,34 +351,41 @@ fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
                 if let Some(s) = scope {
                     req = req.scope(SCOPES[s]);
                 }
-                let got = store.verify_with(issued.token.as_str(), &req).unwrap();
-                let want = m.state(now).and_then(|()| {
-                    if tenant.is_some_and(|t| m.tenant != TENANTS[t]) {
-                        Err(Rejection::TenantMismatch)
-                    } else if scope.is_some_and(|s| !m.scopes.iter().any(|x| x == SCOPES[s])) {
-                        Err(Rejection::ScopeDenied)
-                    } else {
-                        Ok(())
-                    }
-                });
+                let got = store
+                    .verify_with(w.tokens[i].0.token.as_str(), &req)
+                    .unwrap();
+                let m = &w.tokens[i].1;
+                let mut want = w.state(i, now);
+                if want.is_ok() && m.successor.is_some_and(|(_, g)| now >= g) {
+                    want = Err(Rejection::ReuseDetected);
+                    w.revoke_chain(i, now);
+                } else if want.is_ok() && tenant.is_some_and(|t| m.tenant != TENANTS[t]) {
+                    want = Err(Rejection::TenantMismatch);
+                } else if want.is_ok()
+                    && scope.is_some_and(|s| !m.scopes.iter().any(|x| x == SCOPES[s]))
+                {
+                    want = Err(Rejection::ScopeDenied);
+                }
                 match (&got, want) {
                     (Outcome::Valid(r), Ok(())) => {
+                        let m = &mut w.tokens[i].1;
                         prop_assert_eq!(r.id, m.id);
-                        prop_assert_eq!(r.kind, m.kind);
                         prop_assert_eq!(&r.tenant, &m.tenant);
                         m.last_used = now;
+                        if m.max_uses.is_some() {
+                            m.uses += 1;
+                            prop_assert_eq!(r.uses, m.uses);
+                        }
                     }
-                    (Outcome::Invalid(g), Err(w)) => prop_assert_eq!(*g, w),
-                    (g, w) => prop_assert!(false, "verify: store {:?}, model {:?}", g, w),
+                    (Outcome::Invalid(g), Err(wt)) => prop_assert_eq!(*g, wt),
+                    (g, wt) => prop_assert!(false, "verify: store {:?}, model {:?}", g, wt),
                 }
             }
             Op::VerifyTampered { token, at } => {
-                let Some((issued, _)) = tokens.get(token % tokens.len().max(1)) else {
-                    continue;
-                };
-                let mut text = issued.token.as_str().as_bytes().to_vec();
-                let i = at % text.len();
-                text[i] = if text[i] == b'x' { b'y' } else { b'x' };
+                let Some(i) = w.pick(token) else { continue };
+                let mut text = w.tokens[i].0.token.as_str().as_bytes().to_vec();
+                let k = at % text.len();
+                text[k] = if text[k] == b'x' { b'y' } else { b'x' };
                 let got = store.verify(&text).unwrap();
                 prop_assert!(
                     matches!(got, Outcome::Invalid(Rejection::Malformed(_))),
@@ -252,66 +394,71 @@ fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
                 );
             }
             Op::Revoke { token, by_text } => {
-                let n = tokens.len();
-                let Some((issued, m)) = tokens.get_mut(token % n.max(1)) else {
-                    continue;
-                };
+                let Some(i) = w.pick(token) else { continue };
                 let got = if by_text {
-                    store.revoke(&issued.token)
+                    store.revoke(&w.tokens[i].0.token)
                 } else {
-                    store.revoke(m.id)
+                    store.revoke(w.tokens[i].1.id)
                 };
-                if m.purged {
+                if w.tokens[i].1.purged {
                     let want = if by_text {
                         Error::Rejected(Rejection::Unknown)
                     } else {
                         Error::NotFound
                     };
                     prop_assert_eq!(got, Err(want));
-                } else if m.revoked_at.is_some() {
-                    prop_assert_eq!(got, Ok(0));
                 } else {
-                    prop_assert_eq!(got, Ok(1));
-                    m.revoked_at = Some(now);
+                    prop_assert_eq!(got, Ok(w.revoke_tree(i, now)));
                 }
             }
             Op::RevokeSubject { subject, except } => {
-                let except_id = except
-                    .and_then(|e| tokens.get(e % tokens.len().max(1)))
-                    .map(|(_, m)| m.id);
+                let except = except.and_then(|e| w.pick(e));
+                let except_id = except.map(|e| w.tokens[e].1.id);
                 let got = store.revoke_subject(SUBJECTS[subject], except_id).unwrap();
-                let mut want = 0;
-                for (_, m) in tokens.iter_mut() {
-                    if m.subject.as_deref() == Some(SUBJECTS[subject])
-                        && !m.purged
-                        && m.revoked_at.is_none()
-                        && Some(m.id) != except_id
-                    {
-                        m.revoked_at = Some(now);
-                        want += 1;
-                    }
-                }
+                let roots: Vec<usize> = (0..w.tokens.len())
+                    .filter(|&i| {
+                        let m = &w.tokens[i].1;
+                        m.subject == SUBJECTS[subject]
+                            && !m.purged
+                            && !m.revoked
+                            && Some(i) != except
+                    })
+                    .collect();
+                let want: usize = roots.into_iter().map(|i| w.revoke_tree(i, now)).sum();
                 prop_assert_eq!(got, want);
             }
             Op::RevokeTenant { tenant } => {
                 let got = store.revoke_tenant(TENANTS[tenant]).unwrap();
-                let mut want = 0;
-                for (_, m) in tokens.iter_mut() {
-                    if m.tenant == TENANTS[tenant] && !m.purged && m.revoked_at.is_none() {
-                        m.revoked_at = Some(now);
-                        want += 1;
-                    }
-                }
+                let roots: Vec<usize> = (0..w.tokens.len())
+                    .filter(|&i| {
+                        let m = &w.tokens[i].1;
+                        m.tenant == TENANTS[tenant] && !m.purged && !m.revoked
+                    })
+                    .collect();
+                let want: usize = roots.into_iter().map(|i| w.revoke_tree(i, now)).sum();
                 prop_assert_eq!(got, want);
             }
-            Op::Renew { token, minutes } => {
-                let n = tokens.len();
-                let Some((issued, m)) = tokens.get_mut(token % n.max(1)) else {
-                    continue;
+            Op::RevokeBefore { scope, back_min } => {
+                let cut = now.saturating_sub(mins(back_min));
+                let (scope, key) = match scope {
+                    0 => (RevokeScope::Store, "*".to_string()),
+                    1 | 2 => (
+                        RevokeScope::Tenant(TENANTS[scope - 1].into()),
+                        format!("t:{}", TENANTS[scope - 1]),
+                    ),
+                    _ => (
+                        RevokeScope::Subject(SUBJECTS[scope - 3].into()),
+                        format!("s:{}", SUBJECTS[scope - 3]),
+                    ),
                 };
-                let extend = Duration::from_secs(minutes * 60);
-                let got = store.renew(&issued.token, extend);
-                match (m.state(now), m.expires) {
+                store.revoke_issued_before(scope, cut).unwrap();
+                let e = w.epochs.entry(key).or_insert(cut);
+                *e = (*e).max(cut);
+            }
+            Op::Renew { token, minutes } => {
+                let Some(i) = w.pick(token) else { continue };
+                let got = store.renew(&w.tokens[i].0.token, mins(minutes));
+                match (w.state(i, now), w.tokens[i].1.expires) {
                     (Err(why), _) => {
                         prop_assert_eq!(got.map(|r| r.record.id), Err(Error::Rejected(why)))
                     }
@@ -319,24 +466,92 @@ fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
                         prop_assert!(matches!(got, Err(Error::InvalidArgument(_))), "{:?}", got)
                     }
                     (Ok(()), Some(current)) => {
-                        let wanted = now.saturating_add(extend);
-                        let cap = m.max_life.map(|l| m.created.saturating_add(l));
+                        let m = &w.tokens[i].1;
+                        let wanted = now.saturating_add(mins(minutes));
+                        let mut cap = m.max_life.map(|l| m.created.saturating_add(l));
+                        if let Some(p) = m.parent.filter(|&p| !w.tokens[p].1.purged) {
+                            if let Some(pe) = w.tokens[p].1.expires {
+                                cap = Some(cap.map_or(pe, |c| c.min(pe)));
+                            }
+                        }
                         let new = cap.map_or(wanted, |c| wanted.min(c)).max(current);
                         let r = got.unwrap();
                         prop_assert_eq!(r.record.expires_at, Some(new));
                         prop_assert_eq!(r.capped, cap.is_some_and(|c| wanted > c));
+                        let m = &mut w.tokens[i].1;
                         m.expires = Some(new);
                         m.last_used = now;
                     }
                 }
             }
-            Op::Advance { minutes } => f.clock.advance(Duration::from_secs(minutes * 60)),
+            Op::Rotate { token } => {
+                let Some(i) = w.pick(token) else { continue };
+                let got = store.rotate(w.tokens[i].0.token.as_str());
+                let state = w.state(i, now);
+                if let Err(why) = state {
+                    prop_assert_eq!(got.map(|r| r.record.id), Err(Error::Rejected(why)));
+                    continue;
+                }
+                if let Some((s, grace)) = w.tokens[i].1.successor {
+                    if now >= grace {
+                        w.revoke_chain(i, now);
+                        prop_assert_eq!(
+                            got.map(|r| r.record.id),
+                            Err(Error::Rejected(Rejection::ReuseDetected))
+                        );
+                    } else {
+                        match w.state(s, now) {
+                            Ok(()) => {
+                                let r = got.unwrap();
+                                prop_assert_eq!(r.token.as_str(), w.tokens[s].0.token.as_str());
+                            }
+                            Err(why) => {
+                                prop_assert_eq!(got.map(|r| r.record.id), Err(Error::Rejected(why)))
+                            }
+                        }
+                    }
+                    continue;
+                }
+                let issued = got.unwrap();
+                let old = &w.tokens[i].1;
+                let cap = old.max_life.map(|l| old.created.saturating_add(l));
+                let expires = old.expires.map(|e| {
+                    let wanted = now.saturating_add(e.saturating_duration_since(old.created));
+                    cap.map_or(wanted, |c| wanted.min(c))
+                });
+                prop_assert_eq!(issued.record.expires_at, expires);
+                let m = M {
+                    id: issued.record.id,
+                    subject: old.subject.clone(),
+                    tenant: old.tenant.clone(),
+                    scopes: old.scopes.clone(),
+                    created: now,
+                    expires,
+                    idle: old.idle,
+                    max_life: cap.map(|c| c.saturating_duration_since(now)),
+                    last_used: now,
+                    uses: 0,
+                    max_uses: old.max_uses,
+                    revoked: false,
+                    revoked_at: None,
+                    purged: false,
+                    parent: old.parent,
+                    successor: None,
+                };
+                let s = w.tokens.len();
+                w.tokens[i].1.successor = Some((s, now.saturating_add(GRACE)));
+                w.tokens.push((issued, m));
+            }
+            Op::Advance { minutes } => f.clock.advance(mins(minutes)),
             Op::Purge => {
                 let got = store.purge_expired().unwrap();
                 let mut want = 0;
-                for (_, m) in tokens.iter_mut() {
-                    if !m.purged && m.purge_deadline().is_some_and(|d| d <= now) {
-                        m.purged = true;
+                for i in 0..w.tokens.len() {
+                    let due = w.purge_deadline(i).is_some_and(|d| d <= now);
+                    let m = &w.tokens[i].1;
+                    let cleaned = !m.revoked && w.killed(m);
+                    if !m.purged && (due || cleaned) {
+                        w.tokens[i].1.purged = true;
                         want += 1;
                     }
                 }
@@ -350,12 +565,11 @@ fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
                     .iter()
                     .map(|r| r.id)
                     .collect();
-                let mut want: Vec<(Timestamp, TokenId)> = tokens
-                    .iter()
-                    .filter(|(_, m)| {
-                        m.subject.as_deref() == Some(SUBJECTS[subject]) && m.state(now).is_ok()
+                let mut want: Vec<(Timestamp, TokenId)> = (0..w.tokens.len())
+                    .filter(|&i| {
+                        w.tokens[i].1.subject == SUBJECTS[subject] && w.state(i, now).is_ok()
                     })
-                    .map(|(_, m)| (m.created, m.id))
+                    .map(|i| (w.tokens[i].1.created, w.tokens[i].1.id))
                     .collect();
                 want.sort();
                 prop_assert_eq!(got, want.into_iter().map(|(_, id)| id).collect::<Vec<_>>());
