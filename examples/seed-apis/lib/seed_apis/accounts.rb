@@ -1,0 +1,78 @@
+# frozen_string_literal: true
+
+require "json"
+require_relative "password"
+
+module SeedApis
+  # The accounts file (accounts.json, or $SEED_ACCOUNTS): per seed, its organizations or
+  # companies and its users, each user with a "login" and a salted "password" hash.
+  #
+  #   Accounts.current.user("flame", "support@flameanalytics.com")
+  #
+  # The file is read again when it changes (add-account replaces it atomically), so new
+  # accounts work without restarting the workers.
+  class Accounts
+    DEFAULT_PATH = File.expand_path("../../accounts.json", __dir__)
+    SEEDS = %w[flame eyenetra bookingbug webitel overvis].freeze
+
+    @lock = Mutex.new
+    @loaded = nil
+    @stamp = nil
+
+    class << self
+      def path
+        ENV.fetch("SEED_ACCOUNTS", DEFAULT_PATH)
+      end
+
+      # The accounts as the file is now (re-read when its inode, size or mtime changed).
+      def current
+        @lock.synchronize do
+          st = File.stat(path)
+          stamp = [st.ino, st.size, st.mtime.to_r]
+          if @loaded.nil? || stamp != @stamp
+            @loaded = new(JSON.parse(File.read(path)))
+            @stamp = stamp
+          end
+          @loaded
+        end
+      end
+    end
+
+    attr_reader :data
+
+    def initialize(data)
+      @data = data
+      SEEDS.each { |s| raise ArgumentError, "accounts file: no #{s.inspect} section" unless data[s].is_a?(Hash) }
+    end
+
+    # The user of +seed+ whose login is +login+ (exact for UUIDs and user names, case-insensitive
+    # for e-mail addresses), or nil.
+    def user(seed, login)
+      return nil if login.nil? || login.to_s.empty?
+
+      wanted = login.to_s.downcase
+      users(seed).find { |u| u["login"].downcase == wanted }
+    end
+
+    def users(seed)
+      @data.fetch(seed).fetch("users", [])
+    end
+
+    # The user of +seed+ with this login whose password matches, or nil (one password
+    # derivation either way).
+    def authenticate(seed, login, password)
+      u = user(seed, login)
+      ok = Password.match?(password.to_s, u && u["password"])
+      ok ? u : nil
+    end
+
+    # An entry of a seed's list (organizations, companies, apps) by id.
+    def find(seed, list, id)
+      @data.fetch(seed).fetch(list, []).find { |e| e["id"].to_s == id.to_s }
+    end
+
+    def list(seed, name)
+      @data.fetch(seed).fetch(name, [])
+    end
+  end
+end

@@ -1,0 +1,79 @@
+# frozen_string_literal: true
+
+require_relative "http"
+require_relative "accounts"
+
+module SeedApis
+  # What the five APIs have in common: the store, the accounts, JSON answers, and a Rack
+  # entry point that turns an unreadable body into the API's own 400.
+  class Base
+    def self.app
+      new.rack_app
+    end
+
+    def rack_app
+      router = Router.new(not_found: ->(_env) { not_found }, not_allowed: ->(_env) { not_allowed })
+      routes(router)
+      lambda do |env|
+        router.call(env)
+      rescue HTTP::BadRequest => e
+        bad_request(e.message)
+      end
+    end
+
+    private
+
+    def store
+      Storage.store
+    end
+
+    def accounts
+      Accounts.current
+    end
+
+    def json(status, data, headers = {})
+      HTTP.json(status, data, headers)
+    end
+
+    def params(env)
+      HTTP.params(env)
+    end
+
+    def record(env)
+      HTTP.record(env)
+    end
+
+    def not_found
+      json(404, { error: "404 Not Found" })
+    end
+
+    def not_allowed
+      json(405, { error: "405 Method Not Allowed" })
+    end
+
+    def bad_request(message)
+      json(400, { error: message })
+    end
+
+    # A route handler: a Rack app calling the method +name+ with the env.
+    def handler(name)
+      method(name).to_proc
+    end
+
+    # ISO 8601 in UTC with milliseconds: 2020-05-07T19:49:34.213Z.
+    def iso(time)
+      time&.utc&.strftime("%Y-%m-%dT%H:%M:%S.%LZ")
+    end
+
+    # Unix time in milliseconds.
+    def epoch_ms(time)
+      time && (time.to_r * 1000).to_i
+    end
+
+    # A short label for a login session: the client's user agent, for "your devices" pages.
+    def client_label(env)
+      agent = env["HTTP_USER_AGENT"].to_s.strip
+      agent.empty? ? nil : agent[0, 120]
+    end
+  end
+end
