@@ -30,8 +30,15 @@ use crate::schema::{
     BY_DEADLINE, BY_SUBJECT, BY_TENANT, CHILDREN, CLEANUP, EPOCHS, EVENTS, META, TOKENS,
 };
 
-/// A checkpoint runs when the journal is larger than this.
-pub const CHECKPOINT_BYTES: u64 = 16 * 1024 * 1024;
+/// A checkpoint runs when the journal is larger than this...
+pub const CHECKPOINT_BYTES: u64 = 8 * 1024 * 1024;
+/// ...or holds this many records: redb reuses the pages that non-durable commits free only after
+/// a durable commit, so frequent checkpoints keep the file and the memory small (one durable
+/// commit per this many batches).
+pub const CHECKPOINT_RECORDS: u64 = 64;
+/// The journal file is grown in steps of this size, so that a `fdatasync` after an append does
+/// not also have to write the file's new length.
+const PREALLOCATE: u64 = 4 * 1024 * 1024;
 
 const MAGIC: u32 = 0x7453_4a31; // "tSJ1"
 const META_SEQ: &str = "journal_seq";
@@ -86,7 +93,12 @@ pub(crate) struct Journal {
 
 struct State {
     file: File,
+    /// Bytes of records written.
     len: u64,
+    /// Records written since the last checkpoint.
+    records: u64,
+    /// Bytes allocated to the file.
+    allocated: u64,
     seq: u64,
 }
 
@@ -113,11 +125,18 @@ impl Journal {
         file.read_to_end(&mut bytes).map_err(|e| io(&path, e))?;
         let seq = replay(db, &bytes)?;
         file.set_len(0).map_err(|e| io(&path, e))?;
+        file.set_len(PREALLOCATE).map_err(|e| io(&path, e))?;
         file.seek(SeekFrom::Start(0)).map_err(|e| io(&path, e))?;
         file.sync_all().map_err(|e| io(&path, e))?;
         Ok(Journal {
             path,
-            state: Mutex::new(State { file, len: 0, seq }),
+            state: Mutex::new(State {
+                file,
+                len: 0,
+                records: 0,
+                allocated: PREALLOCATE,
+                seq,
+            }),
         })
     }
 
@@ -145,13 +164,20 @@ impl Journal {
         rec.extend_from_slice(&(payload.len() as u32).to_le_bytes());
         rec.extend_from_slice(&crate::token_text::crc32(&payload).to_le_bytes());
         rec.extend_from_slice(&payload);
+        let end = st.len + rec.len() as u64;
+        if end > st.allocated {
+            let grown = end.div_ceil(PREALLOCATE) * PREALLOCATE;
+            st.file.set_len(grown).map_err(|e| io(&self.path, e))?;
+            st.allocated = grown;
+        }
         st.file.write_all(&rec).map_err(|e| io(&self.path, e))?;
         if durable {
             st.file.sync_data().map_err(|e| io(&self.path, e))?;
         }
-        st.len += rec.len() as u64;
+        st.len = end;
+        st.records += 1;
         st.seq = seq;
-        Ok(st.len > CHECKPOINT_BYTES)
+        Ok(st.len > CHECKPOINT_BYTES || st.records >= CHECKPOINT_RECORDS)
     }
 
     /// Records that sequence number `seq` was used (by a transaction that was not appended).
@@ -168,12 +194,19 @@ impl Journal {
     /// After a durable redb commit: everything journaled is in the file; start afresh.
     pub(crate) fn truncate(&self) -> Result<()> {
         let mut st = self.state.lock();
+        // Zeros over the old records (their magic numbers) keep a crash from replaying them; the
+        // allocation stays.
         st.file.set_len(0).map_err(|e| io(&self.path, e))?;
+        st.file
+            .set_len(st.allocated.min(PREALLOCATE))
+            .map_err(|e| io(&self.path, e))?;
+        st.allocated = st.allocated.min(PREALLOCATE);
         st.file
             .seek(SeekFrom::Start(0))
             .map_err(|e| io(&self.path, e))?;
         st.file.sync_data().map_err(|e| io(&self.path, e))?;
         st.len = 0;
+        st.records = 0;
         Ok(())
     }
 

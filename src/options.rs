@@ -165,7 +165,7 @@ impl Options {
             api_key_ttl: None,
             flush_interval: Duration::from_secs(5),
             sweep_interval: None,
-            purge_batch: 1000,
+            purge_batch: 5000,
             revoked_retention: Duration::from_secs(7 * 24 * 3600),
             max_metadata_len: 4096,
             rotation_grace: Duration::from_secs(30),

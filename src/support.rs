@@ -25,7 +25,8 @@ pub struct Preloaded {
     pub expires_at: Option<Timestamp>,
 }
 
-/// Loads tokens in one write transaction (with the store's issue durability).
+/// Loads tokens in one durable write transaction of the file itself (a bulk load is not worth
+/// journaling).
 pub fn load(store: &Store, tokens: Vec<Preloaded>) -> Result<usize> {
     let inner = store.checked()?;
     let mut rows = Vec::with_capacity(tokens.len());
@@ -41,7 +42,7 @@ pub fn load(store: &Store, tokens: Vec<Preloaded>) -> Result<usize> {
         });
     }
     let n = rows.len();
-    inner.write(Commit::Issue, move |tx| {
+    inner.write(Commit::Checkpoint, move |tx| {
         for s in &rows {
             tx.tables.put(None, s)?;
         }

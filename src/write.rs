@@ -108,7 +108,7 @@ pub(crate) struct Writer {
 }
 
 /// Pending uses written by a batch that is not a flush.
-const USES_PER_BATCH: usize = 256;
+const USES_PER_BATCH: usize = 4;
 /// Pending uses written by one flush batch.
 const USES_PER_FLUSH: usize = 100_000;
 
@@ -228,7 +228,12 @@ impl Inner {
         let seq = journal.map(|j| j.next_seq());
         let (failed, log) = {
             let mut tx = Tx {
-                tables: WriteTables::open(&wtx, self.opts.revoked_retention, journal.is_some())?,
+                // A checkpoint is durable in the file itself: nothing to journal.
+                tables: WriteTables::open(
+                    &wtx,
+                    self.opts.revoked_retention,
+                    journal.is_some() && !checkpoint,
+                )?,
                 now: self.opts.clock.now(),
                 inner: self,
             };
