@@ -116,17 +116,17 @@ fn op() -> impl Strategy<Value = Op> {
     let idx = any::<usize>();
     prop_oneof![
         3 => spec().prop_map(Op::Issue),
-        1 => (idx.clone(), spec()).prop_map(|(parent, spec)| Op::IssueChild { parent, spec }),
-        6 => (idx.clone(), proptest::option::of(0..2usize), proptest::option::of(0..2usize))
+        1 => (idx, spec()).prop_map(|(parent, spec)| Op::IssueChild { parent, spec }),
+        6 => (idx, proptest::option::of(0..2usize), proptest::option::of(0..2usize))
             .prop_map(|(token, tenant, scope)| Op::Verify { token, tenant, scope }),
-        1 => (idx.clone(), 0..200usize).prop_map(|(token, at)| Op::VerifyTampered { token, at }),
-        2 => (idx.clone(), any::<bool>()).prop_map(|(token, by_text)| Op::Revoke { token, by_text }),
-        1 => (0..3usize, proptest::option::of(idx.clone()))
+        1 => (idx, 0..200usize).prop_map(|(token, at)| Op::VerifyTampered { token, at }),
+        2 => (idx, any::<bool>()).prop_map(|(token, by_text)| Op::Revoke { token, by_text }),
+        1 => (0..3usize, proptest::option::of(idx))
             .prop_map(|(subject, except)| Op::RevokeSubject { subject, except }),
         1 => (0..2usize).prop_map(|tenant| Op::RevokeTenant { tenant }),
         1 => (0..6usize, 0u64..30).prop_map(|(scope, back_min)| Op::RevokeBefore { scope, back_min }),
-        2 => (idx.clone(), 1u64..300).prop_map(|(token, minutes)| Op::Renew { token, minutes }),
-        2 => idx.clone().prop_map(|token| Op::Rotate { token }),
+        2 => (idx, 1u64..300).prop_map(|(token, minutes)| Op::Renew { token, minutes }),
+        2 => idx.prop_map(|token| Op::Rotate { token }),
         3 => prop_oneof![0u64..12, 0u64..120].prop_map(|minutes| Op::Advance { minutes }),
         1 => Just(Op::Purge),
         1 => Just(Op::Flush),
