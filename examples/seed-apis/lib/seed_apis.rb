@@ -33,6 +33,21 @@ module SeedApis
     end
     health = ->(_env) { HTTP.json(200, { ok: true, pid: Process.pid }) }
     urlmap = Rack::URLMap.new(apis.merge("/health" => health, "/" => index))
-    ENV["SEED_APIS_WORKER_HEADER"] == "1" ? WorkerHeader.new(urlmap) : urlmap
+    app = InternalError.new(urlmap)
+    ENV["SEED_APIS_WORKER_HEADER"] == "1" ? WorkerHeader.new(app) : app
+  end
+
+  # A JSON 500 for an unexpected exception (logged to stderr with its class, never a token).
+  class InternalError
+    def initialize(app)
+      @app = app
+    end
+
+    def call(env)
+      @app.call(env)
+    rescue StandardError => e
+      warn "seed-apis: #{env["REQUEST_METHOD"]} #{env["SCRIPT_NAME"]}#{env["PATH_INFO"]}: #{e.class}: #{e.message}"
+      HTTP.json(500, { error: "500 Internal Server Error" })
+    end
   end
 end

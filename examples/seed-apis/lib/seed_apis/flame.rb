@@ -112,7 +112,11 @@ module SeedApis
       session = record(env)
       return json(403, FORBIDDEN) unless session.scopes.include?(ADMIN_SCOPE)
 
-      key = store.get(HTTP.path_params(env)["id"])
+      key = begin
+        store.get(HTTP.path_params(env)["id"])
+      rescue Tessera::Rejected, Tessera::UsageError # not an id at all
+        nil
+      end
       return not_found unless key && key.kind == :api_key && key.tenant == session.tenant
 
       store.revoke_by_id(key.id)

@@ -21,21 +21,24 @@ module SeedApis
     end
 
     # The request's parameters: a JSON body (an object; `null` or an empty body count as no
-    # parameters), else a form body, merged over the query string.
+    # parameters), else a form body, merged over the query string. A body that looks like JSON
+    # is read as JSON whatever its Content-Type (`curl -d '{...}'` sends a form type).
     def params(env)
       req = Rack::Request.new(env)
       query = req.GET
       raw = req.body&.read.to_s
       req.body&.rewind
       type = req.media_type.to_s
+      text = raw.strip
       body =
-        if raw.strip.empty?
+        if text.empty?
           {}
-        elsif type == "application/x-www-form-urlencoded" || type == "multipart/form-data"
+        elsif type == "multipart/form-data" ||
+              (type == "application/x-www-form-urlencoded" && !text.start_with?("{", "[", "null"))
           req.POST
         else
           begin
-            parsed = JSON.parse(raw)
+            parsed = JSON.parse(text)
           rescue JSON::ParserError
             raise BadRequest, "the body is not valid JSON"
           end
