@@ -135,10 +135,7 @@ impl<'t> WriteTables<'t> {
 
     /// The epoch stored under `key`, if any.
     pub(crate) fn epoch(&self, key: &str) -> Result<Option<Timestamp>> {
-        Ok(self
-            .epochs
-            .get(key)?
-            .map(|v| Timestamp::from_unix_millis(v.value())))
+        epoch_in(&self.epochs, key)
     }
 
     /// Raises the epoch under `key` to `t` (never lowers it) and queues the cleanup of the rows
@@ -354,6 +351,12 @@ fn get(
     }
 }
 
+fn epoch_in(table: &impl ReadableTable<&'static str, i64>, key: &str) -> Result<Option<Timestamp>> {
+    Ok(table
+        .get(key)?
+        .map(|v| Timestamp::from_unix_millis(v.value())))
+}
+
 fn key32(parent: &TokenId, child: &TokenId) -> [u8; 32] {
     let mut k = [0u8; 32];
     k[..16].copy_from_slice(&parent.0);
@@ -448,7 +451,7 @@ impl Snapshot {
     /// The epoch under `key`, if the snapshot reads epochs.
     pub(crate) fn epoch(&self, key: &str) -> Result<Option<Timestamp>> {
         match &self.epochs {
-            Some(t) => Ok(t.get(key)?.map(|v| Timestamp::from_unix_millis(v.value()))),
+            Some(t) => epoch_in(t, key),
             None => Ok(None),
         }
     }
@@ -494,10 +497,7 @@ impl ReadTables {
     }
 
     pub(crate) fn epoch(&self, key: &str) -> Result<Option<Timestamp>> {
-        Ok(self
-            .epochs
-            .get(key)?
-            .map(|v| Timestamp::from_unix_millis(v.value())))
+        epoch_in(&self.epochs, key)
     }
 
     /// Every epoch, for loading into memory.

@@ -130,22 +130,23 @@ impl Store {
     /// Opens a store on a custom redb storage backend: for tests of crash and fault behaviour
     /// (a backend that records writes, tears them, or fails them).
     pub fn with_backend(backend: impl redb::StorageBackend, options: Options) -> Result<Store> {
-        options.validate()?;
-        fork::watch();
-        let inner = Arc::new(guarded(|| {
-            let db = schema::open_with_backend(backend, &options)?;
-            Inner::new(db, None, options)
-        })?);
-        Maintenance::start(&inner)?;
-        Ok(Store { inner })
+        Store::unshared(options, |o| schema::open_with_backend(backend, o))
     }
 
     /// Opens a store that lives in memory only, for tests and caches.
     pub fn in_memory(options: Options) -> Result<Store> {
+        Store::unshared(options, |o| schema::open_database(None, o))
+    }
+
+    /// A store without a path, so never shared by a second open.
+    fn unshared(
+        options: Options,
+        open: impl FnOnce(&Options) -> Result<Database>,
+    ) -> Result<Store> {
         options.validate()?;
         fork::watch();
         let inner = Arc::new(guarded(|| {
-            let db = schema::open_database(None, &options)?;
+            let db = open(&options)?;
             Inner::new(db, None, options)
         })?);
         Maintenance::start(&inner)?;
