@@ -182,6 +182,7 @@ class EyeNetraTest < SeedTest
     me = get("/eyenetra/me", header(body["token"]))
     assert_equal 200, me.status
     assert_equal DOC_USER, me.json["user"]
+    assert_nil me.json.fetch("expires_at"), "kept until the user logs off with it"
   end
 
   def test_doc_logout_then_the_key_is_refused

@@ -33,7 +33,12 @@ module SeedServer
       File.open(@log_path, "a") { |f| f.puts("=== serve (port #{@port}) ===") }
       @pid = Process.spawn(env, File.join(HERE, "serve"), out: [@log_path, "a"], err: [@log_path, "a"],
                                                           pgroup: true)
-      wait_until_up
+      begin
+        wait_until_up
+      rescue StandardError
+        stop
+        raise
+      end
     end
 
     def stop
@@ -93,6 +98,12 @@ end
 
 SeedServer.start
 Minitest.after_run { SeedServer.cleanup }
+%w[INT TERM].each do |signal|
+  trap(signal) do
+    SeedServer.cleanup
+    exit 128 + Signal.list.fetch(signal)
+  end
+end
 
 # One HTTP answer: status code, headers, body text and its JSON.
 Answer = Struct.new(:status, :headers, :body) do

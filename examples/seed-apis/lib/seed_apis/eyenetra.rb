@@ -11,7 +11,8 @@ module SeedApis
   #
   # Every login is its own tessera session (subject "eyenetra/user/<id>", tenant
   # "eyenetra/org/<id>") without expiry: "each key will be saved on the server until the user
-  # logs off using that key". Logout revokes only the token presented.
+  # logs off using that key" (max_lifetime: :never too, or the store's default maximum session
+  # lifetime, 30 days, would still end it). Logout revokes only the token presented.
   class EyeNetra < Base
     SEED = "eyenetra"
     UNAUTHORIZED = JSON.generate(info: "Unauthorized")
@@ -44,7 +45,8 @@ module SeedApis
 
       org = organization(user["organization"])
       issued = store.issue_session("eyenetra/user/#{user["id"]}", tenant: "eyenetra/org/#{org["id"]}",
-                                                                  ttl: :never, label: client_label(env))
+                                                                  ttl: :never, max_lifetime: :never,
+                                                                  label: client_label(env))
       json(200, { info: "Success", token: issued.token, user: user_json(user), organization: org_json(org) })
     end
 
@@ -60,7 +62,7 @@ module SeedApis
       user = accounts.users(SEED).find { |u| "eyenetra/user/#{u["id"]}" == rec.subject }
       org = organization(rec.tenant.delete_prefix("eyenetra/org/"))
       json(200, { info: "Success", user: user_json(user), organization: org_json(org), key_id: rec.id,
-                  logged_in_at: iso(rec.created_at) })
+                  logged_in_at: iso(rec.created_at), expires_at: iso(rec.expires_at) })
     end
 
     def organization(id)
