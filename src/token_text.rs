@@ -267,7 +267,7 @@ pub(crate) fn parse(text: &[u8]) -> Result<Parsed<'_>, MalformedReason> {
     if text.len() < BODY_LEN + 2 || text.len() > MAX_TOKEN_LEN {
         return Err(MalformedReason::Length);
     }
-    if !text.iter().all(|&c| c.is_ascii_alphanumeric() || c == b'_') {
+    if !text.iter().all(|&c| DIGIT[c as usize] != 0xFF || c == b'_') {
         return Err(MalformedReason::Character);
     }
     let (head, body) = text.split_at(text.len() - BODY_LEN);
@@ -339,18 +339,25 @@ const DIGIT: [u8; 256] = {
 /// bits.
 fn decode_u64(digits: &[u8]) -> Option<u64> {
     debug_assert!(digits.len() <= BLOCK_CHARS);
-    // 62^11 < 2^66: the sum cannot overflow 128 bits.
-    let mut v: u128 = 0;
+    let (head, last) = match digits.split_last() {
+        Some((last, head)) if digits.len() == BLOCK_CHARS => (head, Some(*last)),
+        _ => (digits, None),
+    };
+    // Ten digits stay below 62^10 < 2^60: no overflow until the eleventh.
+    let mut v: u64 = 0;
     let mut bad = 0u8;
-    for &c in digits {
+    for &c in head {
         let d = DIGIT[c as usize];
         bad |= d;
-        v = v * 62 + u128::from(d);
+        v = v * 62 + u64::from(d);
     }
-    if bad == 0xFF || (bad & 0xC0) != 0 {
-        return None;
+    if let Some(c) = last {
+        let d = DIGIT[c as usize];
+        bad |= d;
+        v = v.checked_mul(62)?.checked_add(u64::from(d))?;
     }
-    u64::try_from(v).ok()
+    // Digits are below 64; a non-digit is 0xFF.
+    (bad & 0xC0 == 0).then_some(v)
 }
 
 /// Tables for CRC-32 "slicing by 8": `T[k][b]` is the CRC of byte `b` followed by `k` zeros.

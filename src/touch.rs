@@ -27,7 +27,8 @@ use crate::token_text::TokenId;
 pub const MAX_PENDING: usize = 65_536;
 const SHARDS: usize = 16;
 
-/// Token ids are random: their first bytes are already a good hash.
+/// A fast hash of a token id: ids are random, but ids that came from elsewhere (an import) need
+/// not be, so every byte counts.
 #[derive(Default)]
 struct IdHasher(u64);
 
@@ -37,8 +38,11 @@ impl Hasher for IdHasher {
     }
 
     fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes.iter().take(8) {
-            self.0 = (self.0 << 8) | u64::from(b);
+        for chunk in bytes.chunks(8) {
+            let mut w = [0u8; 8];
+            w[..chunk.len()].copy_from_slice(chunk);
+            self.0 = (self.0.rotate_left(29) ^ u64::from_le_bytes(w))
+                .wrapping_mul(0x9E37_79B9_7F4A_7C15);
         }
     }
 }
