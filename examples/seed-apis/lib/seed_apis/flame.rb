@@ -62,11 +62,10 @@ module SeedApis
       return json(401, { error: "Invalid user or password" }) unless user
 
       org = organization(user["organization"])
-      store.issue_session(subject(user), tenant: tenant(org), scopes: user_scopes(user, org), ttl: SESSION_TTL,
-                                         label: client_label(env)).then do |issued|
-        json(200, { auth_token: issued.token, id: user["id"], email: user["login"], full_name: user["full_name"],
-                    photo_url: user["photo_url"] || "/defaults/user_small.png" })
-      end
+      issued = store.issue_session(subject(user), tenant: tenant(org), scopes: user_scopes(user, org),
+                                                  ttl: SESSION_TTL, label: client_label(env))
+      json(200, { auth_token: issued.token, id: user["id"], email: user["login"], full_name: user["full_name"],
+                  photo_url: user["photo_url"] || "/defaults/user_small.png" })
     end
 
     # DELETE /v2/sessions
