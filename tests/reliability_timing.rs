@@ -188,10 +188,13 @@ fn verify_timing_report() {
         "  (report only: timings on a shared machine in a debug build are too noisy to gate on; \
          the calibration row must show its leak)"
     );
+    // When two classes differ strongly, a low crop can hold too few samples of the slower class
+    // to compute t (it is then left out); the full sample and most crops must have one.
     for r in &rows {
+        let finite = r.ts.iter().filter(|(_, t)| t.is_finite()).count();
         assert!(
-            r.ts.len() == 6 && r.ts.iter().all(|(_, t)| t.is_finite()),
-            "{}: the report could not be produced",
+            finite >= 4 && r.ts.first().is_some_and(|(p, t)| *p == 100.0 && t.is_finite()),
+            "{}: the report could not be produced ({finite} of 6 crops have a t statistic)",
             r.name
         );
     }
