@@ -193,7 +193,10 @@ fn verify_timing_report() {
     for r in &rows {
         let finite = r.ts.iter().filter(|(_, t)| t.is_finite()).count();
         assert!(
-            finite >= 4 && r.ts.first().is_some_and(|(p, t)| *p == 100.0 && t.is_finite()),
+            finite >= 4
+                && r.ts
+                    .first()
+                    .is_some_and(|(p, t)| *p == 100.0 && t.is_finite()),
             "{}: the report could not be produced ({finite} of 6 crops have a t statistic)",
             r.name
         );
