@@ -186,45 +186,47 @@ const COPY_BATCH: usize = 20_000;
 impl Store {
     /// The header an import of this store's export needs.
     pub fn export_header(&self) -> Result<ExportHeader> {
-        let inner = self.checked()?;
-        let db = inner.db.read();
-        let (store_key, hash_mode, key_check) = schema::key_material(&db)?;
-        let tx = db.begin_read()?;
-        let epochs = ReadTables::new(&tx)?.all_epochs()?;
-        Ok(ExportHeader {
-            store_key,
-            hash_mode,
-            key_check,
-            epochs,
+        self.call(|inner| {
+            let db = inner.db.read();
+            let (store_key, hash_mode, key_check) = schema::key_material(&db)?;
+            let tx = db.begin_read()?;
+            let epochs = ReadTables::new(&tx)?.all_epochs()?;
+            Ok(ExportHeader {
+                store_key,
+                hash_mode,
+                key_check,
+                epochs,
+            })
         })
     }
 
     /// Calls `sink` with every stored token (live, expired and revoked), from one consistent
     /// snapshot. Returns how many were exported.
     pub fn export(&self, mut sink: impl FnMut(ExportedToken) -> Result<()>) -> Result<u64> {
-        let inner = self.checked()?;
-        inner.flush_uses()?;
-        let db = inner.db.read();
-        let tx = db.begin_read()?;
-        let tables = ReadTables::new(&tx)?;
-        let mut after = None;
-        let mut n = 0;
-        loop {
-            let batch = tables.all(after, 10_000)?;
-            let Some(last) = batch.last() else { break };
-            after = Some(last.record.id);
-            for s in batch {
-                sink(ExportedToken {
-                    secret_hash: SecretHash {
-                        key_version: s.key_version,
-                        hash: s.hash,
-                    },
-                    record: s.record,
-                })?;
-                n += 1;
+        self.call(|inner| {
+            inner.flush_uses()?;
+            let db = inner.db.read();
+            let tx = db.begin_read()?;
+            let tables = ReadTables::new(&tx)?;
+            let mut after = None;
+            let mut n = 0;
+            loop {
+                let batch = tables.all(after, 10_000)?;
+                let Some(last) = batch.last() else { break };
+                after = Some(last.record.id);
+                for s in batch {
+                    sink(ExportedToken {
+                        secret_hash: SecretHash {
+                            key_version: s.key_version,
+                            hash: s.hash,
+                        },
+                        record: s.record,
+                    })?;
+                    n += 1;
+                }
             }
-        }
-        Ok(n)
+            Ok(n)
+        })
     }
 
     /// Creates a new store at `path` (which must not exist) from an export, and returns it with
@@ -310,46 +312,49 @@ impl Store {
     /// processes use the store in the multi-process mode. Returns the number of tokens copied.
     pub fn backup(&self, out: impl AsRef<Path>) -> Result<u64> {
         let out = out.as_ref();
-        let inner = self.checked()?;
-        if out.exists() {
-            return Err(Error::InvalidArgument(format!(
-                "{} exists; a backup writes a new file",
-                out.display()
-            )));
-        }
-        inner.flush_uses()?;
-        let db = inner.db.read();
-        let src = db.begin_read()?;
-        let dst = redb::Database::create(out)?;
-        copy_table(&src, &dst, META)?;
-        copy_table(&src, &dst, BY_SUBJECT)?;
-        copy_table(&src, &dst, BY_TENANT)?;
-        copy_table(&src, &dst, BY_DEADLINE)?;
-        copy_table(&src, &dst, CHILDREN)?;
-        copy_table(&src, &dst, EPOCHS)?;
-        copy_table(&src, &dst, CLEANUP)?;
-        copy_table(&src, &dst, EVENTS)?;
-        copy_table(&src, &dst, TOKENS)
+        self.call(|inner| {
+            if out.exists() {
+                return Err(Error::InvalidArgument(format!(
+                    "{} exists; a backup writes a new file",
+                    out.display()
+                )));
+            }
+            inner.flush_uses()?;
+            let db = inner.db.read();
+            let src = db.begin_read()?;
+            let dst = redb::Database::create(out)?;
+            copy_table(&src, &dst, META)?;
+            copy_table(&src, &dst, BY_SUBJECT)?;
+            copy_table(&src, &dst, BY_TENANT)?;
+            copy_table(&src, &dst, BY_DEADLINE)?;
+            copy_table(&src, &dst, CHILDREN)?;
+            copy_table(&src, &dst, EPOCHS)?;
+            copy_table(&src, &dst, CLEANUP)?;
+            copy_table(&src, &dst, EVENTS)?;
+            copy_table(&src, &dst, TOKENS)
+        })
     }
 
     /// Compacts the file, returning the space of deleted rows to the file system. Waits for
     /// running transactions; needs the file not to be in use by another process.
     pub fn compact(&self) -> Result<bool> {
-        let inner = self.checked()?;
-        inner.flush_uses()?;
-        inner.checkpoint()?;
-        let mut db = inner.db.write();
-        inner.snapshots.clear();
-        Ok(db.compact()?)
+        self.call(|inner| {
+            inner.flush_uses()?;
+            inner.checkpoint()?;
+            let mut db = inner.db.write();
+            inner.snapshots.clear();
+            Ok(db.compact()?)
+        })
     }
 
     /// Checks the checksums of every page of the file. `Ok(false)`: damage was found and
     /// repaired (the latest commits may be lost); an error: the file cannot be read.
     pub fn check_integrity(&self) -> Result<bool> {
-        let inner = self.checked()?;
-        let mut db = inner.db.write();
-        inner.snapshots.clear();
-        Ok(db.check_integrity()?)
+        self.call(|inner| {
+            let mut db = inner.db.write();
+            inner.snapshots.clear();
+            Ok(db.check_integrity()?)
+        })
     }
 }
 

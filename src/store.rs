@@ -158,6 +158,15 @@ impl Store {
         self.inner()
     }
 
+    /// Runs an operation on the shared state. A panic inside the storage engine (which a
+    /// damaged file can cause) comes back as [`Error::Corrupt`] rather than unwinding into the
+    /// host; nothing is lost by it, since a write either commits or does not.
+    pub(crate) fn call<R>(&self, op: impl FnOnce(&Inner) -> Result<R>) -> Result<R> {
+        let inner = self.inner()?;
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| op(inner)))
+            .unwrap_or_else(|panic| Err(engine_panic(panic)))
+    }
+
     fn inner(&self) -> Result<&Inner> {
         if self.inner.fork_generation != fork::generation() {
             return Err(Error::ForkedChild);
@@ -167,13 +176,13 @@ impl Store {
 
     /// Issues a token. The text in the result is the only copy of its secret.
     pub fn issue(&self, request: &IssueRequest) -> Result<Issued> {
-        self.inner()?.issue(request)
+        self.call(|inner| inner.issue(request))
     }
 
     /// Verifies a token text: an [`Outcome`] (never an error for a bad token; errors are storage
     /// faults). Malformed text is rejected without touching storage. Does not write.
     pub fn verify(&self, token: impl AsRef<[u8]>) -> Result<Outcome> {
-        self.inner()?.verify(token.as_ref(), &Requirements::new())
+        self.call(|inner| inner.verify(token.as_ref(), &Requirements::new()))
     }
 
     /// Verifies a token text and checks the request's [`Requirements`] (tenant, scopes).
@@ -182,7 +191,7 @@ impl Store {
         token: impl AsRef<[u8]>,
         requirements: &Requirements,
     ) -> Result<Outcome> {
-        self.inner()?.verify(token.as_ref(), requirements)
+        self.call(|inner| inner.verify(token.as_ref(), requirements))
     }
 
     /// Extends a live token's expiry to `now + extend_by`, never past `created_at +
@@ -194,24 +203,24 @@ impl Store {
         token: impl Into<TokenRef<'a>>,
         extend_by: Duration,
     ) -> Result<Renewed> {
-        self.inner()?.renew(token.into(), extend_by)
+        self.call(|inner| inner.renew(token.into(), extend_by))
     }
 
     /// Revokes one token, by its text (a logout: the secret must match) or its id. Returns the
     /// number of tokens revoked (0 if it already was). Durable when it returns.
     pub fn revoke<'a>(&self, token: impl Into<TokenRef<'a>>) -> Result<usize> {
-        self.inner()?.revoke(token.into())
+        self.call(|inner| inner.revoke(token.into()))
     }
 
     /// Revokes every live token of `subject` (in every tenant), except `except` if given ("log
     /// out my other devices"). Returns how many were revoked.
     pub fn revoke_subject(&self, subject: &str, except: Option<TokenId>) -> Result<usize> {
-        self.inner()?.revoke_subject(subject, except)
+        self.call(|inner| inner.revoke_subject(subject, except))
     }
 
     /// Revokes every live token of `tenant`. Returns how many were revoked.
     pub fn revoke_tenant(&self, tenant: &str) -> Result<usize> {
-        self.inner()?.revoke_tenant(tenant)
+        self.call(|inner| inner.revoke_tenant(tenant))
     }
 
     /// Issues a child of `parent` (which must be valid), possibly for another tenant. Its
@@ -222,23 +231,24 @@ impl Store {
         parent: impl Into<TokenRef<'a>>,
         request: &IssueRequest,
     ) -> Result<Child> {
-        self.inner()?.issue_child(parent.into(), request)
+        self.call(|inner| inner.issue_child(parent.into(), request))
     }
 
     /// The tokens derived from `parent`, whatever their state, oldest first.
     pub fn children(&self, parent: TokenId) -> Result<Vec<Record>> {
-        let inner = self.inner()?;
-        let db = inner.db.read();
-        let tx = db.begin_read()?;
-        let tables = ReadTables::new(&tx)?;
-        let mut out = Vec::new();
-        for id in tables.children_of(&parent)? {
-            if let Some(s) = tables.get(&id)? {
-                out.push(s.record);
+        self.call(|inner| {
+            let db = inner.db.read();
+            let tx = db.begin_read()?;
+            let tables = ReadTables::new(&tx)?;
+            let mut out = Vec::new();
+            for id in tables.children_of(&parent)? {
+                if let Some(s) = tables.get(&id)? {
+                    out.push(s.record);
+                }
             }
-        }
-        out.sort_by_key(|r| (r.created_at, r.id));
-        Ok(out)
+            out.sort_by_key(|r| (r.created_at, r.id));
+            Ok(out)
+        })
     }
 
     /// Rotates a token: returns its successor, in the same family. The old token keeps working
@@ -246,13 +256,13 @@ impl Store {
     /// Presenting the old token after the window is reuse: the whole family is revoked and the
     /// answer is [`Error::Rejected`] with [`crate::Rejection::ReuseDetected`].
     pub fn rotate(&self, token: impl AsRef<[u8]>) -> Result<Issued> {
-        self.inner()?.rotate(token.as_ref())
+        self.call(|inner| inner.rotate(token.as_ref()))
     }
 
     /// Rolls an API key: a new key with the same tenant, subject, scopes and label; the old key
     /// keeps working for `grace`, then expires.
     pub fn roll<'a>(&self, key: impl Into<TokenRef<'a>>, grace: Duration) -> Result<Issued> {
-        self.inner()?.roll(key.into(), grace)
+        self.call(|inner| inner.roll(key.into(), grace))
     }
 
     /// Revokes every token issued strictly before `before` in `scope`, in a constant number of
@@ -261,68 +271,73 @@ impl Store {
     /// tokens issued until then (to include those issued in the current millisecond, pass
     /// `now + 1 ms`); the command-line tool refuses future instants.
     pub fn revoke_issued_before(&self, scope: RevokeScope, before: Timestamp) -> Result<()> {
-        self.inner()?.revoke_before(scope, before)
+        self.call(|inner| inner.revoke_before(scope, before))
     }
 
     /// Audit events after the cursor `since` (0 for the oldest kept), at most `limit`, oldest
     /// first. Pass the last event's `seq` to read on.
     pub fn events(&self, since: u64, limit: usize) -> Result<Vec<Event>> {
-        let inner = self.inner()?;
-        let db = inner.db.read();
-        let tx = db.begin_read()?;
-        ReadTables::new(&tx)?
-            .events_after(since, limit)?
-            .into_iter()
-            .map(|(seq, bytes)| crate::events::decode(seq, &bytes))
-            .collect()
+        self.call(|inner| {
+            let db = inner.db.read();
+            let tx = db.begin_read()?;
+            ReadTables::new(&tx)?
+                .events_after(since, limit)?
+                .into_iter()
+                .map(|(seq, bytes)| crate::events::decode(seq, &bytes))
+                .collect()
+        })
     }
 
     /// The record of a token by id, whatever its state (revoked, expired), if it is still stored.
     pub fn get(&self, id: TokenId) -> Result<Option<Record>> {
-        let inner = self.inner()?;
-        let db = inner.db.read();
-        let tx = db.begin_read()?;
-        let mut found = ReadTables::new(&tx)?.get(&id)?.map(|s| s.record);
-        if let Some(r) = &mut found {
-            inner.merge_pending_use(r);
-        }
-        Ok(found)
+        self.call(|inner| {
+            let db = inner.db.read();
+            let tx = db.begin_read()?;
+            let mut found = ReadTables::new(&tx)?.get(&id)?.map(|s| s.record);
+            if let Some(r) = &mut found {
+                inner.merge_pending_use(r);
+            }
+            Ok(found)
+        })
     }
 
     /// The state of a token by id now (live, expired or revoked, epochs included), without
     /// counting a use; `None` if no token has this id.
     pub fn state(&self, id: TokenId) -> Result<Option<TokenState>> {
-        let inner = self.inner()?;
-        let db = inner.db.read();
-        let tx = db.begin_read()?;
-        let tables = ReadTables::new(&tx)?;
-        let Some(s) = tables.get(&id)? else {
-            return Ok(None);
-        };
-        let mut r = s.record;
-        inner.merge_pending_use(&mut r);
-        let now = inner.opts.clock.now();
-        inner.state_of(&tables, &r, now).map(Some)
+        self.call(|inner| {
+            let db = inner.db.read();
+            let tx = db.begin_read()?;
+            let tables = ReadTables::new(&tx)?;
+            let Some(s) = tables.get(&id)? else {
+                return Ok(None);
+            };
+            let mut r = s.record;
+            inner.merge_pending_use(&mut r);
+            let now = inner.opts.clock.now();
+            inner.state_of(&tables, &r, now).map(Some)
+        })
     }
 
     /// The live tokens of `subject` (every tenant), oldest first: a "your devices" page.
     pub fn list_subject(&self, subject: &str) -> Result<Vec<Record>> {
-        let inner = self.inner()?;
-        let db = inner.db.read();
-        let tx = db.begin_read()?;
-        let tables = ReadTables::new(&tx)?;
-        let tokens = tables.of_subject(subject)?;
-        inner.live_records(&tables, tokens.into_iter().map(|s| s.record), None)
+        self.call(|inner| {
+            let db = inner.db.read();
+            let tx = db.begin_read()?;
+            let tables = ReadTables::new(&tx)?;
+            let tokens = tables.of_subject(subject)?;
+            inner.live_records(&tables, tokens.into_iter().map(|s| s.record), None)
+        })
     }
 
     /// The live tokens of `tenant`, of one kind or all, oldest first.
     pub fn list_tenant(&self, tenant: &str, kind: Option<Kind>) -> Result<Vec<Record>> {
-        let inner = self.inner()?;
-        let db = inner.db.read();
-        let tx = db.begin_read()?;
-        let tables = ReadTables::new(&tx)?;
-        let tokens = tables.of_tenant(tenant)?;
-        inner.live_records(&tables, tokens.into_iter().map(|s| s.record), kind)
+        self.call(|inner| {
+            let db = inner.db.read();
+            let tx = db.begin_read()?;
+            let tables = ReadTables::new(&tx)?;
+            let tokens = tables.of_tenant(tenant)?;
+            inner.live_records(&tables, tokens.into_iter().map(|s| s.record), kind)
+        })
     }
 
     /// The live API keys of `tenant`, oldest first.
@@ -333,50 +348,51 @@ impl Store {
     /// Removes one batch (at most [`Options::purge_batch`]) of expired tokens and of revoked
     /// tokens past their retention.
     pub fn purge_batch(&self) -> Result<PurgeBatch> {
-        self.inner()?.purge_batch()
+        self.call(|inner| inner.purge_batch())
     }
 
     /// Removes every expired token (and revoked tokens past retention), batch by batch. Returns
     /// how many were removed.
     pub fn purge_expired(&self) -> Result<usize> {
-        self.inner()?.purge_all()
+        self.call(|inner| inner.purge_all())
     }
 
     /// Writes every use recorded by verify (`last_used_at`, idle extensions) now.
     pub fn flush(&self) -> Result<()> {
-        self.inner()?.flush_uses()
+        self.call(|inner| inner.flush_uses())
     }
 
     /// Counts of the stored tokens, by kind, tenant and state. Reads every row: meant for
     /// operators, not for a request path.
     pub fn stats(&self) -> Result<Stats> {
-        let inner = self.inner()?;
-        let now = inner.opts.clock.now();
-        let db = inner.db.read();
-        let tx = db.begin_read()?;
-        let tables = ReadTables::new(&tx)?;
-        let mut stats = Stats {
-            schema_version: schema::SCHEMA_VERSION,
-            file_bytes: match &inner.path {
-                Some(p) => std::fs::metadata(p)?.len(),
-                None => 0,
-            },
-            due_for_purge: tables.count_due(now, usize::MAX)? as u64,
-            ..Stats::default()
-        };
-        let mut after = None;
-        loop {
-            let batch = tables.all(after, 10_000)?;
-            let Some(last) = batch.last() else { break };
-            after = Some(last.record.id);
-            for s in &batch {
-                let mut r = s.record.clone();
-                inner.merge_pending_use(&mut r);
-                let state = inner.state_of(&tables, &r, now)?;
-                stats.add(&r, state);
+        self.call(|inner| {
+            let now = inner.opts.clock.now();
+            let db = inner.db.read();
+            let tx = db.begin_read()?;
+            let tables = ReadTables::new(&tx)?;
+            let mut stats = Stats {
+                schema_version: schema::SCHEMA_VERSION,
+                file_bytes: match &inner.path {
+                    Some(p) => std::fs::metadata(p)?.len(),
+                    None => 0,
+                },
+                due_for_purge: tables.count_due(now, usize::MAX)? as u64,
+                ..Stats::default()
+            };
+            let mut after = None;
+            loop {
+                let batch = tables.all(after, 10_000)?;
+                let Some(last) = batch.last() else { break };
+                after = Some(last.record.id);
+                for s in &batch {
+                    let mut r = s.record.clone();
+                    inner.merge_pending_use(&mut r);
+                    let state = inner.state_of(&tables, &r, now)?;
+                    stats.add(&r, state);
+                }
             }
-        }
-        Ok(stats)
+            Ok(stats)
+        })
     }
 
     /// The current time by the store's clock.
@@ -405,12 +421,13 @@ impl Store {
     /// closed, and any error doing so is returned (dropping the last handle does the same but
     /// cannot report errors).
     pub fn close(self) -> Result<()> {
-        let inner = self.inner()?;
-        if Arc::strong_count(&self.inner) == 1 {
-            inner.flush_uses()?;
-            inner.checkpoint()?;
-        }
-        Ok(())
+        self.call(|inner| {
+            if Arc::strong_count(&self.inner) == 1 {
+                inner.flush_uses()?;
+                inner.checkpoint()?;
+            }
+            Ok(())
+        })
     }
 }
 
@@ -606,16 +623,18 @@ impl Drop for Inner {
 
 /// Runs an open, turning a panic of the storage engine on a damaged file into an error.
 fn guarded<T>(open: impl FnOnce() -> Result<T>) -> Result<T> {
-    std::panic::catch_unwind(std::panic::AssertUnwindSafe(open)).unwrap_or_else(|panic| {
-        let what = panic
-            .downcast_ref::<&str>()
-            .map(|s| s.to_string())
-            .or_else(|| panic.downcast_ref::<String>().cloned())
-            .unwrap_or_else(|| "a panic".into());
-        Err(Error::Corrupt(format!(
-            "the storage engine failed while opening the file ({what})"
-        )))
-    })
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(open))
+        .unwrap_or_else(|panic| Err(engine_panic(panic)))
+}
+
+/// The error for a panic caught from the storage engine.
+fn engine_panic(panic: Box<dyn std::any::Any + Send>) -> Error {
+    let what = panic
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic".into());
+    Error::Corrupt(format!("the storage engine failed on this file ({what})"))
 }
 
 /// The canonical form of a store path whose file may not exist yet.

@@ -182,7 +182,17 @@ impl Inner {
             };
             let checkpoint = jobs.iter().any(|j| j.checkpoint);
             let uses = self.touches.take(limit);
-            match self.try_batch(&mut jobs, durable, checkpoint, &uses) {
+            // A panic inside the storage engine (a damaged file) must not leave the writers
+            // waiting on this batch: it fails the batch like any storage error.
+            let attempt = catch_unwind(AssertUnwindSafe(|| {
+                self.try_batch(&mut jobs, durable, checkpoint, &uses)
+            }))
+            .unwrap_or_else(|_| {
+                Err(Error::Corrupt(
+                    "the storage engine failed while writing (a damaged file?)".into(),
+                ))
+            });
+            match attempt {
                 Ok(None) => {
                     self.commits.fetch_add(1, Ordering::Relaxed);
                     self.snapshots.clear();
