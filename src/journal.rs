@@ -35,7 +35,7 @@ pub const CHECKPOINT_BYTES: u64 = 8 * 1024 * 1024;
 /// ...or holds this many records: redb reuses the pages that non-durable commits free only after
 /// a durable commit, so frequent checkpoints keep the file and the memory small (one durable
 /// commit per this many batches).
-pub const CHECKPOINT_RECORDS: u64 = 64;
+pub const CHECKPOINT_RECORDS: u64 = 512;
 /// The journal file is grown in steps of this size, so that a `fdatasync` after an append does
 /// not also have to write the file's new length.
 const PREALLOCATE: u64 = 4 * 1024 * 1024;

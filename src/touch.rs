@@ -62,30 +62,47 @@ pub(crate) struct Use {
 struct Shard(Mutex<Map>);
 
 pub(crate) struct Touches {
-    shards: Box<[Shard]>,
-    plain: AtomicUsize,
-    idle: AtomicUsize,
+    /// Uses of tokens with an idle timeout, which must reach the disk within the interval.
+    idle: Box<[Shard]>,
+    /// Uses of other tokens.
+    plain: Box<[Shard]>,
+    idle_len: AtomicUsize,
+    plain_len: AtomicUsize,
+}
+
+fn shards() -> Box<[Shard]> {
+    (0..SHARDS).map(|_| Shard::default()).collect()
 }
 
 impl Touches {
     pub(crate) fn new() -> Self {
         Touches {
-            shards: (0..SHARDS).map(|_| Shard::default()).collect(),
-            plain: AtomicUsize::new(0),
-            idle: AtomicUsize::new(0),
+            idle: shards(),
+            plain: shards(),
+            idle_len: AtomicUsize::new(0),
+            plain_len: AtomicUsize::new(0),
         }
     }
 
-    fn shard(&self, id: &TokenId) -> &Mutex<Map> {
-        &self.shards[id.0[15] as usize % SHARDS].0
+    fn side(&self, idle: bool) -> (&[Shard], &AtomicUsize) {
+        if idle {
+            (&self.idle, &self.idle_len)
+        } else {
+            (&self.plain, &self.plain_len)
+        }
+    }
+
+    fn shard<'a>(shards: &'a [Shard], id: &TokenId) -> &'a Mutex<Map> {
+        &shards[id.0[15] as usize % SHARDS].0
     }
 
     /// Records a use.
     pub(crate) fn record(&self, id: TokenId, u: Use) {
-        if !u.idle && self.plain.load(Ordering::Relaxed) >= MAX_PENDING {
+        let (shards, len) = self.side(u.idle);
+        if !u.idle && len.load(Ordering::Relaxed) >= MAX_PENDING {
             return;
         }
-        let mut map = self.shard(&id).lock();
+        let mut map = Self::shard(shards, &id).lock();
         match map.get_mut(&id) {
             Some(prev) => {
                 if u.at > prev.at {
@@ -94,46 +111,47 @@ impl Touches {
             }
             None => {
                 map.insert(id, u);
-                let counter = if u.idle { &self.idle } else { &self.plain };
-                counter.fetch_add(1, Ordering::Relaxed);
+                len.fetch_add(1, Ordering::Relaxed);
             }
         }
     }
 
     /// The latest pending use of `id`, if any.
     pub(crate) fn latest(&self, id: &TokenId) -> Option<Timestamp> {
-        self.shard(id).lock().get(id).map(|u| u.at)
+        [true, false].into_iter().find_map(|idle| {
+            let (shards, len) = self.side(idle);
+            if len.load(Ordering::Relaxed) == 0 {
+                return None;
+            }
+            Self::shard(shards, id).lock().get(id).map(|u| u.at)
+        })
     }
 
     /// Whether uses of idle-timeout tokens wait to be written.
     pub(crate) fn idle_pending(&self) -> bool {
-        self.idle.load(Ordering::Relaxed) > 0
+        self.idle_len.load(Ordering::Relaxed) > 0
     }
 
     /// Whether anything waits.
     pub(crate) fn is_empty(&self) -> bool {
-        self.idle.load(Ordering::Relaxed) == 0 && self.plain.load(Ordering::Relaxed) == 0
+        !self.idle_pending() && self.plain_len.load(Ordering::Relaxed) == 0
     }
 
-    /// Takes up to `limit` pending uses, those of idle-timeout tokens first.
+    /// Takes up to `limit` pending uses, those of idle-timeout tokens first. Costs what it takes,
+    /// not what waits.
     pub(crate) fn take(&self, limit: usize) -> Vec<(TokenId, Use)> {
         let mut out = Vec::new();
-        for want_idle in [true, false] {
-            for shard in self.shards.iter() {
-                if out.len() >= limit {
-                    return out;
+        for idle in [true, false] {
+            let (shards, len) = self.side(idle);
+            for shard in shards.iter() {
+                if out.len() >= limit || len.load(Ordering::Relaxed) == 0 {
+                    break;
                 }
                 let mut map = shard.0.lock();
-                let ids: Vec<TokenId> = map
-                    .iter()
-                    .filter(|(_, u)| u.idle == want_idle)
-                    .map(|(id, _)| *id)
-                    .take(limit - out.len())
-                    .collect();
+                let ids: Vec<TokenId> = map.keys().take(limit - out.len()).copied().collect();
                 for id in ids {
                     if let Some(u) = map.remove(&id) {
-                        let counter = if u.idle { &self.idle } else { &self.plain };
-                        counter.fetch_sub(1, Ordering::Relaxed);
+                        len.fetch_sub(1, Ordering::Relaxed);
                         out.push((id, u));
                     }
                 }
