@@ -15,7 +15,7 @@ use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use reliability::{percentile, scale, seed, Rng};
+use reliability::{percentile, scale3, seed, Rng};
 use tessera::{IssueRequest, Options, Rejection, Store, TokenId};
 
 const SUBJECTS: usize = 6;
@@ -364,6 +364,6 @@ fn run(cycles: usize, seed: u64) -> Model {
 #[test]
 fn kill_9_loses_no_acknowledged_operation() {
     let seed = seed("kill -9");
-    let model = run(scale(100, 2000), seed);
+    let model = run(scale3(100, 2000, 10_000), seed);
     assert!(model.acked_issues > 0, "the children acknowledged nothing");
 }

@@ -19,7 +19,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::RwLock;
 use std::time::{Duration, Instant};
 
-use reliability::{scale, seed, Rng};
+use reliability::{scale3, seed, Rng};
 use tessera::{IssueRequest, Options, Outcome, Rejection, Store, TokenId};
 
 const THREADS: usize = 16;
@@ -275,7 +275,7 @@ fn run(seed: u64, duration: Duration) -> (Store, Totals, tempfile::TempDir) {
 #[test]
 fn revocation_is_linearizable() {
     let seed = seed("linearizability");
-    let duration = Duration::from_secs(scale(3, 30));
+    let duration = Duration::from_secs(scale3(3, 30, 1200));
     let (store, t, _dir) = run(seed, duration);
     let subjects: Vec<usize> = t.tokens.iter().map(|k| k.subject).collect();
     let verdict = check(&t.history, &subjects);

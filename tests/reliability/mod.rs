@@ -20,12 +20,26 @@ pub fn long() -> bool {
     std::env::var("TESSERA_RELIABILITY_LONG").is_ok_and(|v| !v.is_empty() && v != "0")
 }
 
-/// `short` in CI, `long` with `TESSERA_RELIABILITY_LONG=1`.
+/// `short` in CI, `long` with `TESSERA_RELIABILITY_LONG=1` (or `soak`).
 pub fn scale<T>(short: T, long_value: T) -> T {
     if long() {
         long_value
     } else {
         short
+    }
+}
+
+/// Whether the soak sizes were asked for (`TESSERA_RELIABILITY_LONG=soak`, by `scripts/soak`).
+pub fn soak() -> bool {
+    std::env::var("TESSERA_RELIABILITY_LONG").is_ok_and(|v| v == "soak")
+}
+
+/// Like [`scale`], with a third size for `scripts/soak`.
+pub fn scale3<T>(short: T, long_value: T, soak_value: T) -> T {
+    if soak() {
+        soak_value
+    } else {
+        scale(short, long_value)
     }
 }
 
