@@ -7,7 +7,7 @@ use std::sync::{Arc, Weak};
 use std::thread::{self, JoinHandle, ThreadId};
 use std::time::{Duration, Instant};
 
-use parking_lot::{Condvar, Mutex};
+use crate::sync::{Condvar, Mutex};
 
 use crate::error::{Error, Result};
 use crate::events::{EventKind, NewEvent};
@@ -191,7 +191,7 @@ fn run(signal: &StopSignal, weak: Weak<Inner>, tick: Duration, sweep: Option<Dur
         {
             let mut stop = signal.stop.lock();
             if !*stop {
-                signal.wake.wait_for(&mut stop, tick);
+                stop = signal.wake.wait_for(stop, tick);
             }
             if *stop {
                 return;

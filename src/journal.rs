@@ -22,7 +22,7 @@ use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
-use parking_lot::Mutex;
+use crate::sync::Mutex;
 use redb::{Database, Durability, ReadableDatabase, TableDefinition, WriteTransaction};
 
 use crate::error::{Error, Result};

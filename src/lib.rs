@@ -45,6 +45,7 @@ mod storage;
 mod store;
 #[doc(hidden)]
 pub mod support;
+mod sync;
 mod token_text;
 mod touch;
 mod verify;

@@ -12,7 +12,7 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use parking_lot::RwLock;
+use crate::sync::RwLock;
 
 use crate::clock::Timestamp;
 use crate::error::{Error, Result};

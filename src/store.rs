@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
-use parking_lot::{Mutex, RwLock};
+use crate::sync::{Mutex, MutexGuard, RwLock};
 use redb::{Database, ReadableDatabase};
 
 use crate::clock::Timestamp;
@@ -77,16 +77,22 @@ struct Entry {
 /// Stores open in this process, by canonical path, so that a second open shares the first.
 static OPEN: Mutex<Vec<Entry>> = Mutex::new(Vec::new());
 
-/// Takes the registry lock before `fork()` (see `fork.rs`).
-pub(crate) fn registry_before_fork() {
-    std::mem::forget(OPEN.lock());
+thread_local! {
+    /// The registry lock, held by the thread that forks from `prepare` to `parent`/`child`.
+    static HELD_ACROSS_FORK: std::cell::RefCell<Option<MutexGuard<'static, Vec<Entry>>>> =
+        const { std::cell::RefCell::new(None) };
 }
 
-/// Releases the registry lock after `fork()`, in the parent and in the child.
+/// Takes the registry lock before `fork()` (see `fork.rs`).
+pub(crate) fn registry_before_fork() {
+    let guard = OPEN.lock();
+    HELD_ACROSS_FORK.with(|held| *held.borrow_mut() = Some(guard));
+}
+
+/// Releases the registry lock after `fork()`, in the parent and in the child (the same thread
+/// runs the three handlers).
 pub(crate) fn registry_after_fork() {
-    // SAFETY: `registry_before_fork` took the lock and forgot its guard; each process releases
-    // it exactly once.
-    unsafe { OPEN.force_unlock() };
+    HELD_ACROSS_FORK.with(|held| drop(held.borrow_mut().take()));
 }
 
 impl Store {

@@ -14,7 +14,7 @@
 use std::fmt;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use parking_lot::Mutex;
+use crate::sync::Mutex;
 use redb::{ReadTransaction, ReadableDatabase};
 
 use crate::clock::Timestamp;

@@ -12,7 +12,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use parking_lot::{Condvar, Mutex};
+use crate::sync::{Condvar, Mutex};
 use redb::Durability;
 
 use crate::clock::Timestamp;
@@ -76,7 +76,7 @@ impl Done {
         let mut g = self.signal.lock();
         loop {
             match std::mem::replace(&mut *g, Signal::Waiting) {
-                Signal::Waiting => self.cv.wait(&mut g),
+                Signal::Waiting => g = self.cv.wait(g),
                 Signal::Lead => return None,
                 Signal::Finished(r) => return Some(r),
             }
