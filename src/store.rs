@@ -618,11 +618,16 @@ impl Drop for Inner {
             }
         }
         let mut open = OPEN.lock();
-        // SAFETY: each field is dropped exactly once, here, and never used afterwards.
-        unsafe {
-            ManuallyDrop::drop(&mut self.snapshots);
-            ManuallyDrop::drop(&mut self.db);
-        }
+        // After the storage engine panicked (a damaged file), its own drop may panic again on a
+        // poisoned lock: that must not reach the host. What it held is then leaked.
+        let (snapshots, db) = (&mut self.snapshots, &mut self.db);
+        let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            // SAFETY: each field is dropped exactly once, here, and never used afterwards.
+            unsafe {
+                ManuallyDrop::drop(snapshots);
+                ManuallyDrop::drop(db);
+            }
+        }));
         open.retain(|e| e.store.strong_count() > 0);
     }
 }
