@@ -350,7 +350,9 @@ impl Record {
         })
     }
 
-    /// Whether, at `now`, the token is neither revoked nor past any deadline.
+    /// Whether, at `now`, the record alone says the token is neither revoked nor past any
+    /// deadline. It cannot see `revoke_issued_before` cutoffs or uses not yet written: ask
+    /// [`crate::Store::state`] for the store's own judgement.
     pub fn is_live(&self, now: Timestamp) -> bool {
         self.revoked.is_none()
             && self.deadline().is_none_or(|d| d > now)

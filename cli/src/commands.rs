@@ -6,7 +6,7 @@ use std::io::{BufRead, BufReader, BufWriter, IsTerminal, Read, Write};
 use serde_json::{json, Value};
 use tessera::{
     EventKind, ExportedToken, IssueRequest, Outcome, Record, Requirements, RevokeScope, Store,
-    TokenId,
+    TokenId, TokenState,
 };
 
 use crate::args::{
@@ -252,34 +252,20 @@ impl State {
     }
 }
 
-/// The state of `r` now. A record that looks live may still be revoked by a cutoff
-/// (`revoke_issued_before`), which the core applies at verify without marking the record, and
-/// does not expose per token: such a token is missing from the store's own list of live tokens.
+/// The state of `r` now, as the store judges it (cutoffs and uses not yet written included).
 fn state_now(store: &Store, r: &Record, now: tessera::Timestamp) -> Result<State> {
-    match output::state(r, now) {
-        "revoked" => return Ok(State::Revoked),
-        "expired" => return Ok(State::Expired),
-        _ => {}
-    }
-    let live = match &r.subject {
-        Some(s) => store.list_subject(s)?,
-        None => store.list_tenant(&r.tenant, Some(r.kind))?,
-    };
-    Ok(if !live.iter().any(|l| l.id == r.id) {
-        State::Cutoff
-    } else if output::state(r, now) == "rotated" {
-        State::Rotated
-    } else {
-        State::Live
+    Ok(match store.state(r.id)? {
+        Some(TokenState::Live) if output::state(r, now) == "rotated" => State::Rotated,
+        Some(TokenState::Live) => State::Live,
+        Some(TokenState::Revoked) if r.revoked.is_none() => State::Cutoff,
+        Some(TokenState::Revoked) => State::Revoked,
+        // Purged since it was read, or expired.
+        _ => State::Expired,
     })
 }
 
-/// The generations of `r`'s rotation family, oldest first, by following successors from the
-/// family's first token (as far as they are still stored). Just `r` if it was never rotated.
-fn family_of(store: &Store, r: &Record) -> Result<Vec<Record>> {
-    let Some(first) = r.family.or(r.successor.map(|_| r.id)) else {
-        return Ok(vec![r.clone()]);
-    };
+/// The tokens from `first` on, following successors (as far as they are still stored).
+fn chain(store: &Store, first: TokenId) -> Result<Vec<Record>> {
     let mut out = Vec::new();
     let mut next = Some(first);
     // A family is a chain; the bound only guards against a damaged one that loops.
@@ -288,15 +274,19 @@ fn family_of(store: &Store, r: &Record) -> Result<Vec<Record>> {
         next = member.successor.map(|s| s.id);
         out.push(member);
     }
+    Ok(out)
+}
+
+/// The generations of `r`'s rotation family, oldest first, by following successors from the
+/// family's first token (as far as they are still stored). Just `r` if it was never rotated.
+fn family_of(store: &Store, r: &Record) -> Result<Vec<Record>> {
+    let Some(first) = r.family.or(r.successor.map(|_| r.id)) else {
+        return Ok(vec![r.clone()]);
+    };
+    let mut out = chain(store, first)?;
     if !out.iter().any(|m| m.id == r.id) {
         // The first generations were purged: start from `r` itself.
-        out = vec![r.clone()];
-        let mut next = r.successor.map(|s| s.id);
-        while let Some(id) = next.filter(|_| out.len() < 100_000) {
-            let Some(member) = store.get(id)? else { break };
-            next = member.successor.map(|s| s.id);
-            out.push(member);
-        }
+        out = chain(store, r.id)?;
     }
     Ok(out)
 }
