@@ -246,8 +246,9 @@ impl Options {
 
     /// The bound on staleness of `last_used_at` and idle extensions: verify records uses in
     /// memory, and a background thread writes those of idle-timeout tokens at least this often
-    /// (0.1 s to 1 hour). Uses of other tokens ride along with that write or any other write, and
-    /// with [`crate::Store::flush`] and close, so they never cause a commit of their own.
+    /// (0.1 s to 1 hour). Uses of other tokens ride along with that write, and with
+    /// [`crate::Store::flush`] and close, so they never cause a commit of their own (and never
+    /// slow down an issue or a revocation).
     pub fn flush_interval(mut self, d: Duration) -> Self {
         self.flush_interval = d;
         self

@@ -6,8 +6,9 @@
 //! * uses of tokens with an idle timeout are written by the background flusher at least every
 //!   [`crate::Options::flush_interval`], in one commit for all of them: that interval is the
 //!   bound on how stale an idle extension may be on disk (and so in another process);
-//! * uses of other tokens never cause a commit of their own: they ride along with that commit and
-//!   with every other write, and are written by [`crate::Store::flush`] and at close. When more
+//! * uses of other tokens never cause a commit of their own: they ride along with that commit, and
+//!   are written by [`crate::Store::flush`] and at close (not with issues or revocations, whose
+//!   latency they would add to). When more
 //!   than [`MAX_PENDING`] of them wait, further ones are dropped: `last_used_at` of a token without
 //!   idle timeout is advisory.
 //!

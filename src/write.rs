@@ -107,9 +107,9 @@ pub(crate) struct Writer {
     queue: Mutex<Queue>,
 }
 
-/// Pending uses written by a batch that is not a flush.
-const USES_PER_BATCH: usize = 4;
-/// Pending uses written by one flush batch.
+/// Pending uses written by one flush batch. Other batches write none: each use is a record in a
+/// random place of the tree, and a few of them riding along with a durable issue or revocation
+/// made that write cost a third more (scattered pages written with it).
 const USES_PER_FLUSH: usize = 100_000;
 
 impl Inner {
@@ -178,7 +178,7 @@ impl Inner {
             let limit = if jobs.iter().any(|j| j.flush) {
                 USES_PER_FLUSH
             } else {
-                USES_PER_BATCH
+                0
             };
             let checkpoint = jobs.iter().any(|j| j.checkpoint);
             let uses = self.touches.take(limit);
