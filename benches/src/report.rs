@@ -107,6 +107,10 @@ const ROWS: &[(&str, Row)] = &[
         Row::Figure("disk_bytes_after_load", fmt_bytes),
     ),
     (
+        "… before the compaction that ends the load (redb-based stores)",
+        Row::Figure("disk_bytes_before_compaction", fmt_bytes),
+    ),
+    (
         "data on disk at end of run",
         Row::Figure("disk_bytes_end", fmt_bytes),
     ),
