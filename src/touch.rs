@@ -8,9 +8,8 @@
 //!   bound on how stale an idle extension may be on disk (and so in another process);
 //! * uses of other tokens never cause a commit of their own: they ride along with that commit, and
 //!   are written by [`crate::Store::flush`] and at close (not with issues or revocations, whose
-//!   latency they would add to). When more
-//!   than [`MAX_PENDING`] of them wait, further ones are dropped: `last_used_at` of a token without
-//!   idle timeout is advisory.
+//!   latency they would add to). When more than [`MAX_PENDING`] of them wait, further ones are
+//!   dropped: `last_used_at` of a token without idle timeout is advisory.
 //!
 //! Within this process an idle extension is seen at once: verify consults this buffer before it
 //! declares a token idle.

@@ -6,7 +6,7 @@
 //! transaction, commits, wakes their callers, and hands the lead to the first job that queued
 //! meanwhile. A job that fails is taken out and the batch re-run without it, so one bad request
 //! never spoils the others' transaction. Pending uses recorded by verify (see `touch`) ride along
-//! with every batch.
+//! with flush batches only.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::Ordering;
@@ -175,13 +175,12 @@ impl Inner {
     fn run_batch(&self, mut jobs: Vec<Job>) {
         while !jobs.is_empty() {
             let durable = jobs.iter().any(|j| j.durable);
-            let limit = if jobs.iter().any(|j| j.flush) {
-                USES_PER_FLUSH
-            } else {
-                0
-            };
             let checkpoint = jobs.iter().any(|j| j.checkpoint);
-            let uses = self.touches.take(limit);
+            let uses = if jobs.iter().any(|j| j.flush) {
+                self.touches.take(USES_PER_FLUSH)
+            } else {
+                Vec::new()
+            };
             // A panic inside the storage engine (a damaged file) must not leave the writers
             // waiting on this batch: it fails the batch like any storage error.
             let attempt = catch_unwind(AssertUnwindSafe(|| {

@@ -204,6 +204,7 @@ pub fn run(job: &Job) -> Result<RoundResult> {
         next = end;
     }
     drop(batch);
+    round.set("disk_bytes_before_finish", store.disk_bytes()? as f64);
     store.finish_load().context("finishing the bulk load")?;
     let load_secs = t.elapsed().as_secs_f64();
     round.set("load_secs", load_secs);

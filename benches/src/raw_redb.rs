@@ -41,7 +41,6 @@ fn open(args: &OpenArgs<'_>) -> Result<Box<dyn Backend>> {
     Ok(Box::new(RawRedb {
         db: Arc::new(db),
         path,
-        loaded_bytes: 0,
     }))
 }
 
@@ -49,8 +48,6 @@ fn open(args: &OpenArgs<'_>) -> Result<Box<dyn Backend>> {
 pub struct RawRedb {
     db: Arc<Database>,
     path: PathBuf,
-    /// File size after the bulk load, before its compaction.
-    loaded_bytes: u64,
 }
 
 fn begin_durable(db: &Database) -> Result<WriteTransaction> {
@@ -108,7 +105,6 @@ impl Backend for RawRedb {
 
     /// Compacts once after the bulk load, like the tessera backend (same engine, same state).
     fn finish_load(&mut self) -> Result<()> {
-        self.loaded_bytes = self.disk_bytes()?;
         Arc::get_mut(&mut self.db)
             .context("redb handle still shared after the load")?
             .compact()
@@ -187,13 +183,6 @@ impl Backend for RawRedb {
         Ok(std::fs::metadata(&self.path)
             .with_context(|| format!("stat {}", self.path.display()))?
             .len())
-    }
-
-    fn extra_figures(&mut self) -> Result<Vec<(&'static str, f64)>> {
-        Ok(vec![(
-            "disk_bytes_before_compaction",
-            self.loaded_bytes as f64,
-        )])
     }
 }
 

@@ -107,8 +107,8 @@ const ROWS: &[(&str, Row)] = &[
         Row::Figure("disk_bytes_after_load", fmt_bytes),
     ),
     (
-        "… before the compaction that ends the load (redb-based stores)",
-        Row::Figure("disk_bytes_before_compaction", fmt_bytes),
+        "… before the load's last step (redb: compaction; SQLite: WAL checkpoint)",
+        Row::Figure("disk_bytes_before_finish", fmt_bytes),
     ),
     (
         "data on disk at end of run",

@@ -25,19 +25,13 @@ pub const INFO: BackendInfo = BackendInfo {
 fn open(args: &OpenArgs<'_>) -> Result<Box<dyn Backend>> {
     let path = args.dir.join("tokens.redb");
     let store = Store::open(&path, Options::new()).map_err(|e| anyhow!("opening tessera: {e}"))?;
-    Ok(Box::new(Tessera {
-        store,
-        path,
-        loaded_bytes: 0,
-    }))
+    Ok(Box::new(Tessera { store, path }))
 }
 
 /// The tessera store of one round.
 pub struct Tessera {
     store: Store,
     path: PathBuf,
-    /// File size after the bulk load, before its compaction.
-    loaded_bytes: u64,
 }
 
 fn secs(t: u64) -> Timestamp {
@@ -73,7 +67,6 @@ impl Backend for Tessera {
     /// batch copies most of the trees): compacting once, as an operator does after an import
     /// (`tessera compact`), gives the steady-state size.
     fn finish_load(&mut self) -> Result<()> {
-        self.loaded_bytes = self.disk_bytes()?;
         self.store
             .compact()
             .map_err(|e| anyhow!("tessera compact: {e}"))?;
@@ -128,13 +121,6 @@ impl Backend for Tessera {
 
     fn revoke_keeps_tombstones(&self) -> bool {
         true
-    }
-
-    fn extra_figures(&mut self) -> Result<Vec<(&'static str, f64)>> {
-        Ok(vec![(
-            "disk_bytes_before_compaction",
-            self.loaded_bytes as f64,
-        )])
     }
 }
 
