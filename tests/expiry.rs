@@ -159,3 +159,86 @@ fn the_flusher_writes_idle_extensions_within_the_flush_interval() {
         Some(used)
     );
 }
+
+#[test]
+fn a_purge_of_scattered_deadlines_in_batches_leaves_every_index_exact() {
+    // Deadlines in another order than ids, several batches: the purge sorts each batch by
+    // tree, and nothing it removes may linger in (or vanish wrongly from) an index.
+    let f = fixture_with(|o| o.purge_batch(17));
+    let mut tokens = Vec::new();
+    for i in 0..300u64 {
+        let minutes = (i * 37) % 100 + 1;
+        let t = f
+            .store
+            .issue(
+                &IssueRequest::session(format!("user-{}", i % 30))
+                    .tenant(format!("tenant-{}", i % 3))
+                    .ttl(Duration::from_secs(minutes * 60)),
+            )
+            .unwrap();
+        tokens.push((t, minutes));
+    }
+    let parent = &tokens[0].0;
+    let child = f
+        .store
+        .issue_child(parent.token.as_str(), &IssueRequest::session("child"))
+        .unwrap();
+    f.clock.advance(Duration::from_secs(50 * 60));
+    let due = tokens.iter().filter(|(_, m)| *m <= 50).count();
+    // The parent (1 minute) and its child (clamped to the parent) are due too.
+    assert_eq!(f.store.purge_expired().unwrap(), due + 1);
+    let alive = |t: &tessera::Issued| {
+        tokens
+            .iter()
+            .any(|(u, m)| u.record.id == t.record.id && *m > 50)
+    };
+    for (t, _) in &tokens {
+        let outcome = f.store.verify(t.token.as_str()).unwrap();
+        if alive(t) {
+            assert!(outcome.is_valid());
+        } else {
+            assert_eq!(outcome.rejection(), Some(Rejection::Unknown));
+        }
+    }
+    assert_eq!(f.store.get(child.issued.record.id).unwrap(), None);
+    for s in 0..30 {
+        let subject = format!("user-{s}");
+        let mut want: Vec<_> = tokens
+            .iter()
+            .filter(|(t, _)| alive(t) && t.record.subject.as_deref() == Some(subject.as_str()))
+            .map(|(t, _)| t.record.id)
+            .collect();
+        let mut got: Vec<_> = f
+            .store
+            .list_subject(&subject)
+            .unwrap()
+            .into_iter()
+            .map(|r| r.id)
+            .collect();
+        want.sort();
+        got.sort();
+        assert_eq!(got, want, "{subject}");
+    }
+    assert_eq!(f.store.stats().unwrap().due_for_purge, 0);
+    // Every table holds exactly the survivors' rows: no index row was left behind.
+    let survivors = tokens.iter().filter(|(t, _)| alive(t)).count() as u64;
+    let path = f.path();
+    drop(f.store);
+    use redb::ReadableDatabase;
+    let db = redb::Database::open(&path).unwrap();
+    let tx = db.begin_read().unwrap();
+    for table in ["tokens", "by_subject", "by_tenant", "by_deadline"] {
+        assert_eq!(count_rows(&tx, table), survivors, "rows in {table}");
+    }
+    assert_eq!(count_rows(&tx, "children"), 0, "rows in children");
+}
+
+/// The rows of a table of the store file, whatever its key and value types.
+fn count_rows(tx: &redb::ReadTransaction, name: &str) -> u64 {
+    use redb::ReadableTableMetadata;
+    let def: redb::TableDefinition<&[u8], &[u8]> = redb::TableDefinition::new(name);
+    match tx.open_untyped_table(def) {
+        Ok(t) => t.len().unwrap(),
+        Err(e) => panic!("{name}: {e}"),
+    }
+}
