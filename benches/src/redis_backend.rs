@@ -233,6 +233,11 @@ impl Backend for RedisPeer {
     }
 
     fn disk_bytes(&self) -> Result<u64> {
+        // During the bulk load AOF is still off (see `finish_load`) and the server has written
+        // nothing: no directory yet is zero bytes on disk.
+        if !self.aof_dir.exists() {
+            return Ok(0);
+        }
         stats::dir_bytes(&self.aof_dir)
             .with_context(|| format!("measuring {}", self.aof_dir.display()))
     }

@@ -107,7 +107,7 @@ const ROWS: &[(&str, Row)] = &[
         Row::Figure("disk_bytes_after_load", fmt_bytes),
     ),
     (
-        "… before the load's last step (redb: compaction; SQLite: WAL checkpoint)",
+        "… before the load's last step (redb: compaction; SQLite: WAL checkpoint; Redis: AOF on)",
         Row::Figure("disk_bytes_before_finish", fmt_bytes),
     ),
     (
