@@ -187,6 +187,7 @@ impl Store {
     /// The header an import of this store's export needs.
     pub fn export_header(&self) -> Result<ExportHeader> {
         self.call(|inner| {
+            inner.settle()?;
             let db = inner.db.read();
             let (store_key, hash_mode, key_check) = schema::key_material(&db)?;
             let tx = db.begin_read()?;
@@ -205,6 +206,7 @@ impl Store {
     pub fn export(&self, mut sink: impl FnMut(ExportedToken) -> Result<()>) -> Result<u64> {
         self.call(|inner| {
             inner.flush_uses()?;
+            inner.settle()?;
             let db = inner.db.read();
             let tx = db.begin_read()?;
             let tables = ReadTables::new(&tx)?;
@@ -320,6 +322,7 @@ impl Store {
                 )));
             }
             inner.flush_uses()?;
+            inner.settle()?;
             let db = inner.db.read();
             let src = db.begin_read()?;
             let dst = redb::Database::create(out)?;
@@ -341,6 +344,9 @@ impl Store {
         self.call(|inner| {
             inner.flush_uses()?;
             inner.checkpoint()?;
+            // No batch may open a write transaction until the compaction is done.
+            let mut pending = inner.pending.lock();
+            inner.settle_locked(&mut pending)?;
             let mut db = inner.db.write();
             inner.snapshots.clear();
             Ok(db.compact()?)
@@ -351,6 +357,8 @@ impl Store {
     /// repaired (the latest commits may be lost); an error: the file cannot be read.
     pub fn check_integrity(&self) -> Result<bool> {
         self.call(|inner| {
+            let mut pending = inner.pending.lock();
+            inner.settle_locked(&mut pending)?;
             let mut db = inner.db.write();
             inner.snapshots.clear();
             Ok(db.check_integrity()?)

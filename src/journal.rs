@@ -83,6 +83,69 @@ impl Log {
     pub(crate) fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
+
+    /// The token rows it writes, in order: `(id, Some(value))` for an insert, `(id, None)` for
+    /// a removal.
+    pub(crate) fn token_rows(&self) -> Result<Vec<Row<'_, 16>>> {
+        let mut out = Vec::new();
+        for m in Mutations(&self.0) {
+            let (t, key, value) = m?;
+            if t == T::Tokens as u8 {
+                out.push((arr::<16>(key)?, value));
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// A row change: key and value, `None` for a removal.
+pub(crate) type Row<'a, const N: usize> = ([u8; N], Option<&'a [u8]>);
+
+/// One mutation: table number, key and value (`None` for a removal).
+type Mutation<'a> = (u8, &'a [u8], Option<&'a [u8]>);
+
+/// The mutations of a record's payload.
+struct Mutations<'a>(&'a [u8]);
+
+impl<'a> Iterator for Mutations<'a> {
+    type Item = Result<Mutation<'a>>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.0.is_empty() {
+            return None;
+        }
+        let r = self.split();
+        if r.is_err() {
+            self.0 = &[];
+        }
+        Some(r)
+    }
+}
+
+impl<'a> Mutations<'a> {
+    fn split(&mut self) -> Result<Mutation<'a>> {
+        let m = self.0;
+        if m.len() < 4 {
+            return Err(corrupt());
+        }
+        let (t, op) = (m[0], m[1]);
+        let klen = u16::from_le_bytes([m[2], m[3]]) as usize;
+        let rest = &m[4..];
+        let key = rest.get(..klen).ok_or_else(corrupt)?;
+        let rest = &rest[klen..];
+        let (value, rest) = match op {
+            1 => {
+                let vlen = rest.get(..4).ok_or_else(corrupt)?;
+                let vlen = u32::from_le_bytes([vlen[0], vlen[1], vlen[2], vlen[3]]) as usize;
+                let v = rest.get(4..4 + vlen).ok_or_else(corrupt)?;
+                (Some(v), &rest[4 + vlen..])
+            }
+            2 => (None, rest),
+            _ => return Err(corrupt()),
+        };
+        self.0 = rest;
+        Ok((t, key, value))
+    }
 }
 
 /// The open journal of a store.
@@ -278,27 +341,14 @@ fn corrupt() -> Error {
     Error::Corrupt("the journal has a record that does not decode".into())
 }
 
-fn apply(tx: &WriteTransaction, mut m: &[u8]) -> Result<()> {
-    while !m.is_empty() {
-        if m.len() < 4 {
-            return Err(corrupt());
-        }
-        let (t, op) = (m[0], m[1]);
-        let klen = u16::from_le_bytes([m[2], m[3]]) as usize;
-        m = &m[4..];
-        let key = m.get(..klen).ok_or_else(corrupt)?;
-        m = &m[klen..];
-        let value = if op == 1 {
-            let vlen = m.get(..4).ok_or_else(corrupt)?;
-            let vlen = u32::from_le_bytes([vlen[0], vlen[1], vlen[2], vlen[3]]) as usize;
-            let v = m.get(4..4 + vlen).ok_or_else(corrupt)?;
-            m = &m[4 + vlen..];
-            Some(v)
-        } else if op == 2 {
-            None
-        } else {
-            return Err(corrupt());
-        };
+/// Applies the mutations of `log` to `tx` again (a transaction that replaces one dropped).
+pub(crate) fn redo(tx: &WriteTransaction, log: &Log) -> Result<()> {
+    apply(tx, &log.0)
+}
+
+fn apply(tx: &WriteTransaction, m: &[u8]) -> Result<()> {
+    for mutation in Mutations(m) {
+        let (t, key, value) = mutation?;
         match t {
             1 => bytes_table(tx, TOKENS, arr::<16>(key)?, value)?,
             2 => unit_table(tx, BY_SUBJECT, arr::<24>(key)?, value)?,

@@ -1,6 +1,8 @@
 //! Every read and write of token rows and their index rows goes through this module, so that a
 //! second storage backend would need no change to the token logic.
 
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use redb::{
@@ -458,6 +460,48 @@ fn due_keys(
     limit: usize,
 ) -> Result<Vec<Key24>> {
     keys_between(table, [0; 8], time_head(now), limit)
+}
+
+/// Token rows written by journaled batches that redb has not committed yet (they sit in the
+/// write transaction kept open across batches, see `write`), for verify, whose snapshots cannot
+/// see that transaction. `None`: the row was removed. Emptied right after each redb commit, once
+/// the snapshots that predate the commit are dropped.
+#[derive(Default)]
+pub(crate) struct Overlay {
+    rows: crate::sync::Mutex<HashMap<TokenId, Option<Vec<u8>>>>,
+    /// Rows held: lets verify skip the lock while nothing is pending (the common case).
+    len: AtomicUsize,
+}
+
+impl Overlay {
+    /// The pending state of a token row: `None` if redb's committed row is current.
+    pub(crate) fn get(&self, id: &TokenId) -> Option<Option<Vec<u8>>> {
+        if self.len.load(Ordering::Acquire) == 0 {
+            return None;
+        }
+        self.rows.lock().get(id).cloned()
+    }
+
+    /// Records the token rows a journaled batch wrote.
+    pub(crate) fn record(&self, log: &Log) -> Result<()> {
+        let changes = log.token_rows()?;
+        if changes.is_empty() {
+            return Ok(());
+        }
+        let mut rows = self.rows.lock();
+        for (id, value) in changes {
+            rows.insert(TokenId(id), value.map(<[u8]>::to_vec));
+        }
+        self.len.store(rows.len(), Ordering::Release);
+        Ok(())
+    }
+
+    /// Forgets every row: redb has committed them.
+    pub(crate) fn clear(&self) {
+        let mut rows = self.rows.lock();
+        rows.clear();
+        self.len.store(0, Ordering::Release);
+    }
 }
 
 /// The token table opened in a read transaction: what a verify needs.

@@ -22,11 +22,11 @@ use crate::options::{Concurrency, Options};
 use crate::record::{Kind, Record};
 use crate::revoke::TokenRef;
 use crate::schema::{self, HashKey};
-use crate::storage::ReadTables;
+use crate::storage::{Overlay, ReadTables};
 use crate::token_text::TokenId;
 use crate::touch::Touches;
 use crate::verify::{Outcome, Requirements, Snapshots};
-use crate::write::{Commit, Writer};
+use crate::write::{Commit, Pending, Writer};
 
 /// An open token store. Cheap to clone (clones share one store) and safe to share between
 /// threads. The store closes when its last clone is dropped or closed.
@@ -65,6 +65,11 @@ pub(crate) struct Inner {
     /// The write journal (exclusive mode on a file only).
     pub(crate) journal: Option<Journal>,
     pub(crate) commits: AtomicU64,
+    /// The write transaction kept open across journaled batches (see `write`). Not dropped in a
+    /// forked child, like `db`.
+    pub(crate) pending: ManuallyDrop<Mutex<Pending>>,
+    /// Token rows of that transaction, for verify.
+    pub(crate) overlay: Overlay,
     fork_generation: u64,
 }
 
@@ -243,6 +248,7 @@ impl Store {
     /// The tokens derived from `parent`, whatever their state, oldest first.
     pub fn children(&self, parent: TokenId) -> Result<Vec<Record>> {
         self.call(|inner| {
+            inner.settle()?;
             let db = inner.db.read();
             let tx = db.begin_read()?;
             let tables = ReadTables::new(&tx)?;
@@ -284,6 +290,7 @@ impl Store {
     /// first. Pass the last event's `seq` to read on.
     pub fn events(&self, since: u64, limit: usize) -> Result<Vec<Event>> {
         self.call(|inner| {
+            inner.settle()?;
             let db = inner.db.read();
             let tx = db.begin_read()?;
             ReadTables::new(&tx)?
@@ -297,6 +304,7 @@ impl Store {
     /// The record of a token by id, whatever its state (revoked, expired), if it is still stored.
     pub fn get(&self, id: TokenId) -> Result<Option<Record>> {
         self.call(|inner| {
+            inner.settle()?;
             let db = inner.db.read();
             let tx = db.begin_read()?;
             let mut found = ReadTables::new(&tx)?.get(&id)?.map(|s| s.record);
@@ -311,6 +319,7 @@ impl Store {
     /// counting a use; `None` if no token has this id.
     pub fn state(&self, id: TokenId) -> Result<Option<TokenState>> {
         self.call(|inner| {
+            inner.settle()?;
             let db = inner.db.read();
             let tx = db.begin_read()?;
             let tables = ReadTables::new(&tx)?;
@@ -327,6 +336,7 @@ impl Store {
     /// The live tokens of `subject` (every tenant), oldest first: a "your devices" page.
     pub fn list_subject(&self, subject: &str) -> Result<Vec<Record>> {
         self.call(|inner| {
+            inner.settle()?;
             let db = inner.db.read();
             let tx = db.begin_read()?;
             let tables = ReadTables::new(&tx)?;
@@ -338,6 +348,7 @@ impl Store {
     /// The live tokens of `tenant`, of one kind or all, oldest first.
     pub fn list_tenant(&self, tenant: &str, kind: Option<Kind>) -> Result<Vec<Record>> {
         self.call(|inner| {
+            inner.settle()?;
             let db = inner.db.read();
             let tx = db.begin_read()?;
             let tables = ReadTables::new(&tx)?;
@@ -373,6 +384,7 @@ impl Store {
     pub fn stats(&self) -> Result<Stats> {
         self.call(|inner| {
             let now = inner.opts.clock.now();
+            inner.settle()?;
             let db = inner.db.read();
             let tx = db.begin_read()?;
             let tables = ReadTables::new(&tx)?;
@@ -536,6 +548,8 @@ impl Inner {
             snapshots: ManuallyDrop::new(Snapshots::new(opts.concurrency)),
             maintenance: Maintenance::new(),
             commits: AtomicU64::new(0),
+            pending: ManuallyDrop::new(Mutex::new(Pending::default())),
+            overlay: Overlay::default(),
             fork_generation: fork::generation(),
             opts,
         })
@@ -620,10 +634,13 @@ impl Drop for Inner {
         let mut open = OPEN.lock();
         // After the storage engine panicked (a damaged file), its own drop may panic again on a
         // poisoned lock: that must not reach the host. What it held is then leaked.
-        let (snapshots, db) = (&mut self.snapshots, &mut self.db);
+        let (pending, snapshots, db) = (&mut self.pending, &mut self.snapshots, &mut self.db);
         let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            // SAFETY: each field is dropped exactly once, here, and never used afterwards.
+            // SAFETY: each field is dropped exactly once, here, and never used afterwards. An open
+            // transaction left by a failed checkpoint goes before the database (what it held is in
+            // the journal).
             unsafe {
+                ManuallyDrop::drop(pending);
                 ManuallyDrop::drop(snapshots);
                 ManuallyDrop::drop(db);
             }

@@ -244,7 +244,13 @@ impl Inner {
         let found = self.snapshots.with(
             || self.db.read().begin_read(),
             |snap| {
-                let Some(stored) = snap.get(&parsed.id)? else {
+                // Rows of journaled batches that redb has not committed yet come first.
+                let stored = match self.overlay.get(&parsed.id) {
+                    Some(Some(bytes)) => Some(Stored::decode(parsed.id, &bytes)?),
+                    Some(None) => None,
+                    None => snap.get(&parsed.id)?,
+                };
+                let Some(stored) = stored else {
                     return Ok(None);
                 };
                 // Other processes write epochs too: read them from the same snapshot.

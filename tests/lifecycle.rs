@@ -422,3 +422,40 @@ fn the_audit_feed_keeps_only_its_retention() {
     assert!(events.len() <= 300 + 256, "{} events kept", events.len());
     assert_eq!(events.last().map(|e| e.seq), Some(1000));
 }
+
+#[test]
+fn a_write_that_fails_between_others_loses_none_of_them() {
+    // Journaled writes share one open write transaction until a checkpoint; a failing write
+    // drops it, and the writes before it must come back in the next one, for verify, for
+    // listings and after a reopen.
+    let mut f = fixture();
+    let a = f.store.issue(&IssueRequest::session("a")).unwrap();
+    let parent = f.store.issue(&IssueRequest::session("p")).unwrap();
+    assert_eq!(f.store.revoke(parent.record.id).unwrap(), 1);
+    let b = f.store.issue(&IssueRequest::session("b")).unwrap();
+    let failed = f
+        .store
+        .issue_child(parent.token.as_str(), &IssueRequest::session("c"));
+    assert!(
+        matches!(failed, Err(Error::Rejected(Rejection::Revoked))),
+        "{failed:?}"
+    );
+    let c = f.store.issue(&IssueRequest::session("c")).unwrap();
+    for round in 0..2 {
+        for t in [&a, &b, &c] {
+            assert!(
+                f.store.verify(t.token.as_str()).unwrap().is_valid(),
+                "round {round}"
+            );
+        }
+        assert_eq!(
+            rejection(&f.store, parent.token.as_str()),
+            Some(Rejection::Revoked)
+        );
+        assert_eq!(f.store.list_subject("c").unwrap().len(), 1, "round {round}");
+        assert!(f.store.children(parent.record.id).unwrap().is_empty());
+        let (path, opts) = (f.path(), f.options());
+        drop(f.store);
+        f.store = Store::open(path, opts).unwrap();
+    }
+}
