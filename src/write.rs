@@ -211,7 +211,11 @@ impl Inner {
             match attempt {
                 Ok(None) => {
                     self.commits.fetch_add(1, Ordering::Relaxed);
-                    self.snapshots.clear();
+                    // With a journal, snapshots are dropped when redb commits (`committed`):
+                    // until then verify finds the batch's rows in the overlay.
+                    if self.journal.is_none() {
+                        self.snapshots.clear();
+                    }
                     for j in jobs.drain(..) {
                         j.done.set(Signal::Finished(Ok(())));
                     }
@@ -284,8 +288,21 @@ impl Inner {
         let seq = journal.next_seq();
         // A checkpoint is durable in the file itself: nothing to journal.
         let (failed, log) = run_jobs(self, &wtx, !checkpoint, jobs, uses)?;
-        if failed.is_some() {
-            drop(wtx);
+        if let Some((_, e)) = &failed {
+            // A request refused before this batch wrote anything (every write is logged) leaves
+            // the transaction as it was: keep it, rather than apply every held batch again for
+            // each refused request.
+            let untouched = !checkpoint && log.as_ref().is_none_or(Log::is_empty);
+            let refused = matches!(
+                e,
+                Error::InvalidArgument(_)
+                    | Error::Rejected(_)
+                    | Error::NotFound
+                    | Error::LimitReached(_)
+            );
+            if untouched && refused {
+                pending.wtx = Some(wtx);
+            }
             return Ok(failed);
         }
         let log = log.unwrap_or_default();
@@ -300,8 +317,9 @@ impl Inner {
         }
         match journal.append(seq, &log, durable) {
             Ok(due) => {
-                self.overlay.record(&log)?;
+                // Held first: whatever happens next, the open transaction's replacement gets it.
                 pending.logs.push(log);
+                self.overlay.record(&pending.logs[pending.logs.len() - 1])?;
                 if due {
                     self.commit_open(wtx, seq, &mut pending)?;
                     journal.truncate()?;
@@ -446,4 +464,50 @@ fn apply_uses(tx: &mut Tx<'_, '_>, uses: &[(TokenId, Use)]) -> Result<()> {
         tx.tables.put(Some(&old), &new)?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::record::{Revocation, RevokeReason};
+    use crate::{IssueRequest, Options, Store};
+
+    /// A job that writes and then fails drops the open transaction: its own write must vanish,
+    /// and the journaled batches the transaction held must come back in the next one.
+    #[test]
+    fn a_job_failing_after_a_write_loses_its_write_and_nothing_else() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.redb");
+        let store = Store::open(&path, Options::new()).unwrap();
+        let a = store.issue(&IssueRequest::session("a")).unwrap();
+        let b = store.issue(&IssueRequest::session("b")).unwrap();
+        let id = a.record.id;
+        let failed = store.checked().unwrap().write(Commit::Durable, move |tx| {
+            let old = tx.tables.get(&id)?.expect("a is stored");
+            let mut new = old.clone();
+            new.record.revoked = Some(Revocation {
+                at: tx.now,
+                reason: RevokeReason::ById,
+            });
+            tx.tables.put(Some(&old), &new)?;
+            Err::<(), _>(Error::InvalidArgument("refused after a write".into()))
+        });
+        assert!(
+            matches!(failed, Err(Error::InvalidArgument(_))),
+            "{failed:?}"
+        );
+        let c = store.issue(&IssueRequest::session("c")).unwrap();
+        let mut store = store;
+        for round in 0..2 {
+            for t in [&a, &b, &c] {
+                assert!(
+                    store.verify(t.token.as_str()).unwrap().is_valid(),
+                    "round {round}"
+                );
+                assert_eq!(store.get(t.record.id).unwrap().unwrap().revoked, None);
+            }
+            drop(store);
+            store = Store::open(&path, Options::new()).unwrap();
+        }
+    }
 }
