@@ -1,14 +1,16 @@
 //! The write journal: how durable writes cost one small sequential `fdatasync` instead of a
 //! durable redb commit.
 //!
-//! In the exclusive mode on a file, every write batch commits to redb *without* durability
-//! (visible to every verify at once), then appends the rows it changed to `<store>.journal`, and
-//! a durable batch (every revocation, a durable issue) `fdatasync`s the journal before its
-//! callers return. Each transaction also records its journal sequence number in the `meta`
-//! table, so after a crash redb comes back at its last durable commit, whose sequence number
-//! says where replay starts: every journaled batch after it is applied again, in order, and the
-//! store is exactly as acknowledged. A checkpoint (a durable redb commit, then an empty journal)
-//! runs when the journal passes [`CHECKPOINT_BYTES`], and at close.
+//! In the exclusive mode on a file, write batches go into one redb write transaction that stays
+//! open across them (see `write`), and each appends the rows it changed to `<store>.journal`; a
+//! durable batch (every revocation, a durable issue) `fdatasync`s the journal before its callers
+//! return. Verify sees the rows at once through an in-memory overlay. redb commits that
+//! transaction at a checkpoint (durably, recording the last journal sequence number in the
+//! `meta` table, then the journal starts afresh) and, not durably, when a reader other than
+//! verify needs the file current. After a crash redb comes back at its last durable commit,
+//! whose sequence number says where replay starts: every journaled batch after it is applied
+//! again, in order, and the store is exactly as acknowledged. A checkpoint runs when the journal
+//! passes [`CHECKPOINT_BYTES`] or [`CHECKPOINT_RECORDS`], and at close.
 //!
 //! Record: `magic u32 | payload length u32 | CRC-32 of payload u32 | payload`, payload =
 //! `seq u64 | mutations`, mutation = `table u8 | op u8 (1 insert, 2 remove) | key length u16 |
@@ -32,9 +34,9 @@ use crate::schema::{
 
 /// A checkpoint runs when the journal is larger than this...
 pub const CHECKPOINT_BYTES: u64 = 8 * 1024 * 1024;
-/// ...or holds this many records: redb reuses the pages that non-durable commits free only after
-/// a durable commit, so frequent checkpoints keep the file and the memory small (one durable
-/// commit per this many batches).
+/// ...or holds this many records: the open write transaction keeps their pages (and the process
+/// their rows, to apply again if the transaction is dropped) until the checkpoint commits them,
+/// so this bounds the memory (one durable redb commit per this many batches).
 pub const CHECKPOINT_RECORDS: u64 = 512;
 /// The journal file is grown in steps of this size, so that a `fdatasync` after an append does
 /// not also have to write the file's new length.

@@ -423,8 +423,8 @@ impl Store {
         self.inner.path.as_deref()
     }
 
-    /// How many write transactions this process has committed on this store (for measuring that
-    /// verifies do not write).
+    /// How many writes this process has made on this store: write batches (each one journaled
+    /// or committed) and redb commits (for measuring that verifies do not write).
     pub fn commits(&self) -> u64 {
         self.inner.commits.load(Ordering::Relaxed)
     }

@@ -4,12 +4,13 @@
 //! Verify never writes, with two exceptions that must: a limited-use token counts its use, and
 //! the reuse of a rotated token after its grace window revokes its family.
 //!
-//! Otherwise verify never writes. It reads from a read snapshot that is reused until the next commit of
-//! this store (in [`crate::Concurrency::Exclusive`] mode, where every commit goes through this
-//! process): every commit drops the snapshots before the writing call returns, so a verify that
-//! starts after a revocation returned always sees it. In
-//! [`crate::Concurrency::MultiProcess`] mode, other processes commit too, so every verify opens
-//! a fresh read transaction.
+//! Otherwise verify never writes. It reads from a read snapshot that is reused until redb next
+//! commits (in [`crate::Concurrency::Exclusive`] mode, where every write goes through this
+//! process). Writes that redb has not committed yet (journaled batches in the open write
+//! transaction) are found first in the overlay, which a batch fills before its callers return;
+//! a commit drops the snapshots before it empties the overlay. So a verify that starts after a
+//! revocation returned always sees it. In [`crate::Concurrency::MultiProcess`] mode, other
+//! processes commit too, so every verify opens a fresh read transaction.
 
 use std::fmt;
 use std::sync::atomic::{AtomicUsize, Ordering};
