@@ -346,7 +346,7 @@ impl Store {
             inner.checkpoint()?;
             // No batch may open a write transaction until the compaction is done.
             let mut pending = inner.pending.lock();
-            inner.settle_locked(&mut pending)?;
+            inner.checkpoint_locked(&mut pending)?;
             let mut db = inner.db.write();
             inner.snapshots.clear();
             Ok(db.compact()?)
@@ -358,7 +358,7 @@ impl Store {
     pub fn check_integrity(&self) -> Result<bool> {
         self.call(|inner| {
             let mut pending = inner.pending.lock();
-            inner.settle_locked(&mut pending)?;
+            inner.checkpoint_locked(&mut pending)?;
             let mut db = inner.db.write();
             inner.snapshots.clear();
             Ok(db.check_integrity()?)

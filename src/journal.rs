@@ -235,9 +235,24 @@ impl Journal {
             st.file.set_len(grown).map_err(|e| io(&self.path, e))?;
             st.allocated = grown;
         }
-        st.file.write_all(&rec).map_err(|e| io(&self.path, e))?;
-        if durable {
-            st.file.sync_data().map_err(|e| io(&self.path, e))?;
+        let written =
+            st.file.write_all(&rec).and_then(
+                |()| {
+                    if durable {
+                        st.file.sync_data()
+                    } else {
+                        Ok(())
+                    }
+                },
+            );
+        if let Err(e) = written {
+            // The batch is refused: cut off what reached the file of its record (a complete one
+            // would be replayed after a crash), best effort, and write the next one where it was.
+            let (len, allocated) = (st.len, st.allocated);
+            let _ = st.file.set_len(len);
+            let _ = st.file.set_len(allocated);
+            let _ = st.file.seek(SeekFrom::Start(len));
+            return Err(io(&self.path, e));
         }
         st.len = end;
         st.records += 1;

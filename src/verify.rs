@@ -15,8 +15,8 @@
 use std::fmt;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use crate::sync::Mutex;
-use redb::{ReadTransaction, ReadableDatabase};
+use crate::sync::{Mutex, RwLock};
+use redb::{Database, ReadableDatabase};
 
 use crate::clock::Timestamp;
 use crate::error::Result;
@@ -188,19 +188,27 @@ impl Snapshots {
     }
 
     /// Runs `f` on a snapshot that sees every commit that returned before this call.
-    fn with<R>(
-        &self,
-        begin: impl FnOnce() -> std::result::Result<ReadTransaction, redb::TransactionError>,
-        f: impl FnOnce(&Snapshot) -> Result<R>,
-    ) -> Result<R> {
+    ///
+    /// `f` runs with the slot locked, so that `clear` (and the overlay emptied after it) waits
+    /// for it. A new read transaction is begun with the database lock taken before the slot's,
+    /// the order compaction takes them in (it holds the database lock while it clears the slots).
+    fn with<R>(&self, db: &RwLock<Database>, f: impl FnOnce(&Snapshot) -> Result<R>) -> Result<R> {
         if !self.reuse {
-            return f(&Snapshot::new(begin()?, true)?);
+            let tx = db.read().begin_read()?;
+            return f(&Snapshot::new(tx, true)?);
         }
         let i = SLOT.with(|i| *i) % self.slots.len();
+        {
+            let slot = self.slots[i].0.lock();
+            if let Some(s) = &*slot {
+                return f(s);
+            }
+        }
+        let db = db.read();
         let mut slot = self.slots[i].0.lock();
         let snapshot = match &mut *slot {
             Some(s) => s,
-            empty => empty.insert(Snapshot::new(begin()?, false)?),
+            empty => empty.insert(Snapshot::new(db.begin_read()?, false)?),
         };
         f(snapshot)
     }
@@ -242,27 +250,24 @@ impl Inner {
         let hash = secret_hash(&self.key, &parsed.id, &parsed.secret);
         let now = self.opts.clock.now();
         let shared = self.opts.concurrency == Concurrency::MultiProcess;
-        let found = self.snapshots.with(
-            || self.db.read().begin_read(),
-            |snap| {
-                // Rows of journaled batches that redb has not committed yet come first.
-                let stored = match self.overlay.get(&parsed.id) {
-                    Some(Some(bytes)) => Some(Stored::decode(parsed.id, &bytes)?),
-                    Some(None) => None,
-                    None => snap.get(&parsed.id)?,
-                };
-                let Some(stored) = stored else {
-                    return Ok(None);
-                };
-                // Other processes write epochs too: read them from the same snapshot.
-                let killed = if shared {
-                    crate::lifecycle::killed(&stored.record, |k| snap.epoch(k))?
-                } else {
-                    self.epochs.kills(&stored.record)
-                };
-                Ok(Some((stored, killed)))
-            },
-        )?;
+        let found = self.snapshots.with(&self.db, |snap| {
+            // Rows of journaled batches that redb has not committed yet come first.
+            let stored = match self.overlay.get(&parsed.id) {
+                Some(Some(bytes)) => Some(Stored::decode(parsed.id, &bytes)?),
+                Some(None) => None,
+                None => snap.get(&parsed.id)?,
+            };
+            let Some(stored) = stored else {
+                return Ok(None);
+            };
+            // Other processes write epochs too: read them from the same snapshot.
+            let killed = if shared {
+                crate::lifecycle::killed(&stored.record, |k| snap.epoch(k))?
+            } else {
+                self.epochs.kills(&stored.record)
+            };
+            Ok(Some((stored, killed)))
+        })?;
         let Some((stored, killed)) = found else {
             return Ok(Outcome::Invalid(Rejection::Unknown));
         };

@@ -309,7 +309,11 @@ impl Inner {
         if checkpoint {
             self.commit_open(wtx, seq, &mut pending)?;
             journal.advance(seq);
-            return journal.truncate().map(|()| None);
+            // Committed: the batch succeeded. A journal that could not be emptied holds only
+            // records at or before the stamped sequence number, which replay skips; the next
+            // checkpoint tries again.
+            let _ = journal.truncate();
+            return Ok(None);
         }
         if log.is_empty() {
             pending.wtx = Some(wtx);
@@ -320,18 +324,20 @@ impl Inner {
                 // Held first: whatever happens next, the open transaction's replacement gets it.
                 pending.logs.push(log);
                 self.overlay.record(&pending.logs[pending.logs.len() - 1])?;
-                if due {
-                    self.commit_open(wtx, seq, &mut pending)?;
-                    journal.truncate()?;
-                } else {
+                // From here on the batch is durable (in the journal) and succeeded, whatever the
+                // checkpoint does: one that fails leaves the logs held, for the next batch to
+                // apply again in a fresh transaction, and the journal as it is.
+                if !due {
                     pending.wtx = Some(wtx);
+                } else if self.commit_open(wtx, seq, &mut pending).is_ok() {
+                    let _ = journal.truncate();
                 }
             }
             // The journal cannot take it (a full disk?): a durable redb commit can.
             Err(e) => {
                 self.commit_open(wtx, seq, &mut pending).map_err(|_| e)?;
                 journal.advance(seq);
-                journal.truncate()?;
+                let _ = journal.truncate();
             }
         }
         Ok(None)
@@ -361,6 +367,25 @@ impl Inner {
         pending.logs.clear();
     }
 
+    /// Commits the open transaction durably and empties the journal, with its lock held
+    /// (compaction and the integrity check: the latter may roll back a commit that is not
+    /// durable, so nothing journaled may depend on one).
+    pub(crate) fn checkpoint_locked(&self, pending: &mut Pending) -> Result<()> {
+        let Some(journal) = &self.journal else {
+            return Ok(());
+        };
+        if pending.logs.is_empty() {
+            pending.wtx = None;
+            return Ok(());
+        }
+        let wtx = match pending.wtx.take() {
+            Some(w) => w,
+            None => reopen(&self.db.read(), &pending.logs)?,
+        };
+        self.commit_open(wtx, journal.next_seq() - 1, pending)?;
+        journal.truncate()
+    }
+
     /// Commits the open transaction (not durably: the journal holds it), so that read
     /// transactions begun after this call see every batch that returned. Readers other than
     /// verify call it first.
@@ -372,9 +397,8 @@ impl Inner {
         self.settle_locked(&mut pending)
     }
 
-    /// [`Self::settle`] with the open transaction's lock held (compaction keeps holding it, so
-    /// that no batch opens a transaction meanwhile).
-    pub(crate) fn settle_locked(&self, pending: &mut Pending) -> Result<()> {
+    /// [`Self::settle`] with the open transaction's lock held.
+    fn settle_locked(&self, pending: &mut Pending) -> Result<()> {
         let Some(journal) = &self.journal else {
             return Ok(());
         };

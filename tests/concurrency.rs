@@ -123,3 +123,64 @@ fn no_verify_that_starts_after_a_revoke_returned_succeeds() {
     let checked: u64 = verifiers.into_iter().map(|h| h.join().unwrap()).sum();
     assert!(checked > 0, "no verify ran after a revoke");
 }
+
+#[test]
+fn compaction_while_others_verify_and_write_never_hangs() {
+    // Compaction takes the database lock exclusively and drops every verify snapshot; a verify
+    // that begins a snapshot meanwhile must neither deadlock with it nor keep a stale one.
+    let f = fixture();
+    let tokens: Arc<Vec<String>> = Arc::new(
+        (0..50)
+            .map(|i| {
+                let t = f.store.issue(&IssueRequest::session(format!("u{i}")));
+                t.unwrap().token.as_str().to_owned()
+            })
+            .collect(),
+    );
+    let (done_tx, done_rx) = std::sync::mpsc::channel();
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut handles = Vec::new();
+    for k in 0..3 {
+        let (store, tokens, stop, done) = (
+            f.store.clone(),
+            tokens.clone(),
+            stop.clone(),
+            done_tx.clone(),
+        );
+        handles.push(thread::spawn(move || {
+            let mut n = 0usize;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                match k {
+                    0 => {
+                        store.compact().unwrap();
+                    }
+                    1 => {
+                        let t = &tokens[n % tokens.len()];
+                        assert!(store.verify(t).unwrap().is_valid());
+                    }
+                    _ => {
+                        let t = store.issue(&IssueRequest::session("w")).unwrap();
+                        assert!(store.verify(t.token.as_str()).unwrap().is_valid());
+                        store.revoke(t.record.id).unwrap();
+                        assert_eq!(
+                            store.verify(t.token.as_str()).unwrap().rejection(),
+                            Some(Rejection::Revoked)
+                        );
+                    }
+                }
+                n += 1;
+            }
+            done.send(()).unwrap();
+        }));
+    }
+    thread::sleep(std::time::Duration::from_secs(3));
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    for _ in 0..3 {
+        done_rx
+            .recv_timeout(std::time::Duration::from_secs(60))
+            .expect("a thread hung: compaction, verify and writes deadlocked");
+    }
+    for h in handles {
+        h.join().unwrap();
+    }
+}
