@@ -43,9 +43,10 @@ fn purge_in(tx: &mut Tx<'_, '_>, limit: usize) -> Result<PurgeBatch> {
             tx.tables.remove_deadline_row(&key)?;
             continue;
         };
-        // A use recorded in memory but not yet written may have moved an idle deadline.
+        // A use recorded in memory but not yet written may have moved an idle deadline (of a
+        // revoked token too: verify records uses of valid tokens only, so it came before).
         if let Some(at) = tx.inner.touches.latest(&s.record.id) {
-            if s.record.revoked.is_none() && s.record.last_used_at.is_none_or(|t| t < at) {
+            if s.record.last_used_at.is_none_or(|t| t < at) {
                 let old = s.clone();
                 s.record.last_used_at = Some(at);
                 tx.tables.put(Some(&old), &s)?;

@@ -480,7 +480,9 @@ fn apply_uses(tx: &mut Tx<'_, '_>, uses: &[(TokenId, Use)]) -> Result<()> {
         let Some(old) = tx.tables.get(id)? else {
             continue;
         };
-        if old.record.revoked.is_some() || old.record.last_used_at.is_some_and(|t| t >= u.at) {
+        // A revoked token keeps its uses too: verify records uses of valid tokens only, so each
+        // came before the revocation, and the tombstone's purge deadline counts them.
+        if old.record.last_used_at.is_some_and(|t| t >= u.at) {
             continue;
         }
         let mut new = old.clone();
