@@ -29,6 +29,15 @@ struct IndexRows {
     deadline: Option<Key24>,
 }
 
+impl IndexRows {
+    /// The keys, in the order of [`WriteTables::indexes`].
+    fn keys(rows: Option<IndexRows>) -> [Option<Key24>; 3] {
+        rows.map_or([None, None, None], |r| [r.subject, r.tenant, r.deadline])
+    }
+}
+
+type IndexTable<'t> = Table<'t, &'static [u8; 24], ()>;
+
 fn name_hash(domain: u8, name: &str) -> [u8; 8] {
     let mut h = blake3::Hasher::new();
     h.update(&[domain]);
@@ -88,9 +97,9 @@ fn index_rows(s: &Stored, retention: Duration) -> IndexRows {
 /// The token tables, opened in a write transaction.
 pub(crate) struct WriteTables<'t> {
     tokens: Table<'t, &'static [u8; 16], &'static [u8]>,
-    by_subject: Table<'t, &'static [u8; 24], ()>,
-    by_tenant: Table<'t, &'static [u8; 24], ()>,
-    by_deadline: Table<'t, &'static [u8; 24], ()>,
+    by_subject: IndexTable<'t>,
+    by_tenant: IndexTable<'t>,
+    by_deadline: IndexTable<'t>,
     children: Table<'t, &'static [u8; 32], ()>,
     epochs: Table<'t, &'static str, i64>,
     cleanup: Table<'t, &'static str, &'static [u8]>,
@@ -259,26 +268,34 @@ impl<'t> WriteTables<'t> {
         for old in olds.iter() {
             self.delete_token_rows(old)?;
         }
-        let rows: Vec<IndexRows> = olds.iter().map(|s| index_rows(s, self.retention)).collect();
-        let tables = [
-            (&mut self.by_subject, T::BySubject),
-            (&mut self.by_tenant, T::ByTenant),
-            (&mut self.by_deadline, T::ByDeadline),
-        ];
-        for (i, (table, t)) in tables.into_iter().enumerate() {
-            let mut keys: Vec<Key24> = rows
-                .iter()
-                .filter_map(|r| [r.subject, r.tenant, r.deadline][i])
-                .collect();
+        let rows: Vec<[Option<Key24>; 3]> = olds
+            .iter()
+            .map(|s| IndexRows::keys(Some(index_rows(s, self.retention))))
+            .collect();
+        let (indexes, log) = self.indexes();
+        for (i, (table, t)) in indexes.into_iter().enumerate() {
+            let mut keys: Vec<Key24> = rows.iter().filter_map(|r| r[i]).collect();
             keys.sort_unstable();
             for k in &keys {
                 table.remove(k)?;
-                if let Some(log) = &mut self.log {
+                if let Some(log) = log.as_mut() {
                     log.remove(t, k);
                 }
             }
         }
         Ok(())
+    }
+
+    /// The three index tables with their journal numbers, and the log.
+    fn indexes(&mut self) -> ([(&mut IndexTable<'t>, T); 3], &mut Option<Log>) {
+        (
+            [
+                (&mut self.by_subject, T::BySubject),
+                (&mut self.by_tenant, T::ByTenant),
+                (&mut self.by_deadline, T::ByDeadline),
+            ],
+            &mut self.log,
+        )
     }
 
     /// Removes a token, all of its index rows and its rows in the children table.
@@ -314,28 +331,21 @@ impl<'t> WriteTables<'t> {
         if before == after {
             return Ok(());
         }
-        let pick = |rows: Option<IndexRows>| {
-            rows.map_or([None, None, None], |r| [r.subject, r.tenant, r.deadline])
-        };
-        let (old, new) = (pick(before), pick(after));
-        let tables = [
-            (&mut self.by_subject, T::BySubject),
-            (&mut self.by_tenant, T::ByTenant),
-            (&mut self.by_deadline, T::ByDeadline),
-        ];
-        for (((table, t), o), n) in tables.into_iter().zip(old).zip(new) {
+        let (old, new) = (IndexRows::keys(before), IndexRows::keys(after));
+        let (indexes, log) = self.indexes();
+        for (((table, t), o), n) in indexes.into_iter().zip(old).zip(new) {
             if o == n {
                 continue;
             }
             if let Some(k) = o {
                 table.remove(&k)?;
-                if let Some(log) = &mut self.log {
+                if let Some(log) = log.as_mut() {
                     log.remove(t, &k);
                 }
             }
             if let Some(k) = n {
                 table.insert(&k, ())?;
-                if let Some(log) = &mut self.log {
+                if let Some(log) = log.as_mut() {
                     log.insert(t, &k, &[]);
                 }
             }
@@ -468,7 +478,7 @@ fn due_keys(
 /// the snapshots that predate the commit are dropped.
 #[derive(Default)]
 pub(crate) struct Overlay {
-    rows: crate::sync::Mutex<HashMap<TokenId, Option<Vec<u8>>>>,
+    rows: crate::sync::RwLock<HashMap<TokenId, Option<Vec<u8>>>>,
     /// Rows held: lets verify skip the lock while nothing is pending (the common case).
     len: AtomicUsize,
 }
@@ -479,7 +489,7 @@ impl Overlay {
         if self.len.load(Ordering::Acquire) == 0 {
             return None;
         }
-        self.rows.lock().get(id).cloned()
+        self.rows.read().get(id).cloned()
     }
 
     /// Records the token rows a journaled batch wrote.
@@ -488,7 +498,7 @@ impl Overlay {
         if changes.is_empty() {
             return Ok(());
         }
-        let mut rows = self.rows.lock();
+        let mut rows = self.rows.write();
         for (id, value) in changes {
             rows.insert(TokenId(id), value.map(<[u8]>::to_vec));
         }
@@ -498,7 +508,7 @@ impl Overlay {
 
     /// Forgets every row: redb has committed them.
     pub(crate) fn clear(&self) {
-        let mut rows = self.rows.lock();
+        let mut rows = self.rows.write();
         rows.clear();
         self.len.store(0, Ordering::Release);
     }

@@ -281,10 +281,7 @@ impl Inner {
         let db = self.db.read();
         // Taken out: if anything below fails, the transaction is dropped (aborted) and the next
         // batch starts a fresh one from `pending.logs`.
-        let wtx = match pending.wtx.take() {
-            Some(w) => w,
-            None => reopen(&db, &pending.logs)?,
-        };
+        let wtx = take_open(&db, &mut pending)?;
         let seq = journal.next_seq();
         // A checkpoint is durable in the file itself: nothing to journal.
         let (failed, log) = run_jobs(self, &wtx, !checkpoint, jobs, uses)?;
@@ -323,7 +320,8 @@ impl Inner {
             Ok(due) => {
                 // Held first: whatever happens next, the open transaction's replacement gets it.
                 pending.logs.push(log);
-                self.overlay.record(&pending.logs[pending.logs.len() - 1])?;
+                self.overlay
+                    .record(pending.logs.last().expect("just pushed"))?;
                 // From here on the batch is durable (in the journal) and succeeded, whatever the
                 // checkpoint does: one that fails leaves the logs held, for the next batch to
                 // apply again in a fresh transaction, and the journal as it is.
@@ -345,45 +343,53 @@ impl Inner {
 
     /// Commits the open transaction durably, as of journal sequence `seq`; then the overlay
     /// and the held logs are no longer needed.
-    fn commit_open(
+    fn commit_open(&self, wtx: WriteTransaction, seq: u64, pending: &mut Pending) -> Result<()> {
+        self.commit_as_of(wtx, seq, Durability::Immediate, pending)
+    }
+
+    fn commit_as_of(
         &self,
         mut wtx: WriteTransaction,
         seq: u64,
+        durability: Durability,
         pending: &mut Pending,
     ) -> Result<()> {
-        wtx.set_durability(Durability::Immediate)?;
+        wtx.set_durability(durability)?;
         Journal::stamp(&wtx, seq)?;
         wtx.commit()?;
         self.commits.fetch_add(1, Ordering::Relaxed);
-        self.committed(pending);
-        Ok(())
-    }
-
-    /// After a redb commit of the open transaction: snapshots first (a verify holding an older
-    /// one still finds the rows in the overlay), then the overlay.
-    fn committed(&self, pending: &mut Pending) {
+        // Snapshots first (a verify holding an older one still finds the rows in the overlay),
+        // then the overlay.
         self.snapshots.clear();
         self.overlay.clear();
         pending.logs.clear();
+        Ok(())
+    }
+
+    /// Commits the batches the open transaction holds, if any, as of the last journal record:
+    /// durably (then the journal is emptied), or not (the journal keeps them).
+    fn commit_held(&self, pending: &mut Pending, durability: Durability) -> Result<()> {
+        let Some(journal) = &self.journal else {
+            return Ok(());
+        };
+        if pending.logs.is_empty() {
+            // Nothing journaled is held: an open transaction has no changes.
+            pending.wtx = None;
+            return Ok(());
+        }
+        let wtx = take_open(&self.db.read(), pending)?;
+        self.commit_as_of(wtx, journal.next_seq() - 1, durability, pending)?;
+        if matches!(durability, Durability::Immediate) {
+            journal.truncate()?;
+        }
+        Ok(())
     }
 
     /// Commits the open transaction durably and empties the journal, with its lock held
     /// (compaction and the integrity check: the latter may roll back a commit that is not
     /// durable, so nothing journaled may depend on one).
     pub(crate) fn checkpoint_locked(&self, pending: &mut Pending) -> Result<()> {
-        let Some(journal) = &self.journal else {
-            return Ok(());
-        };
-        if pending.logs.is_empty() {
-            pending.wtx = None;
-            return Ok(());
-        }
-        let wtx = match pending.wtx.take() {
-            Some(w) => w,
-            None => reopen(&self.db.read(), &pending.logs)?,
-        };
-        self.commit_open(wtx, journal.next_seq() - 1, pending)?;
-        journal.truncate()
+        self.commit_held(pending, Durability::Immediate)
     }
 
     /// Commits the open transaction (not durably: the journal holds it), so that read
@@ -393,30 +399,7 @@ impl Inner {
         if self.journal.is_none() {
             return Ok(());
         }
-        let mut pending = self.pending.lock();
-        self.settle_locked(&mut pending)
-    }
-
-    /// [`Self::settle`] with the open transaction's lock held.
-    fn settle_locked(&self, pending: &mut Pending) -> Result<()> {
-        let Some(journal) = &self.journal else {
-            return Ok(());
-        };
-        if pending.logs.is_empty() {
-            // Nothing journaled is held: an open transaction has no changes.
-            pending.wtx = None;
-            return Ok(());
-        }
-        let db = self.db.read();
-        let wtx = match pending.wtx.take() {
-            Some(w) => w,
-            None => reopen(&db, &pending.logs)?,
-        };
-        Journal::stamp(&wtx, journal.next_seq() - 1)?;
-        wtx.commit()?;
-        self.commits.fetch_add(1, Ordering::Relaxed);
-        self.committed(pending);
-        Ok(())
+        self.commit_held(&mut self.pending.lock(), Durability::None)
     }
 
     /// Makes everything durable in the store file itself and empties the journal.
@@ -459,11 +442,15 @@ fn run_jobs(
     Ok((failed, tx.tables.log.take()))
 }
 
-/// A fresh write transaction (not durable) holding the journaled batches `logs` again.
-fn reopen(db: &Database, logs: &[Log]) -> Result<WriteTransaction> {
+/// The open write transaction, taken out of `pending`; if there is none (dropped after a failure),
+/// a fresh one (not durable) holding the journaled batches of `pending.logs` again.
+fn take_open(db: &Database, pending: &mut Pending) -> Result<WriteTransaction> {
+    if let Some(wtx) = pending.wtx.take() {
+        return Ok(wtx);
+    }
     let mut wtx = db.begin_write()?;
     wtx.set_durability(Durability::None)?;
-    for log in logs {
+    for log in &pending.logs {
         journal::redo(&wtx, log)?;
     }
     Ok(wtx)
