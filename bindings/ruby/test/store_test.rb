@@ -256,8 +256,9 @@ class StoreObjectTest < StoreTest
     end
     8.times { started.pop }
     store.close
-    counts = threads.map(&:value)
-    assert_equal 8, counts.size
+    # `value` re-raises whatever ended a thread other than ClosedError (a refused valid token, a
+    # crash): every thread must have stopped with it.
+    threads.each(&:value)
     Tessera::Store.open(path) { |again| assert again.verify(token).valid? }
   end
 

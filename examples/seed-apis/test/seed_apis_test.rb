@@ -142,6 +142,20 @@ class FlameTest < SeedTest
     assert_answer 400, { "error" => "the body is not valid JSON" }, post("/flame/v2/sessions", "{\"user\":")
   end
 
+  def test_bytes_the_app_cannot_use_get_client_errors
+    assert_answer 400, nil, post("/flame/v2/sessions?a=%", FLAME_LOGIN), "a query string Rack cannot parse"
+    assert_answer 401, { "error" => "Invalid user or password" },
+                  post("/flame/v2/sessions", %({"user":"\xFF@flameanalytics.com","password":"x"}).b), "a login that is not UTF-8"
+    agent = "Agent\tX #{"\u00e9" * 100}".b
+    assert_equal 200, post("/flame/v2/sessions", FLAME_LOGIN, "User-Agent" => agent).status,
+                 "a user agent with a tab, cut inside a character"
+    label = "a\u0001b#{"\u00e9" * 200}"
+    a = post("/flame/v2/api_keys", { "label" => label, "locations" => [12], "permissions" => ["reports"] },
+             "Authorization" => "Token token=#{flame_session}")
+    assert_equal 201, a.status, a.body
+    assert_equal "a b#{"\u00e9" * 98}", a.json["label"], "control character replaced, cut at 200 bytes"
+  end
+
   def test_only_the_documented_header_forms
     session = flame_session
     key = flame_key(session, locations: [12], permissions: ["reports"])

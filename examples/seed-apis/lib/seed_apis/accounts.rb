@@ -38,19 +38,18 @@ module SeedApis
       end
     end
 
-    attr_reader :data
-
     def initialize(data)
       @data = data
       SEEDS.each { |s| raise ArgumentError, "accounts file: no #{s.inspect} section" unless data[s].is_a?(Hash) }
     end
 
-    # The user of +seed+ whose login is +login+ (exact for UUIDs and user names, case-insensitive
-    # for e-mail addresses), or nil.
+    # The user of +seed+ whose login is +login+ (case-insensitive), or nil; a login that is not
+    # UTF-8 matches nobody.
     def user(seed, login)
-      return nil if login.nil? || login.to_s.empty?
+      wanted = login.to_s.dup.force_encoding(Encoding::UTF_8)
+      return nil if wanted.empty? || !wanted.valid_encoding?
 
-      wanted = login.to_s.downcase
+      wanted = wanted.downcase
       users(seed).find { |u| u["login"].downcase == wanted }
     end
 

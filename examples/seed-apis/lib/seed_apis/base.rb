@@ -72,8 +72,15 @@ module SeedApis
 
     # A short label for a login session: the client's user agent, for "your devices" pages.
     def client_label(env)
-      agent = env["HTTP_USER_AGENT"].to_s.strip
-      agent.empty? ? nil : agent[0, 120]
+      label_text(env["HTTP_USER_AGENT"], 120)
+    end
+
+    # +text+ as a label the store accepts: UTF-8 (invalid bytes dropped), control characters
+    # turned into spaces, at most +max_bytes+ bytes cut at a character boundary; nil if empty.
+    def label_text(text, max_bytes)
+      s = text.to_s.dup.force_encoding(Encoding::UTF_8).scrub("").gsub(/[[:cntrl:]]/, " ").strip
+      s = s.byteslice(0, max_bytes).scrub("").rstrip
+      s.empty? ? nil : s
     end
   end
 end

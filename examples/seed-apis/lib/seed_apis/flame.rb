@@ -91,7 +91,7 @@ module SeedApis
       unknown = permissions.map(&:to_s) - org["permissions"]
       return json(422, { error: "unknown permission #{unknown.first}" }) unless unknown.empty?
 
-      label = p["label"].to_s.empty? ? "API key" : p["label"].to_s[0, 200]
+      label = label_text(p["label"], 200) || "API key"
       scopes = locations.map { |l| "location:#{l}" }.uniq + permissions.map { |x| "permission:#{x}" }.uniq
       issued = store.issue_api_key(session.tenant, subject: session.subject, scopes: scopes, label: label)
       json(201, key_json(issued.record).merge(api_key: issued.token,

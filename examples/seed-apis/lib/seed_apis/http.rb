@@ -22,10 +22,11 @@ module SeedApis
 
     # The request's parameters: a JSON body (an object; `null` or an empty body count as no
     # parameters), else a form body, merged over the query string. A body that looks like JSON
-    # is read as JSON whatever its Content-Type (`curl -d '{...}'` sends a form type).
+    # is read as JSON whatever its Content-Type (`curl -d '{...}'` without a header sends a form
+    # type).
     def params(env)
       req = Rack::Request.new(env)
-      query = req.GET
+      query = rack_params("query string") { req.GET }
       raw = req.body&.read.to_s
       req.body&.rewind
       type = req.media_type.to_s
@@ -35,7 +36,7 @@ module SeedApis
           {}
         elsif type == "multipart/form-data" ||
               (type == "application/x-www-form-urlencoded" && !text.start_with?("{", "[", "null"))
-          req.POST
+          rack_params("form body") { req.POST }
         else
           begin
             parsed = JSON.parse(text)
@@ -47,6 +48,14 @@ module SeedApis
           parsed || {}
         end
       query.merge(body)
+    end
+
+    # What Rack parsed (a query string or a form body); what it cannot parse (`a=%`, nesting too
+    # deep, a cut-off multipart body) is the client's error.
+    def rack_params(what)
+      yield
+    rescue StandardError => e
+      raise BadRequest, "the #{what} cannot be read (#{e.class.name.split("::").last})"
     end
 
     # The path parameters the router found (":company_id" => "37001").
