@@ -10,7 +10,7 @@ use redb::{
 };
 
 use crate::clock::Timestamp;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::journal::{Log, T};
 
 use crate::record::Stored;
@@ -194,20 +194,7 @@ impl<'t> WriteTables<'t> {
 
     /// Up to `limit` stored tokens after `after`, in id order (for the store-wide cleanup).
     pub(crate) fn tokens_after(&self, after: Option<TokenId>, limit: usize) -> Result<Vec<Stored>> {
-        let mut out = Vec::new();
-        let start = after.map_or([0u8; 16], |a| a.0);
-        for row in self.tokens.range::<&[u8; 16]>(&start..)? {
-            let (k, v) = row?;
-            let id = TokenId(*k.value());
-            if Some(id) == after {
-                continue;
-            }
-            if out.len() >= limit {
-                break;
-            }
-            out.push(Stored::decode(id, v.value())?);
-        }
-        Ok(out)
+        rows_after(&self.tokens, after, limit)
     }
 
     /// Appends an audit event; returns its sequence number.
@@ -401,6 +388,39 @@ fn get(
         Some(v) => Ok(Some(Stored::decode(*id, v.value())?)),
         None => Ok(None),
     }
+}
+
+/// Up to `limit` token rows after `after`, in id order. Callers page through the table with the
+/// last id they got, so a damaged tree that hands out an id again, or out of order, is an error
+/// (it would make them loop forever), not a row.
+fn rows_after(
+    table: &impl ReadableTable<&'static [u8; 16], &'static [u8]>,
+    after: Option<TokenId>,
+    limit: usize,
+) -> Result<Vec<Stored>> {
+    let mut out = Vec::new();
+    let mut last = after.map(|a| a.0);
+    let mut skipped_after = after.is_none();
+    for row in table.range::<&[u8; 16]>(&last.unwrap_or([0u8; 16])..)? {
+        let (k, v) = row?;
+        let key = *k.value();
+        if !skipped_after && last == Some(key) {
+            skipped_after = true;
+            continue;
+        }
+        skipped_after = true;
+        if last.is_some_and(|l| key <= l) {
+            return Err(Error::Corrupt(
+                "the token table hands out ids out of order (a damaged file?)".into(),
+            ));
+        }
+        if out.len() >= limit {
+            break;
+        }
+        last = Some(key);
+        out.push(Stored::decode(TokenId(key), v.value())?);
+    }
+    Ok(out)
 }
 
 fn epoch_in(table: &impl ReadableTable<&'static str, i64>, key: &str) -> Result<Option<Timestamp>> {
@@ -631,29 +651,7 @@ impl ReadTables {
 
     /// Every stored token, in id order, from `after` (exclusive), at most `limit`.
     pub(crate) fn all(&self, after: Option<TokenId>, limit: usize) -> Result<Vec<Stored>> {
-        let mut out = Vec::new();
-        let iter = match after {
-            Some(a) => {
-                let mut it = self.tokens.range::<&[u8; 16]>(&a.0..)?;
-                // Skip `after` itself.
-                if let Some(first) = it.next() {
-                    let (k, v) = first?;
-                    if k.value() != &a.0 {
-                        out.push(Stored::decode(TokenId(*k.value()), v.value())?);
-                    }
-                }
-                it
-            }
-            None => self.tokens.iter()?,
-        };
-        for row in iter {
-            if out.len() >= limit {
-                break;
-            }
-            let (k, v) = row?;
-            out.push(Stored::decode(TokenId(*k.value()), v.value())?);
-        }
-        Ok(out)
+        rows_after(&self.tokens, after, limit)
     }
 
     fn load(&self, ids: Vec<TokenId>, keep: impl Fn(&Stored) -> bool) -> Result<Vec<Stored>> {
