@@ -1465,10 +1465,12 @@ tessera_status tessera_backup(const struct tessera_store *store,
                               uint64_t *out_copied);
 
 /**
- * Compacts the file, returning the space of deleted rows to the file system. Waits for running
- * transactions; needs the file not to be in use by another process.
+ * Compacts the file: rewrites tables whose pages are less than 90 % used into full pages, then
+ * returns the free space to the file system. Waits for running transactions and holds writers
+ * while it runs (about a second per million tokens); needs the file not to be in use by another
+ * process.
  *
- * Output (optional): `*out_compacted` whether anything was compacted.
+ * Output (optional): `*out_compacted` whether anything was rewritten or given back.
  *
  * Statuses: `TESSERA_NULL_ARGUMENT`, `TESSERA_INVALID_HANDLE`, `TESSERA_CLOSED`,
  * `TESSERA_FORKED_CHILD`, `TESSERA_IO`, `TESSERA_STORAGE`.

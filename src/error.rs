@@ -135,6 +135,18 @@ impl From<redb::Error> for Error {
     }
 }
 
+impl From<redb::CursorError> for Error {
+    fn from(e: redb::CursorError) -> Self {
+        match e {
+            redb::CursorError::UnorderedKey => {
+                Error::Corrupt("a table hands out its rows out of order".into())
+            }
+            redb::CursorError::Storage(s) => Error::from(redb::Error::from(s)),
+            other => Error::Storage(other.to_string()),
+        }
+    }
+}
+
 macro_rules! via_redb {
     ($($t:ty),*) => {$(
         impl From<$t> for Error {

@@ -178,21 +178,49 @@ pub(crate) fn prepare_with(
             meta.insert(META_STORE_KEY, store_key.as_slice())?;
             meta.insert(META_HASH_MODE, [mode].as_slice())?;
             meta.insert(META_PEPPER_CHECK, pepper_check(&key.key).as_slice())?;
-            tx.open_table(TOKENS)?;
-            tx.open_table(BY_SUBJECT)?;
-            tx.open_table(BY_TENANT)?;
-            tx.open_table(BY_DEADLINE)?;
-            tx.open_table(CHILDREN)?;
-            tx.open_table(EPOCHS)?;
-            tx.open_table(CLEANUP)?;
-            tx.open_table(EVENTS)?;
         }
+        each_table(&mut Create(&tx))?;
         token_text::wipe(&mut store_key);
     }
     tx.commit()?;
     read_meta(db)?
         .ok_or_else(|| Error::Internal("the schema was written but cannot be read".into()))?
         .into_key(opts)
+}
+
+/// Something done to every table of the schema, whatever its key and value types.
+pub(crate) trait EachTable {
+    /// Does it to one table.
+    fn table<K: redb::Key + 'static, V: redb::Value + 'static>(
+        &mut self,
+        def: TableDefinition<'static, K, V>,
+    ) -> Result<()>;
+}
+
+/// Runs `op` on every table of the schema: meta first, tokens last.
+pub(crate) fn each_table(op: &mut impl EachTable) -> Result<()> {
+    op.table(META)?;
+    op.table(BY_SUBJECT)?;
+    op.table(BY_TENANT)?;
+    op.table(BY_DEADLINE)?;
+    op.table(CHILDREN)?;
+    op.table(EPOCHS)?;
+    op.table(CLEANUP)?;
+    op.table(EVENTS)?;
+    op.table(TOKENS)
+}
+
+/// Creates the tables of a new store.
+struct Create<'a>(&'a redb::WriteTransaction);
+
+impl EachTable for Create<'_> {
+    fn table<K: redb::Key + 'static, V: redb::Value + 'static>(
+        &mut self,
+        def: TableDefinition<'static, K, V>,
+    ) -> Result<()> {
+        self.0.open_table(def)?;
+        Ok(())
+    }
 }
 
 /// The per-store random key from which the secret-hash key is derived.

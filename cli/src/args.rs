@@ -118,7 +118,8 @@ pub enum Command {
     /// Remove expired tokens, and revoked ones past their retention, batch by batch.
     Purge(PurgeArgs),
 
-    /// Compact the file, returning the space of removed tokens to the file system.
+    /// Compact the file: rewrite half-empty tables into full pages and return the free space
+    /// to the file system.
     ///
     /// Needs the store not to be in use by another process.
     Compact,

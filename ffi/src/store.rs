@@ -856,10 +856,12 @@ pub unsafe extern "C" fn tessera_backup(
     })
 }
 
-/// Compacts the file, returning the space of deleted rows to the file system. Waits for running
-/// transactions; needs the file not to be in use by another process.
+/// Compacts the file: rewrites tables whose pages are less than 90 % used into full pages, then
+/// returns the free space to the file system. Waits for running transactions and holds writers
+/// while it runs (about a second per million tokens); needs the file not to be in use by another
+/// process.
 ///
-/// Output (optional): `*out_compacted` whether anything was compacted.
+/// Output (optional): `*out_compacted` whether anything was rewritten or given back.
 ///
 /// Statuses: `TESSERA_NULL_ARGUMENT`, `TESSERA_INVALID_HANDLE`, `TESSERA_CLOSED`,
 /// `TESSERA_FORKED_CHILD`, `TESSERA_IO`, `TESSERA_STORAGE`.

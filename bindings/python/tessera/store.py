@@ -678,7 +678,9 @@ class Store:
         return out.value
 
     def compact(self) -> bool:
-        """Returns the space of deleted rows to the file system; whether anything changed."""
+        """Rewrites half-empty tables into full pages and returns the free space to the file
+        system; whether anything changed. Holds writers while it runs (about 1 s per million
+        tokens)."""
         out = ctypes.c_bool()
         check(_native.lib.tessera_compact(self._h(), ctypes.byref(out)))
         return bool(out.value)
