@@ -188,7 +188,7 @@ impl Store {
             let db = inner.db.read();
             let (store_key, hash_mode, key_check) = schema::key_material(&db)?;
             let tx = db.begin_read()?;
-            let epochs = ReadTables::new(&tx)?.all_epochs()?;
+            let epochs = ReadTables::new(&tx, &inner.sets)?.all_epochs()?;
             Ok(ExportHeader {
                 store_key,
                 hash_mode,
@@ -206,7 +206,7 @@ impl Store {
             inner.settle()?;
             let db = inner.db.read();
             let tx = db.begin_read()?;
-            let tables = ReadTables::new(&tx)?;
+            let tables = ReadTables::new(&tx, &inner.sets)?;
             let mut after = None;
             let mut n = 0;
             loop {

@@ -29,7 +29,7 @@ use redb::{Database, Durability, ReadableDatabase, TableDefinition, WriteTransac
 
 use crate::error::{Error, Result};
 use crate::schema::{
-    BY_DEADLINE, BY_SUBJECT, BY_TENANT, CHILDREN, CLEANUP, EPOCHS, EVENTS, META, TOKENS,
+    BY_DEADLINE, BY_SUBJECT, BY_TENANT, CHILDREN, CLEANUP, EPOCHS, EVENTS, META, SCOPE_SETS, TOKENS,
 };
 
 /// A checkpoint runs when the journal is larger than this...
@@ -57,6 +57,7 @@ pub(crate) enum T {
     Epochs = 6,
     Cleanup = 7,
     Events = 8,
+    ScopeSets = 9,
 }
 
 /// The mutations of one transaction, as they are made.
@@ -405,6 +406,18 @@ fn apply(tx: &WriteTransaction, m: &[u8]) -> Result<()> {
                     }
                     None => {
                         t.remove(k)?;
+                    }
+                }
+            }
+            9 => {
+                let k = arr::<8>(key)?;
+                let mut t = tx.open_table(SCOPE_SETS)?;
+                match value {
+                    Some(v) => {
+                        t.insert(&k, std::str::from_utf8(v).map_err(|_| corrupt())?)?;
+                    }
+                    None => {
+                        t.remove(&k)?;
                     }
                 }
             }

@@ -8,8 +8,12 @@
 //! [32] keyed hash of the secret
 //! created_at   [expires_at] [idle_timeout] [max_lifetime] [last_used_at] [uses] [max_uses]
 //! [parent: 16 bytes] [revoked_at, u8 reason]
-//! tenant [subject] scopes (space-separated) [label] [metadata bytes]
+//! tenant [subject] scopes [label] [metadata bytes]
 //! ```
+//!
+//! `scopes` is the space-separated string, or (flag 13) the 8-byte id of a scope set interned
+//! in the `scope_sets` table: a store's tokens share a few scope sets, and a token's row
+//! shrinks by the length of the string.
 //!
 //! Bracketed fields are present only when their flag is set, so a field that is absent cannot be
 //! mistaken for a sentinel value. A flag this version does not know is an error ("written by a
@@ -180,6 +184,11 @@ impl Scopes {
             }
         }
         out
+    }
+
+    /// Scopes as a record stores them (already checked when they were written).
+    pub(crate) fn from_stored(text: String) -> Self {
+        Scopes(text)
     }
 
     /// The scopes, in the order they were given.
@@ -396,10 +405,15 @@ const F_LABEL: u16 = 1 << 9;
 const F_METADATA: u16 = 1 << 10;
 const F_FAMILY: u16 = 1 << 11;
 const F_SUCCESSOR: u16 = 1 << 12;
-const F_KNOWN: u16 = (1 << 13) - 1;
+const F_SCOPE_SET: u16 = 1 << 13;
+const F_KNOWN: u16 = (1 << 14) - 1;
+
+/// The id of an interned scope set (see `storage::ScopeSets`).
+pub(crate) type ScopeSetId = [u8; 8];
 
 impl Stored {
-    pub(crate) fn encode(&self) -> Vec<u8> {
+    /// The record's bytes. `set`: the id its scopes are interned under, written instead of them.
+    pub(crate) fn encode(&self, scope_set: Option<ScopeSetId>) -> Vec<u8> {
         let r = &self.record;
         let mut flags = 0u16;
         let mut set = |cond: bool, f: u16| {
@@ -420,6 +434,7 @@ impl Stored {
         set(!r.metadata.is_empty(), F_METADATA);
         set(r.family.is_some(), F_FAMILY);
         set(r.successor.is_some(), F_SUCCESSOR);
+        set(scope_set.is_some(), F_SCOPE_SET);
 
         let mut out = Vec::with_capacity(64 + r.tenant.len() + r.metadata.len());
         out.push(FORMAT);
@@ -469,7 +484,10 @@ impl Stored {
         if let Some(s) = &r.subject {
             put_bytes(&mut out, s.as_bytes());
         }
-        put_bytes(&mut out, r.scopes.as_str().as_bytes());
+        match scope_set {
+            Some(id) => out.extend_from_slice(&id),
+            None => put_bytes(&mut out, r.scopes.as_str().as_bytes()),
+        }
         if let Some(l) = &r.label {
             put_bytes(&mut out, l.as_bytes());
         }
@@ -479,7 +497,12 @@ impl Stored {
         out
     }
 
-    pub(crate) fn decode(id: TokenId, bytes: &[u8]) -> Result<Stored, Error> {
+    /// Decodes a record; `scope_set` looks up the scopes of an interned scope set.
+    pub(crate) fn decode(
+        id: TokenId,
+        bytes: &[u8],
+        scope_set: impl FnOnce(&ScopeSetId) -> Result<Scopes, Error>,
+    ) -> Result<Stored, Error> {
         let mut rd = Reader { b: bytes, id };
         let format = rd.u8()?;
         if format != FORMAT {
@@ -557,7 +580,13 @@ impl Stored {
         } else {
             None
         };
-        let scopes = Scopes(rd.string()?);
+        let scopes = if has(F_SCOPE_SET) {
+            let mut set = [0u8; 8];
+            set.copy_from_slice(rd.take(8)?);
+            scope_set(&set)?
+        } else {
+            Scopes(rd.string()?)
+        };
         let label = if has(F_LABEL) {
             Some(rd.string()?)
         } else {
@@ -726,9 +755,17 @@ mod tests {
     #[test]
     fn records_round_trip() {
         let s = full();
-        let back = Stored::decode(s.record.id, &s.encode()).expect("decodes");
+        let back = Stored::decode(s.record.id, &s.encode(None), no_sets).expect("decodes");
         assert_eq!(back.record, s.record);
         assert_eq!(back.hash, s.hash);
+        let interned = s.encode(Some(*b"set id 1"));
+        assert!(interned.len() < s.encode(None).len());
+        let back = Stored::decode(s.record.id, &interned, |id| {
+            assert_eq!(id, b"set id 1");
+            Ok(s.record.scopes.clone())
+        })
+        .expect("decodes");
+        assert_eq!(back.record, s.record);
         let mut minimal = full();
         let r = &mut minimal.record;
         (
@@ -742,18 +779,25 @@ mod tests {
         (r.family, r.successor) = (None, None);
         r.metadata.clear();
         r.scopes = Scopes::new();
-        let back = Stored::decode(r.id, &minimal.encode()).expect("decodes");
+        let back = Stored::decode(r.id, &minimal.encode(None), no_sets).expect("decodes");
         assert_eq!(back.record, minimal.record);
     }
 
     #[test]
     fn every_truncation_is_an_error_not_a_panic() {
-        let bytes = full().encode();
-        for n in 0..bytes.len() {
-            assert!(Stored::decode(TokenId([0; 16]), &bytes[..n]).is_err());
+        let full = full();
+        for bytes in [full.encode(None), full.encode(Some([7; 8]))] {
+            for n in 0..bytes.len() {
+                let found = Stored::decode(TokenId([0; 16]), &bytes[..n], |_| Ok(Scopes::new()));
+                assert!(found.is_err());
+            }
         }
-        let mut unknown_flag = bytes.clone();
+        let mut unknown_flag = full.encode(None);
         unknown_flag[3] |= 0x40;
-        assert!(Stored::decode(TokenId([0; 16]), &unknown_flag).is_err());
+        assert!(Stored::decode(TokenId([0; 16]), &unknown_flag, no_sets).is_err());
+    }
+
+    fn no_sets(_: &ScopeSetId) -> Result<Scopes, Error> {
+        panic!("the record has no scope set")
     }
 }

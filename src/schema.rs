@@ -10,6 +10,7 @@
 //! | `epochs` | `*`, `s:<subject>` or `t:<tenant>` | revoke everything issued before (ms) |
 //! | `cleanup` | an epoch's key | where the purge is in removing the rows it killed |
 //! | `events` | sequence number | an encoded audit event |
+//! | `scope_sets` | keyed hash of a scope string (8) | the scope string (see `storage::ScopeSets`) |
 //! | `meta` | name | value |
 //!
 //! Index keys are fixed-width: names are reduced to 64-bit hashes and the record is read to
@@ -27,8 +28,10 @@ use crate::error::{Error, Result};
 use crate::options::{Concurrency, Options};
 use crate::token_text;
 
-/// The schema version this library writes and understands.
-pub const SCHEMA_VERSION: u32 = 1;
+/// The schema version this library writes and understands. Version 2 added the `scope_sets`
+/// table (records may refer to an interned scope set); a version 1 file is migrated when it is
+/// opened, and a library that knows only version 1 refuses a version 2 file.
+pub const SCHEMA_VERSION: u32 = 2;
 
 pub(crate) const TOKENS: TableDefinition<&[u8; 16], &[u8]> = TableDefinition::new("tokens");
 pub(crate) const BY_SUBJECT: TableDefinition<&[u8; 24], ()> = TableDefinition::new("by_subject");
@@ -39,6 +42,7 @@ pub(crate) const CHILDREN: TableDefinition<&[u8; 32], ()> = TableDefinition::new
 pub(crate) const EPOCHS: TableDefinition<&str, i64> = TableDefinition::new("epochs");
 pub(crate) const CLEANUP: TableDefinition<&str, &[u8]> = TableDefinition::new("cleanup");
 pub(crate) const EVENTS: TableDefinition<u64, &[u8]> = TableDefinition::new("events");
+pub(crate) const SCOPE_SETS: TableDefinition<&[u8; 8], &str> = TableDefinition::new("scope_sets");
 
 const META_SCHEMA: &str = "schema_version";
 const META_STORE_KEY: &str = "store_key";
@@ -143,6 +147,9 @@ pub(crate) fn prepare_with(
                 "an import needs a new, empty store file".into(),
             ));
         }
+        if meta.schema < SCHEMA_VERSION {
+            migrate(db)?;
+        }
         return meta.into_key(opts);
     }
     let tx = db.begin_write()?;
@@ -188,6 +195,20 @@ pub(crate) fn prepare_with(
         .into_key(opts)
 }
 
+/// Brings a file of an older schema version to this one, in one transaction (another process
+/// may be doing the same: the second finds nothing to do).
+fn migrate(db: &Database) -> Result<()> {
+    let tx = db.begin_write()?;
+    {
+        let mut meta = tx.open_table(META)?;
+        // Version 1 -> 2: the scope set table.
+        tx.open_table(SCOPE_SETS)?;
+        meta.insert(META_SCHEMA, SCHEMA_VERSION.to_le_bytes().as_slice())?;
+    }
+    tx.commit()?;
+    Ok(())
+}
+
 /// Something done to every table of the schema, whatever its key and value types.
 pub(crate) trait EachTable {
     /// Does it to one table.
@@ -207,6 +228,7 @@ pub(crate) fn each_table(op: &mut impl EachTable) -> Result<()> {
     op.table(EPOCHS)?;
     op.table(CLEANUP)?;
     op.table(EVENTS)?;
+    op.table(SCOPE_SETS)?;
     op.table(TOKENS)
 }
 
@@ -303,7 +325,7 @@ fn read_meta(db: &Database) -> Result<Option<Meta>> {
 
 impl Meta {
     fn into_key(self, opts: &Options) -> Result<HashKey> {
-        // Version 1 is the only schema so far; an older file would be migrated here.
+        // An older file was migrated by `prepare_with`.
         debug_assert!(self.schema <= SCHEMA_VERSION);
         match (self.hash_mode, opts.pepper.is_some()) {
             (0, true) => {

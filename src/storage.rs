@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use redb::{
@@ -13,9 +14,9 @@ use crate::clock::Timestamp;
 use crate::error::{Error, Result};
 use crate::journal::{Log, T};
 
-use crate::record::Stored;
+use crate::record::{ScopeSetId, Scopes, Stored};
 use crate::schema::{
-    BY_DEADLINE, BY_SUBJECT, BY_TENANT, CHILDREN, CLEANUP, EPOCHS, EVENTS, TOKENS,
+    BY_DEADLINE, BY_SUBJECT, BY_TENANT, CHILDREN, CLEANUP, EPOCHS, EVENTS, SCOPE_SETS, TOKENS,
 };
 use crate::token_text::TokenId;
 
@@ -94,6 +95,69 @@ fn index_rows(s: &Stored, retention: Duration) -> IndexRows {
     }
 }
 
+/// Interned scope sets: a token row holds the 8-byte id of its scope string instead of the
+/// string, once the string is longer than that. Applications use a few distinct scope sets
+/// (the benchmark's 47-byte string is 40 % of a session's row), so this shrinks the tokens
+/// table, the file and the pages a verify reads.
+///
+/// The id is a keyed hash of the string (key derived from the store's secret-hash key), so a
+/// string's id never depends on the order of writes, and a transaction that is dropped and
+/// applied again interns it under the same id. A string whose id is taken by another string
+/// (a collision), and every new string once [`MAX_SCOPE_SETS`] are interned, stay inline in
+/// the row. The ids known to this process are kept in memory; rows of the table are never
+/// removed or changed.
+pub(crate) struct ScopeSets {
+    key: [u8; 32],
+    known: crate::sync::RwLock<HashMap<ScopeSetId, Scopes>>,
+}
+
+/// The most scope sets a store interns; later ones stay inline (a store whose every token has
+/// its own scopes gains nothing from interning and must not grow the table without bound).
+pub(crate) const MAX_SCOPE_SETS: u64 = 10_000;
+
+/// Scope strings up to this long stay inline (an id is as long).
+const INLINE_SCOPES: usize = 8;
+
+impl ScopeSets {
+    pub(crate) fn new(hash_key: &[u8; 32]) -> ScopeSets {
+        ScopeSets {
+            key: blake3::derive_key("tessera 2026-11 scope set id", hash_key),
+            known: Default::default(),
+        }
+    }
+
+    fn id_of(&self, scopes: &str) -> ScopeSetId {
+        let mut id = [0u8; 8];
+        id.copy_from_slice(&blake3::keyed_hash(&self.key, scopes.as_bytes()).as_bytes()[..8]);
+        id
+    }
+
+    /// The scopes of an interned set, from memory or else from `table`.
+    fn resolve(
+        &self,
+        table: &impl ReadableTable<&'static [u8; 8], &'static str>,
+        id: &ScopeSetId,
+    ) -> Result<Scopes> {
+        if let Some(s) = self.known.read().get(id) {
+            return Ok(s.clone());
+        }
+        let Some(found) = table.get(id)? else {
+            return Err(Error::Corrupt(
+                "a token refers to a scope set the file does not have".into(),
+            ));
+        };
+        let scopes = Scopes::from_stored(found.value().to_owned());
+        self.known.write().insert(*id, scopes.clone());
+        Ok(scopes)
+    }
+}
+
+impl Drop for ScopeSets {
+    fn drop(&mut self) {
+        crate::token_text::wipe(&mut self.key);
+    }
+}
+
 /// The token tables, opened in a write transaction.
 pub(crate) struct WriteTables<'t> {
     tokens: Table<'t, &'static [u8; 16], &'static [u8]>,
@@ -104,6 +168,8 @@ pub(crate) struct WriteTables<'t> {
     epochs: Table<'t, &'static str, i64>,
     cleanup: Table<'t, &'static str, &'static [u8]>,
     events: Table<'t, u64, &'static [u8]>,
+    scope_sets: Table<'t, &'static [u8; 8], &'static str>,
+    sets: &'t ScopeSets,
     retention: Duration,
     /// The rows this transaction changed, when a journal is kept.
     pub(crate) log: Option<Log>,
@@ -112,6 +178,7 @@ pub(crate) struct WriteTables<'t> {
 impl<'t> WriteTables<'t> {
     pub(crate) fn open(
         tx: &'t WriteTransaction,
+        sets: &'t ScopeSets,
         retention: Duration,
         journaled: bool,
     ) -> Result<Self> {
@@ -124,6 +191,8 @@ impl<'t> WriteTables<'t> {
             epochs: tx.open_table(EPOCHS)?,
             cleanup: tx.open_table(CLEANUP)?,
             events: tx.open_table(EVENTS)?,
+            scope_sets: tx.open_table(SCOPE_SETS)?,
+            sets,
             retention,
             log: journaled.then(Log::default),
         })
@@ -194,7 +263,9 @@ impl<'t> WriteTables<'t> {
 
     /// Up to `limit` stored tokens after `after`, in id order (for the store-wide cleanup).
     pub(crate) fn tokens_after(&self, after: Option<TokenId>, limit: usize) -> Result<Vec<Stored>> {
-        rows_after(&self.tokens, after, limit)
+        rows_after(&self.tokens, after, limit, &|set| {
+            self.sets.resolve(&self.scope_sets, set)
+        })
     }
 
     /// Appends an audit event; returns its sequence number.
@@ -231,13 +302,47 @@ impl<'t> WriteTables<'t> {
     }
 
     pub(crate) fn get(&self, id: &TokenId) -> Result<Option<Stored>> {
-        get(&self.tokens, id)
+        get(&self.tokens, id, &|set| {
+            self.sets.resolve(&self.scope_sets, set)
+        })
+    }
+
+    /// The id `scopes` are interned under, interning them if they are new; `None`: they stay
+    /// inline.
+    fn intern(&mut self, scopes: &Scopes) -> Result<Option<ScopeSetId>> {
+        let text = scopes.as_str();
+        if text.len() <= INLINE_SCOPES {
+            return Ok(None);
+        }
+        let id = self.sets.id_of(text);
+        if let Some(known) = self.sets.known.read().get(&id) {
+            return Ok((known == scopes).then_some(id));
+        }
+        if let Some(found) = self.scope_sets.get(&id)? {
+            let same = found.value() == text;
+            drop(found);
+            if same {
+                self.sets.known.write().insert(id, scopes.clone());
+            }
+            return Ok(same.then_some(id));
+        }
+        if self.scope_sets.len()? >= MAX_SCOPE_SETS {
+            return Ok(None);
+        }
+        self.scope_sets.insert(&id, text)?;
+        if let Some(log) = &mut self.log {
+            log.insert(T::ScopeSets, &id, text.as_bytes());
+        }
+        // Known before the row is visible to verify (the overlay), which looks it up here.
+        self.sets.known.write().insert(id, scopes.clone());
+        Ok(Some(id))
     }
 
     /// Writes `new`, replacing `old` (the same token as currently stored, if any), and moves its
     /// index rows accordingly.
     pub(crate) fn put(&mut self, old: Option<&Stored>, new: &Stored) -> Result<()> {
-        let bytes = new.encode();
+        let set = self.intern(&new.record.scopes)?;
+        let bytes = new.encode(set);
         self.tokens.insert(&new.record.id.0, bytes.as_slice())?;
         if let Some(log) = &mut self.log {
             log.insert(T::Tokens, &new.record.id.0, &bytes);
@@ -380,12 +485,16 @@ impl<'t> WriteTables<'t> {
     }
 }
 
+/// Looks up the scopes of an interned scope set.
+type Resolve<'a> = dyn Fn(&ScopeSetId) -> Result<Scopes> + 'a;
+
 fn get(
     table: &impl ReadableTable<&'static [u8; 16], &'static [u8]>,
     id: &TokenId,
+    sets: &Resolve<'_>,
 ) -> Result<Option<Stored>> {
     match table.get(&id.0)? {
-        Some(v) => Ok(Some(Stored::decode(*id, v.value())?)),
+        Some(v) => Ok(Some(Stored::decode(*id, v.value(), sets)?)),
         None => Ok(None),
     }
 }
@@ -397,6 +506,7 @@ fn rows_after(
     table: &impl ReadableTable<&'static [u8; 16], &'static [u8]>,
     after: Option<TokenId>,
     limit: usize,
+    sets: &Resolve<'_>,
 ) -> Result<Vec<Stored>> {
     let mut out = Vec::new();
     let mut last = after.map(|a| a.0);
@@ -418,7 +528,7 @@ fn rows_after(
             break;
         }
         last = Some(key);
-        out.push(Stored::decode(TokenId(key), v.value())?);
+        out.push(Stored::decode(TokenId(key), v.value(), sets)?);
     }
     Ok(out)
 }
@@ -538,13 +648,19 @@ impl Overlay {
 pub(crate) struct Snapshot {
     tokens: ReadOnlyTable<&'static [u8; 16], &'static [u8]>,
     epochs: Option<ReadOnlyTable<&'static str, i64>>,
+    scope_sets: ReadOnlyTable<&'static [u8; 8], &'static str>,
+    sets: Arc<ScopeSets>,
     _tx: ReadTransaction,
 }
 
 impl Snapshot {
     /// A snapshot for verify; `with_epochs` reads the epochs from it (when another process may
     /// have written them).
-    pub(crate) fn new(tx: ReadTransaction, with_epochs: bool) -> Result<Snapshot> {
+    pub(crate) fn new(
+        tx: ReadTransaction,
+        with_epochs: bool,
+        sets: &Arc<ScopeSets>,
+    ) -> Result<Snapshot> {
         let epochs = if with_epochs {
             let t = tx.open_table(EPOCHS)?;
             (!t.is_empty()?).then_some(t)
@@ -554,12 +670,19 @@ impl Snapshot {
         Ok(Snapshot {
             tokens: tx.open_table(TOKENS)?,
             epochs,
+            scope_sets: tx.open_table(SCOPE_SETS)?,
+            sets: sets.clone(),
             _tx: tx,
         })
     }
 
     pub(crate) fn get(&self, id: &TokenId) -> Result<Option<Stored>> {
-        get(&self.tokens, id)
+        get(&self.tokens, id, &|set| self.scope_set(set))
+    }
+
+    /// The scopes of an interned set.
+    pub(crate) fn scope_set(&self, id: &ScopeSetId) -> Result<Scopes> {
+        self.sets.resolve(&self.scope_sets, id)
     }
 
     /// The epoch under `key`, if the snapshot reads epochs.
@@ -580,6 +703,8 @@ pub(crate) struct ReadTables {
     children: ReadOnlyTable<&'static [u8; 32], ()>,
     epochs: ReadOnlyTable<&'static str, i64>,
     events: ReadOnlyTable<u64, &'static [u8]>,
+    scope_sets: ReadOnlyTable<&'static [u8; 8], &'static str>,
+    sets: Arc<ScopeSets>,
 }
 
 // Handles are shared between threads by the store.
@@ -590,7 +715,7 @@ const _: () = {
 };
 
 impl ReadTables {
-    pub(crate) fn new(tx: &ReadTransaction) -> Result<ReadTables> {
+    pub(crate) fn new(tx: &ReadTransaction, sets: &Arc<ScopeSets>) -> Result<ReadTables> {
         Ok(ReadTables {
             tokens: tx.open_table(TOKENS)?,
             by_subject: tx.open_table(BY_SUBJECT)?,
@@ -599,11 +724,17 @@ impl ReadTables {
             children: tx.open_table(CHILDREN)?,
             epochs: tx.open_table(EPOCHS)?,
             events: tx.open_table(EVENTS)?,
+            scope_sets: tx.open_table(SCOPE_SETS)?,
+            sets: sets.clone(),
         })
     }
 
     pub(crate) fn get(&self, id: &TokenId) -> Result<Option<Stored>> {
-        get(&self.tokens, id)
+        get(&self.tokens, id, &|set| self.scope_set(set))
+    }
+
+    fn scope_set(&self, id: &ScopeSetId) -> Result<Scopes> {
+        self.sets.resolve(&self.scope_sets, id)
     }
 
     pub(crate) fn children_of(&self, parent: &TokenId) -> Result<Vec<TokenId>> {
@@ -651,7 +782,7 @@ impl ReadTables {
 
     /// Every stored token, in id order, from `after` (exclusive), at most `limit`.
     pub(crate) fn all(&self, after: Option<TokenId>, limit: usize) -> Result<Vec<Stored>> {
-        rows_after(&self.tokens, after, limit)
+        rows_after(&self.tokens, after, limit, &|set| self.scope_set(set))
     }
 
     fn load(&self, ids: Vec<TokenId>, keep: impl Fn(&Stored) -> bool) -> Result<Vec<Stored>> {

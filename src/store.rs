@@ -22,7 +22,7 @@ use crate::options::{Concurrency, Options};
 use crate::record::{Kind, Record};
 use crate::revoke::TokenRef;
 use crate::schema::{self, HashKey};
-use crate::storage::{Overlay, ReadTables};
+use crate::storage::{Overlay, ReadTables, ScopeSets};
 use crate::token_text::TokenId;
 use crate::touch::Touches;
 use crate::verify::{Outcome, Requirements, Snapshots};
@@ -57,6 +57,8 @@ pub(crate) struct Inner {
     pub(crate) path: Option<PathBuf>,
     pub(crate) opts: Options,
     pub(crate) key: HashKey,
+    /// Interned scope sets known to this process.
+    pub(crate) sets: Arc<ScopeSets>,
     pub(crate) writer: Writer,
     pub(crate) touches: Touches,
     pub(crate) snapshots: ManuallyDrop<Snapshots>,
@@ -251,7 +253,7 @@ impl Store {
             inner.settle()?;
             let db = inner.db.read();
             let tx = db.begin_read()?;
-            let tables = ReadTables::new(&tx)?;
+            let tables = ReadTables::new(&tx, &inner.sets)?;
             let mut out = Vec::new();
             for id in tables.children_of(&parent)? {
                 if let Some(s) = tables.get(&id)? {
@@ -293,7 +295,7 @@ impl Store {
             inner.settle()?;
             let db = inner.db.read();
             let tx = db.begin_read()?;
-            ReadTables::new(&tx)?
+            ReadTables::new(&tx, &inner.sets)?
                 .events_after(since, limit)?
                 .into_iter()
                 .map(|(seq, bytes)| crate::events::decode(seq, &bytes))
@@ -307,7 +309,9 @@ impl Store {
             inner.settle()?;
             let db = inner.db.read();
             let tx = db.begin_read()?;
-            let mut found = ReadTables::new(&tx)?.get(&id)?.map(|s| s.record);
+            let mut found = ReadTables::new(&tx, &inner.sets)?
+                .get(&id)?
+                .map(|s| s.record);
             if let Some(r) = &mut found {
                 inner.merge_pending_use(r);
             }
@@ -322,7 +326,7 @@ impl Store {
             inner.settle()?;
             let db = inner.db.read();
             let tx = db.begin_read()?;
-            let tables = ReadTables::new(&tx)?;
+            let tables = ReadTables::new(&tx, &inner.sets)?;
             let Some(s) = tables.get(&id)? else {
                 return Ok(None);
             };
@@ -339,7 +343,7 @@ impl Store {
             inner.settle()?;
             let db = inner.db.read();
             let tx = db.begin_read()?;
-            let tables = ReadTables::new(&tx)?;
+            let tables = ReadTables::new(&tx, &inner.sets)?;
             let tokens = tables.of_subject(subject)?;
             inner.live_records(&tables, tokens.into_iter().map(|s| s.record), None)
         })
@@ -351,7 +355,7 @@ impl Store {
             inner.settle()?;
             let db = inner.db.read();
             let tx = db.begin_read()?;
-            let tables = ReadTables::new(&tx)?;
+            let tables = ReadTables::new(&tx, &inner.sets)?;
             let tokens = tables.of_tenant(tenant)?;
             inner.live_records(&tables, tokens.into_iter().map(|s| s.record), kind)
         })
@@ -387,7 +391,7 @@ impl Store {
             inner.settle()?;
             let db = inner.db.read();
             let tx = db.begin_read()?;
-            let tables = ReadTables::new(&tx)?;
+            let tables = ReadTables::new(&tx, &inner.sets)?;
             let mut stats = Stats {
                 schema_version: schema::SCHEMA_VERSION,
                 file_bytes: match &inner.path {
@@ -533,9 +537,10 @@ impl Inner {
             _ => None,
         };
         let epochs = MemEpochs::default();
+        let sets = Arc::new(ScopeSets::new(&key.key));
         {
             let tx = db.begin_read()?;
-            epochs.load(ReadTables::new(&tx)?.all_epochs()?);
+            epochs.load(ReadTables::new(&tx, &sets)?.all_epochs()?);
         }
         Ok(Inner {
             epochs,
@@ -543,6 +548,7 @@ impl Inner {
             db: ManuallyDrop::new(RwLock::new(db)),
             path,
             key,
+            sets,
             writer: Writer::default(),
             touches: Touches::new(),
             snapshots: ManuallyDrop::new(Snapshots::new(opts.concurrency)),

@@ -14,6 +14,7 @@
 
 use std::fmt;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 
 use crate::sync::{Mutex, RwLock};
 use redb::{Database, ReadableDatabase};
@@ -23,7 +24,7 @@ use crate::error::Result;
 use crate::options::Concurrency;
 use crate::record::{Record, Replacement, Stored};
 use crate::schema::HashKey;
-use crate::storage::Snapshot;
+use crate::storage::{ScopeSets, Snapshot};
 use crate::store::Inner;
 use crate::token_text::{MalformedReason, Parsed, Secret, TokenId};
 use crate::touch::Use;
@@ -192,10 +193,15 @@ impl Snapshots {
     /// `f` runs with the slot locked, so that `clear` (and the overlay emptied after it) waits
     /// for it. A new read transaction is begun with the database lock taken before the slot's,
     /// the order compaction takes them in (it holds the database lock while it clears the slots).
-    fn with<R>(&self, db: &RwLock<Database>, f: impl FnOnce(&Snapshot) -> Result<R>) -> Result<R> {
+    fn with<R>(
+        &self,
+        db: &RwLock<Database>,
+        sets: &Arc<ScopeSets>,
+        f: impl FnOnce(&Snapshot) -> Result<R>,
+    ) -> Result<R> {
         if !self.reuse {
             let tx = db.read().begin_read()?;
-            return f(&Snapshot::new(tx, true)?);
+            return f(&Snapshot::new(tx, true, sets)?);
         }
         let i = SLOT.with(|i| *i) % self.slots.len();
         {
@@ -208,7 +214,7 @@ impl Snapshots {
         let mut slot = self.slots[i].0.lock();
         let snapshot = match &mut *slot {
             Some(s) => s,
-            empty => empty.insert(Snapshot::new(db.begin_read()?, false)?),
+            empty => empty.insert(Snapshot::new(db.begin_read()?, false, sets)?),
         };
         f(snapshot)
     }
@@ -250,10 +256,12 @@ impl Inner {
         let hash = secret_hash(&self.key, &parsed.id, &parsed.secret);
         let now = self.opts.clock.now();
         let shared = self.opts.concurrency == Concurrency::MultiProcess;
-        let found = self.snapshots.with(&self.db, |snap| {
+        let found = self.snapshots.with(&self.db, &self.sets, |snap| {
             // Rows of journaled batches that redb has not committed yet come first.
             let stored = match self.overlay.get(&parsed.id) {
-                Some(Some(bytes)) => Some(Stored::decode(parsed.id, &bytes)?),
+                Some(Some(bytes)) => Some(Stored::decode(parsed.id, &bytes, |set| {
+                    snap.scope_set(set)
+                })?),
                 Some(None) => None,
                 None => snap.get(&parsed.id)?,
             };

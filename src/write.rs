@@ -425,7 +425,7 @@ fn run_jobs(
     uses: &[(TokenId, Use)],
 ) -> Result<Ran> {
     let mut tx = Tx {
-        tables: WriteTables::open(wtx, inner.opts.revoked_retention, journaled)?,
+        tables: WriteTables::open(wtx, &inner.sets, inner.opts.revoked_retention, journaled)?,
         now: inner.opts.clock.now(),
         inner,
     };

@@ -3,7 +3,7 @@
 mod common;
 
 use common::*;
-use tessera::{IssueRequest, Kind, Outcome, Rejection, Requirements};
+use tessera::{IssueRequest, Kind, Outcome, Rejection, Requirements, Store};
 
 #[test]
 fn an_api_key_never_expires_unless_asked() {
@@ -111,4 +111,63 @@ fn a_limited_use_token_is_valid_until_its_uses_are_spent_in_the_record() {
         f.store.verify(t.token.as_str()).unwrap(),
         Outcome::Valid(_)
     ));
+}
+
+/// Tokens share a few scope sets: the file holds each set once, not once per token, and every
+/// reader (verify, get, listing, a reopened store with nothing in memory) sees the scopes.
+#[test]
+fn shared_scope_sets_are_stored_once_and_read_back_everywhere() {
+    let f = fixture();
+    let sets: Vec<Vec<String>> = (0..5)
+        .map(|i| {
+            vec![
+                format!("reports:read:{i}"),
+                "billing:write".into(),
+                "zz:x".into(),
+            ]
+        })
+        .collect();
+    let short = vec!["a".to_string()];
+    let keys: Vec<_> = (0..600)
+        .map(|i| {
+            let scopes = if i % 7 == 0 { &short } else { &sets[i % 5] };
+            let key = f
+                .store
+                .issue(
+                    &IssueRequest::api_key(format!("org-{}", i % 3)).scopes(scopes.iter().cloned()),
+                )
+                .unwrap();
+            (key, scopes.clone())
+        })
+        .collect();
+    let check = |store: &Store| {
+        for (key, scopes) in &keys {
+            let required = scopes
+                .iter()
+                .fold(Requirements::new(), |r, s| r.scope(s.as_str()));
+            let ok = store.verify_with(key.token.as_str(), &required).unwrap();
+            assert!(ok.is_valid(), "{ok:?}");
+            let rec = store.get(key.record.id).unwrap().unwrap();
+            assert_eq!(rec.scopes.to_vec(), *scopes);
+        }
+        for org in 0..3 {
+            for rec in store.list_tenant(&format!("org-{org}"), None).unwrap() {
+                let want = &keys.iter().find(|(k, _)| k.record.id == rec.id).unwrap().1;
+                assert_eq!(rec.scopes.to_vec(), *want);
+            }
+        }
+    };
+    check(&f.store);
+    f.store.compact().unwrap();
+    let bytes = std::fs::read(f.path()).unwrap();
+    let copies = bytes.windows(13).filter(|w| w == b"billing:write").count();
+    assert!(
+        copies <= 10,
+        "the scope string is in the file {copies} times"
+    );
+    let options = f.options();
+    let path = f.path();
+    drop(f.store);
+    let store = Store::open(&path, options).unwrap();
+    check(&store);
 }

@@ -7,6 +7,7 @@ use std::io::{BufRead, BufReader, Write};
 use std::process::{Command, Stdio};
 
 use common::*;
+use redb::ReadableTableMetadata;
 use tessera::{Concurrency, Error, IssueDurability, IssueRequest, Options, Pepper, Store};
 
 #[test]
@@ -85,6 +86,63 @@ fn a_store_with_a_newer_schema_is_refused() {
         }
     );
     assert!(err.to_string().contains("upgrade tessera"));
+}
+
+/// A file of schema version 1 (no scope set table) opens, is migrated, and keeps its tokens.
+#[test]
+fn a_version_1_file_is_migrated_when_opened() {
+    let f = fixture();
+    // Scopes of up to 8 bytes stay inline, as version 1 stored every scope string.
+    let old = f
+        .store
+        .issue(&IssueRequest::api_key("acme").scopes(["read", "use"]))
+        .unwrap();
+    let path = f.path();
+    let options = f.options();
+    drop(f.store);
+    let meta: redb::TableDefinition<&str, &[u8]> = redb::TableDefinition::new("meta");
+    let sets: redb::TableDefinition<&[u8; 8], &str> = redb::TableDefinition::new("scope_sets");
+    let schema_of = |db: &redb::Database| {
+        let tx = redb::ReadableDatabase::begin_read(db).unwrap();
+        let v = tx
+            .open_table(meta)
+            .unwrap()
+            .get("schema_version")
+            .unwrap()
+            .unwrap()
+            .value()
+            .to_vec();
+        u32::from_le_bytes(v.try_into().unwrap())
+    };
+    {
+        // What version 1 wrote: the same tables but scope_sets, scopes inline in every row.
+        let db = redb::Database::open(&path).unwrap();
+        let tx = db.begin_write().unwrap();
+        assert!(tx.open_table(sets).unwrap().is_empty().unwrap());
+        assert!(tx.delete_table(sets).unwrap());
+        tx.open_table(meta)
+            .unwrap()
+            .insert("schema_version", 1u32.to_le_bytes().as_slice())
+            .unwrap();
+        tx.commit().unwrap();
+    }
+    let store = Store::open(&path, options.clone()).unwrap();
+    let new = store
+        .issue(&IssueRequest::api_key("acme").scopes(["reports:read", "billing:write"]))
+        .unwrap();
+    drop(store);
+    {
+        let db = redb::Database::open(&path).unwrap();
+        assert_eq!(schema_of(&db), tessera::SCHEMA_VERSION);
+        let tx = redb::ReadableDatabase::begin_read(&db).unwrap();
+        assert_eq!(tx.open_table(sets).unwrap().len().unwrap(), 1);
+    }
+    let store = Store::open(&path, options).unwrap();
+    for (key, scopes) in [(&old, "read use"), (&new, "reports:read billing:write")] {
+        assert!(store.verify(key.token.as_str()).unwrap().is_valid());
+        let rec = store.get(key.record.id).unwrap().unwrap();
+        assert_eq!(rec.scopes.as_str(), scopes);
+    }
 }
 
 #[test]

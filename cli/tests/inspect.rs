@@ -25,7 +25,7 @@ fn stats_counts_tokens_by_kind_and_tenant() {
 fn stats_in_json_has_every_count() {
     let s = seed();
     let v = json(s.tessera().args(["stats", "--json"]));
-    assert_eq!(v["schema_version"], 1);
+    assert_eq!(v["schema_version"], tessera::SCHEMA_VERSION);
     assert_eq!(v["all"]["live"], 6);
     assert_eq!(v["all"]["expired"], 1);
     assert_eq!(v["all"]["total"], 7);
