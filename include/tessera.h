@@ -150,7 +150,7 @@
 /**
  * The schema version of the store files this library writes.
  */
-#define TESSERA_SCHEMA_VERSION 1
+#define TESSERA_SCHEMA_VERSION 2
 
 /**
  * Passed as a duration (milliseconds) where "none" is meaningful: no expiry, no idle timeout,

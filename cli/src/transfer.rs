@@ -3,7 +3,7 @@
 //! The first line is the header, then one line per token:
 //!
 //! ```text
-//! {"tessera_export":1,"schema_version":1,"header":"0:<store key>:<key check>","peppered":false,"exported_at":"..."}
+//! {"tessera_export":1,"schema_version":2,"header":"0:<store key>:<key check>","peppered":false,"exported_at":"..."}
 //! {"id":"...","kind":"session","tenant":"","subject":"alice",...,"secret_hash":"v1:<64 hex digits>"}
 //! ```
 //!

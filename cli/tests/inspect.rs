@@ -12,7 +12,10 @@ fn stats_counts_tokens_by_kind_and_tenant() {
         .arg("stats")
         .assert()
         .success()
-        .stdout(predicate::str::contains("schema version  1"))
+        .stdout(predicate::str::contains(format!(
+            "schema version  {}",
+            tessera::SCHEMA_VERSION
+        )))
         .stdout(predicate::str::contains("file size"))
         .stdout(predicate::str::is_match(r"api_key\s+3\s+0\s+0\s+3").unwrap())
         .stdout(predicate::str::is_match(r"session\s+3\s+1\s+0\s+4").unwrap())

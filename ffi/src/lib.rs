@@ -85,7 +85,7 @@ pub const TESSERA_MAX_INPUT_LEN: usize = 1048576;
 /// The default page cache of a store, in bytes (32 MiB).
 pub const TESSERA_DEFAULT_CACHE_SIZE: usize = 33554432;
 /// The schema version of the store files this library writes.
-pub const TESSERA_SCHEMA_VERSION: u32 = 1;
+pub const TESSERA_SCHEMA_VERSION: u32 = 2;
 /// Passed as a duration (milliseconds) where "none" is meaningful: no expiry, no idle timeout,
 /// no maximum lifetime, no sweeper. It is exactly -1: every other negative duration is
 /// `TESSERA_INVALID_ARGUMENT`.
