@@ -323,13 +323,13 @@ impl Store {
             let db = inner.db.read();
             let src = db.begin_read()?;
             let dst = redb::Database::create(out)?;
-            let mut copy = Copy {
+            let mut backup = Backup {
                 src: &src,
                 dst: &dst,
                 tokens: 0,
             };
-            schema::each_table(&mut copy)?;
-            Ok(copy.tokens)
+            schema::each_table(&mut backup)?;
+            Ok(backup.tokens)
         })
     }
 
@@ -401,14 +401,14 @@ fn check_imported(r: &Record) -> Result<()> {
 }
 
 /// Copies every table from a read snapshot into another database, in batches.
-struct Copy<'a> {
+struct Backup<'a> {
     src: &'a redb::ReadTransaction,
     dst: &'a redb::Database,
     /// The rows of the tokens table.
     tokens: u64,
 }
 
-impl EachTable for Copy<'_> {
+impl EachTable for Backup<'_> {
     fn table<K: redb::Key + 'static, V: redb::Value + 'static>(
         &mut self,
         def: TableDefinition<'static, K, V>,

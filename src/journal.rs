@@ -414,7 +414,7 @@ fn apply(tx: &WriteTransaction, m: &[u8]) -> Result<()> {
                 let mut t = tx.open_table(SCOPE_SETS)?;
                 match value {
                     Some(v) => {
-                        t.insert(&k, std::str::from_utf8(v).map_err(|_| corrupt())?)?;
+                        t.insert(&k, v)?;
                     }
                     None => {
                         t.remove(&k)?;

@@ -42,7 +42,8 @@ pub(crate) const CHILDREN: TableDefinition<&[u8; 32], ()> = TableDefinition::new
 pub(crate) const EPOCHS: TableDefinition<&str, i64> = TableDefinition::new("epochs");
 pub(crate) const CLEANUP: TableDefinition<&str, &[u8]> = TableDefinition::new("cleanup");
 pub(crate) const EVENTS: TableDefinition<u64, &[u8]> = TableDefinition::new("events");
-pub(crate) const SCOPE_SETS: TableDefinition<&[u8; 8], &str> = TableDefinition::new("scope_sets");
+/// Values are bytes, checked as UTF-8 when read (redb's `&str` would panic on a damaged row).
+pub(crate) const SCOPE_SETS: TableDefinition<&[u8; 8], &[u8]> = TableDefinition::new("scope_sets");
 
 const META_SCHEMA: &str = "schema_version";
 const META_STORE_KEY: &str = "store_key";

@@ -113,7 +113,7 @@ pub(crate) struct ScopeSets {
 
 /// The most scope sets a store interns; later ones stay inline (a store whose every token has
 /// its own scopes gains nothing from interning and must not grow the table without bound).
-pub(crate) const MAX_SCOPE_SETS: u64 = 10_000;
+const MAX_SCOPE_SETS: u64 = 10_000;
 
 /// Scope strings up to this long stay inline (an id is as long).
 const INLINE_SCOPES: usize = 8;
@@ -135,7 +135,7 @@ impl ScopeSets {
     /// The scopes of an interned set, from memory or else from `table`.
     fn resolve(
         &self,
-        table: &impl ReadableTable<&'static [u8; 8], &'static str>,
+        table: &impl ReadableTable<&'static [u8; 8], &'static [u8]>,
         id: &ScopeSetId,
     ) -> Result<Scopes> {
         if let Some(s) = self.known.read().get(id) {
@@ -146,7 +146,9 @@ impl ScopeSets {
                 "a token refers to a scope set the file does not have".into(),
             ));
         };
-        let scopes = Scopes::from_stored(found.value().to_owned());
+        let text = std::str::from_utf8(found.value())
+            .map_err(|_| Error::Corrupt("a scope set is not UTF-8".into()))?;
+        let scopes = Scopes::from_stored(text.to_owned());
         self.known.write().insert(*id, scopes.clone());
         Ok(scopes)
     }
@@ -168,7 +170,7 @@ pub(crate) struct WriteTables<'t> {
     epochs: Table<'t, &'static str, i64>,
     cleanup: Table<'t, &'static str, &'static [u8]>,
     events: Table<'t, u64, &'static [u8]>,
-    scope_sets: Table<'t, &'static [u8; 8], &'static str>,
+    scope_sets: Table<'t, &'static [u8; 8], &'static [u8]>,
     sets: &'t ScopeSets,
     retention: Duration,
     /// The rows this transaction changed, when a journal is kept.
@@ -263,9 +265,7 @@ impl<'t> WriteTables<'t> {
 
     /// Up to `limit` stored tokens after `after`, in id order (for the store-wide cleanup).
     pub(crate) fn tokens_after(&self, after: Option<TokenId>, limit: usize) -> Result<Vec<Stored>> {
-        rows_after(&self.tokens, after, limit, &|set| {
-            self.sets.resolve(&self.scope_sets, set)
-        })
+        rows_after(&self.tokens, after, limit, &|set| self.scope_set(set))
     }
 
     /// Appends an audit event; returns its sequence number.
@@ -302,9 +302,11 @@ impl<'t> WriteTables<'t> {
     }
 
     pub(crate) fn get(&self, id: &TokenId) -> Result<Option<Stored>> {
-        get(&self.tokens, id, &|set| {
-            self.sets.resolve(&self.scope_sets, set)
-        })
+        get(&self.tokens, id, &|set| self.scope_set(set))
+    }
+
+    fn scope_set(&self, id: &ScopeSetId) -> Result<Scopes> {
+        self.sets.resolve(&self.scope_sets, id)
     }
 
     /// The id `scopes` are interned under, interning them if they are new; `None`: they stay
@@ -319,7 +321,7 @@ impl<'t> WriteTables<'t> {
             return Ok((known == scopes).then_some(id));
         }
         if let Some(found) = self.scope_sets.get(&id)? {
-            let same = found.value() == text;
+            let same = found.value() == text.as_bytes();
             drop(found);
             if same {
                 self.sets.known.write().insert(id, scopes.clone());
@@ -329,7 +331,7 @@ impl<'t> WriteTables<'t> {
         if self.scope_sets.len()? >= MAX_SCOPE_SETS {
             return Ok(None);
         }
-        self.scope_sets.insert(&id, text)?;
+        self.scope_sets.insert(&id, text.as_bytes())?;
         if let Some(log) = &mut self.log {
             log.insert(T::ScopeSets, &id, text.as_bytes());
         }
@@ -648,7 +650,7 @@ impl Overlay {
 pub(crate) struct Snapshot {
     tokens: ReadOnlyTable<&'static [u8; 16], &'static [u8]>,
     epochs: Option<ReadOnlyTable<&'static str, i64>>,
-    scope_sets: ReadOnlyTable<&'static [u8; 8], &'static str>,
+    scope_sets: ReadOnlyTable<&'static [u8; 8], &'static [u8]>,
     sets: Arc<ScopeSets>,
     _tx: ReadTransaction,
 }
@@ -703,7 +705,7 @@ pub(crate) struct ReadTables {
     children: ReadOnlyTable<&'static [u8; 32], ()>,
     epochs: ReadOnlyTable<&'static str, i64>,
     events: ReadOnlyTable<u64, &'static [u8]>,
-    scope_sets: ReadOnlyTable<&'static [u8; 8], &'static str>,
+    scope_sets: ReadOnlyTable<&'static [u8; 8], &'static [u8]>,
     sets: Arc<ScopeSets>,
 }
 

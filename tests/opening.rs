@@ -101,7 +101,7 @@ fn a_version_1_file_is_migrated_when_opened() {
     let options = f.options();
     drop(f.store);
     let meta: redb::TableDefinition<&str, &[u8]> = redb::TableDefinition::new("meta");
-    let sets: redb::TableDefinition<&[u8; 8], &str> = redb::TableDefinition::new("scope_sets");
+    let sets: redb::TableDefinition<&[u8; 8], &[u8]> = redb::TableDefinition::new("scope_sets");
     let schema_of = |db: &redb::Database| {
         let tx = redb::ReadableDatabase::begin_read(db).unwrap();
         let v = tx
