@@ -89,12 +89,45 @@ pub(crate) fn open_database(path: Option<&Path>, opts: &Options) -> Result<Datab
     let Some(path) = path else {
         return Ok(builder.create_with_backend(redb::backends::InMemoryBackend::new())?);
     };
+    create_whole(path);
     check_magic(path)?;
     builder.create(path).map_err(|e| match Error::from(e) {
         Error::Corrupt(m) => Error::Corrupt(format!("{}: {m}", path.display())),
         Error::Locked(m) => Error::Locked(format!("{}: {m}", path.display())),
         other => other,
     })
+}
+
+/// Creates an empty redb file at `path` if there is none, under another name first, and links
+/// it into place once redb has written it whole. redb writes its magic number last, so a process
+/// killed while redb creates the file in place leaves a file that neither redb nor tessera will
+/// open again; this way `path` either does not exist or is a whole database. If another process
+/// links its file first, that one is used. Best effort: where the temporary file or the link
+/// cannot be made (a file system without hard links), redb creates the file in place as before.
+fn create_whole(path: &Path) {
+    if !matches!(path.try_exists(), Ok(false)) {
+        return;
+    }
+    let mut nonce = [0u8; 8];
+    if getrandom::fill(&mut nonce).is_err() {
+        return;
+    }
+    let mut name = path.as_os_str().to_owned();
+    name.push(format!(
+        ".creating-{}-{:016x}",
+        std::process::id(),
+        u64::from_le_bytes(nonce)
+    ));
+    let tmp = std::path::PathBuf::from(name);
+    if Builder::new().create(&tmp).is_ok() {
+        let linked = std::fs::hard_link(&tmp, path);
+        if linked.is_ok() {
+            if let Some(dir) = path.parent().and_then(|d| std::fs::File::open(d).ok()) {
+                let _ = dir.sync_all();
+            }
+        }
+    }
+    let _ = std::fs::remove_file(&tmp);
 }
 
 /// Refuses a non-empty file that is not a redb database before the engine sees it.

@@ -88,6 +88,31 @@ fn a_store_with_a_newer_schema_is_refused() {
     assert!(err.to_string().contains("upgrade tessera"));
 }
 
+/// A new store file is created under a temporary name and linked into place whole (a process
+/// killed while redb writes a file in place leaves one that cannot be opened): nothing of the
+/// temporary file is left, and every mode opens what it created.
+#[test]
+fn creating_a_store_leaves_only_the_store_file() {
+    let dir = tempfile::tempdir().unwrap();
+    for (name, concurrency) in [
+        ("a.redb", Concurrency::Exclusive),
+        ("b.redb", Concurrency::MultiProcess),
+    ] {
+        let path = dir.path().join(name);
+        let store = Store::open(&path, Options::new().concurrency(concurrency)).unwrap();
+        let t = store.issue(&IssueRequest::session("alice")).unwrap();
+        drop(store);
+        let store = Store::open(&path, Options::new().concurrency(concurrency)).unwrap();
+        assert!(store.verify(t.token.as_str()).unwrap().is_valid());
+    }
+    let mut names: Vec<String> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["a.redb", "b.redb"]);
+}
+
 /// A file of schema version 1 (no scope set table) opens, is migrated, and keeps its tokens.
 #[test]
 fn a_version_1_file_is_migrated_when_opened() {
