@@ -409,18 +409,7 @@ fn apply(tx: &WriteTransaction, m: &[u8]) -> Result<()> {
                     }
                 }
             }
-            9 => {
-                let k = arr::<8>(key)?;
-                let mut t = tx.open_table(SCOPE_SETS)?;
-                match value {
-                    Some(v) => {
-                        t.insert(&k, v)?;
-                    }
-                    None => {
-                        t.remove(&k)?;
-                    }
-                }
-            }
+            9 => bytes_table(tx, SCOPE_SETS, arr::<8>(key)?, value)?,
             _ => return Err(corrupt()),
         }
     }
