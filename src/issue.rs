@@ -299,8 +299,8 @@ pub struct Renewed {
 
 impl Inner {
     pub(crate) fn issue(&self, req: &IssueRequest) -> Result<Issued> {
-        let (id, secret) = token_text::generate()?;
         let now = self.opts.clock.now();
+        let (id, secret) = token_text::generate(now)?;
         let record = req.build(&self.opts, id, now)?;
         let prefix = match record.kind {
             Kind::Session => &self.opts.session_prefix,

@@ -275,8 +275,8 @@ impl Inner {
 
     pub(crate) fn issue_child(&self, parent: TokenRef<'_>, req: &IssueRequest) -> Result<Child> {
         let parent = self.resolve(parent)?;
-        let (id, secret) = token_text::generate()?;
         let now = self.opts.clock.now();
+        let (id, secret) = token_text::generate(now)?;
         let mut record = req.build(&self.opts, id, now)?;
         let prefix = self.prefix(record.kind).to_owned();
         let hash = secret_hash(&self.key, &id, &secret);
@@ -371,7 +371,7 @@ impl Inner {
 
     pub(crate) fn roll(&self, target: TokenRef<'_>, grace: Duration) -> Result<Issued> {
         let target = self.resolve(target)?;
-        let (new_id, new_secret) = token_text::generate()?;
+        let (new_id, new_secret) = token_text::generate(self.opts.clock.now())?;
         let new_hash = secret_hash(&self.key, &new_id, &new_secret);
         let key_version = self.key.version;
         let record = self.write(Commit::Durable, move |tx| {
