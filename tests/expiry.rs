@@ -242,3 +242,55 @@ fn count_rows(tx: &redb::ReadTransaction, name: &str) -> u64 {
         Err(e) => panic!("{name}: {e}"),
     }
 }
+
+/// Rows of the subject and tenant indexes whose token is `id`, read from the closed file.
+fn index_rows_of(path: &std::path::Path, id: &tessera::TokenId) -> usize {
+    let db = redb::Database::open(path).unwrap();
+    let tx = redb::ReadableDatabase::begin_read(&db).unwrap();
+    ["by_subject", "by_tenant"]
+        .into_iter()
+        .map(|name| {
+            let table = tx
+                .open_table(redb::TableDefinition::<&[u8; 24], ()>::new(name))
+                .unwrap();
+            redb::ReadableTable::iter(&table)
+                .unwrap()
+                .filter(|row| row.as_ref().unwrap().0.value()[8..] == id.as_bytes()[..])
+                .count()
+        })
+        .sum()
+}
+
+#[test]
+fn a_tombstone_is_in_no_listing_or_subject_revocation_and_the_purge_removes_all_its_rows() {
+    let f = fixture_with(|o| o.revoked_retention(DAY));
+    let issue = || {
+        f.store
+            .issue(&IssueRequest::session("ann").tenant("acme").ttl(10 * DAY))
+            .unwrap()
+    };
+    let (a, b, c) = (issue(), issue(), issue());
+    f.store.revoke(a.record.id).unwrap();
+    let ids = |records: Vec<tessera::Record>| -> Vec<_> { records.iter().map(|r| r.id).collect() };
+    let mut live = vec![b.record.id, c.record.id];
+    live.sort();
+    let mut listed = ids(f.store.list_subject("ann").unwrap());
+    listed.sort();
+    assert_eq!(listed, live);
+    let mut listed = ids(f.store.list_tenant("acme", None).unwrap());
+    listed.sort();
+    assert_eq!(listed, live);
+    // "Log out my other devices" counts the live tokens only.
+    assert_eq!(f.store.revoke_subject("ann", Some(c.record.id)).unwrap(), 1);
+    assert_eq!(ids(f.store.list_subject("ann").unwrap()), vec![c.record.id]);
+    assert_eq!(f.store.revoke_tenant("acme").unwrap(), 1);
+    assert!(f.store.list_tenant("acme", None).unwrap().is_empty());
+
+    f.clock.advance(DAY);
+    assert_eq!(f.store.purge_expired().unwrap(), 3);
+    let path = f.path();
+    f.store.close().unwrap();
+    for t in [&a, &b, &c] {
+        assert_eq!(index_rows_of(&path, &t.record.id), 0);
+    }
+}
