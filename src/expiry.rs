@@ -34,33 +34,41 @@ impl Inner {
 
 fn purge_in(tx: &mut Tx<'_, '_>, limit: usize) -> Result<PurgeBatch> {
     let now = tx.now;
-    let rows = tx.tables.due(now, limit + 1)?;
-    let more = rows.len() > limit;
+    // Each token's row comes out of the tree as it is read; one that stays is written back.
+    let (rows, more) = tx.tables.take_due(now, limit)?;
     let retention = tx.inner.opts.revoked_retention;
-    let mut dead = Vec::new();
-    for (key, stored) in rows.into_iter().take(limit) {
+    // Purged tokens whose row is already out, and those whose row was written back meanwhile.
+    let (mut taken, mut dead) = (Vec::new(), Vec::new());
+    for (key, stored) in rows {
         let Some(mut s) = stored else {
             tx.tables.remove_deadline_row(&key)?;
             continue;
         };
         // A use recorded in memory but not yet written may have moved an idle deadline (of a
         // revoked token too: verify records uses of valid tokens only, so it came before).
+        let mut written = false;
         if let Some(at) = tx.inner.touches.latest(&s.record.id) {
             if s.record.last_used_at.is_none_or(|t| t < at) {
                 let old = s.clone();
                 s.record.last_used_at = Some(at);
                 tx.tables.put(Some(&old), &s)?;
+                written = true;
             }
         }
         if purge_deadline(&s, retention).is_some_and(|d| d <= now) {
-            dead.push(s);
+            if written {
+                dead.push(s);
+            } else {
+                taken.push(s);
+            }
         } else {
             // The row was stale: drop it and write the token's rows as they should be.
             tx.tables.remove_deadline_row(&key)?;
             tx.tables.put(None, &s)?;
         }
     }
-    let mut removed = dead.len();
+    let mut removed = taken.len() + dead.len();
+    tx.tables.delete_taken(&mut taken)?;
     tx.tables.delete_all(&mut dead)?;
     let mut more = more;
     if !more && removed < limit {

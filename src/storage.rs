@@ -22,6 +22,9 @@ use crate::token_text::TokenId;
 
 type Key24 = [u8; 24];
 
+/// A row of the deadline index and its token (`None`: the row points at nothing).
+pub(crate) type DueRow = (Key24, Option<Stored>);
+
 /// The index rows a record has.
 #[derive(PartialEq, Eq, Clone, Copy)]
 struct IndexRows {
@@ -361,9 +364,21 @@ impl<'t> WriteTables<'t> {
     /// instead of jumping between cold leaves (purging 100,000 of 1,000,000 tokens with random
     /// deadlines: 25,600 tokens/s one by one, 34,700/s sorted).
     pub(crate) fn delete_all(&mut self, olds: &mut [Stored]) -> Result<()> {
+        self.delete_many(olds, true)
+    }
+
+    /// Like [`Self::delete_all`], for tokens whose row [`Self::take_due`] already took out.
+    pub(crate) fn delete_taken(&mut self, olds: &mut [Stored]) -> Result<()> {
+        self.delete_many(olds, false)
+    }
+
+    fn delete_many(&mut self, olds: &mut [Stored], token_rows: bool) -> Result<()> {
         olds.sort_unstable_by_key(|s| s.record.id);
         for old in olds.iter() {
-            self.delete_token_rows(old)?;
+            if token_rows {
+                self.remove_token_row(&old.record.id)?;
+            }
+            self.delete_child_rows(old)?;
         }
         let rows: Vec<[Option<Key24>; 3]> = olds
             .iter()
@@ -397,14 +412,22 @@ impl<'t> WriteTables<'t> {
 
     /// Removes a token, all of its index rows and its rows in the children table.
     pub(crate) fn delete(&mut self, old: &Stored) -> Result<()> {
-        self.delete_token_rows(old)?;
+        self.remove_token_row(&old.record.id)?;
+        self.delete_child_rows(old)?;
         self.move_index(Some(index_rows(old, self.retention)), None)
     }
 
-    /// Removes a token's row and its rows in the children table (not its index rows).
-    fn delete_token_rows(&mut self, old: &Stored) -> Result<()> {
-        let id = old.record.id;
+    fn remove_token_row(&mut self, id: &TokenId) -> Result<()> {
         self.tokens.remove(&id.0)?;
+        if let Some(log) = &mut self.log {
+            log.remove(T::Tokens, &id.0);
+        }
+        Ok(())
+    }
+
+    /// Removes a token's rows in the children table.
+    fn delete_child_rows(&mut self, old: &Stored) -> Result<()> {
+        let id = old.record.id;
         let mut gone = Vec::new();
         if let Some(parent) = old.record.parent {
             gone.push(key32(&parent, &id));
@@ -416,7 +439,6 @@ impl<'t> WriteTables<'t> {
             self.children.remove(k)?;
         }
         if let Some(log) = &mut self.log {
-            log.remove(T::Tokens, &id.0);
             for k in &gone {
                 log.remove(T::Children, k);
             }
@@ -462,18 +484,40 @@ impl<'t> WriteTables<'t> {
         self.load(ids, |s| of_tenant(s, tenant))
     }
 
-    /// Up to `limit` rows of the deadline index that are `<= now`, each with its token (`None`
-    /// if the row points at nothing, which tessera never writes but the purge tolerates).
-    /// The tokens are read in id order (one pass over the token tree), and returned in that order.
-    pub(crate) fn due(&self, now: Timestamp, limit: usize) -> Result<Vec<(Key24, Option<Stored>)>> {
-        let mut keys = due_keys(&self.by_deadline, now, limit)?;
+    /// Up to `limit` rows of the deadline index that are `<= now`, each with its token (`None` if
+    /// the row points at nothing, which tessera never writes but the purge tolerates), in id
+    /// order (one pass over the token tree). Each token's row is taken out of the tokens table as
+    /// it is read: one pass over the tree's leaves where reading and then removing took two (the
+    /// leaves of a batch outnumber what the cache holds, so the second pass read them again). The caller
+    /// removes the other rows of each token it purges ([`Self::delete_taken`]) and writes back
+    /// the others ([`Self::put`] with no old row). Also returns whether more rows were due.
+    pub(crate) fn take_due(
+        &mut self,
+        now: Timestamp,
+        limit: usize,
+    ) -> Result<(Vec<DueRow>, bool)> {
+        let mut keys = due_keys(&self.by_deadline, now, limit.saturating_add(1))?;
+        let more = keys.len() > limit;
+        keys.truncate(limit);
         keys.sort_unstable_by_key(id_of);
         let mut out = Vec::with_capacity(keys.len());
         for key in keys {
             let id = id_of(&key);
-            out.push((key, self.get(&id)?));
+            let (sets, scope_sets) = (&self.sets, &self.scope_sets);
+            let taken = match self.tokens.remove(&id.0)? {
+                Some(v) => Some(Stored::decode(id, v.value(), |set: &ScopeSetId| {
+                    sets.resolve(scope_sets, set)
+                })?),
+                None => None,
+            };
+            if taken.is_some() {
+                if let Some(log) = &mut self.log {
+                    log.remove(T::Tokens, &id.0);
+                }
+            }
+            out.push((key, taken));
         }
-        Ok(out)
+        Ok((out, more))
     }
 
     fn load(&self, ids: Vec<TokenId>, keep: impl Fn(&Stored) -> bool) -> Result<Vec<Stored>> {

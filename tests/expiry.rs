@@ -243,11 +243,11 @@ fn count_rows(tx: &redb::ReadTransaction, name: &str) -> u64 {
     }
 }
 
-/// Rows of the subject and tenant indexes whose token is `id`, read from the closed file.
+/// Rows of the index tables whose token is `id`, read from the closed file.
 fn index_rows_of(path: &std::path::Path, id: &tessera::TokenId) -> usize {
     let db = redb::Database::open(path).unwrap();
     let tx = redb::ReadableDatabase::begin_read(&db).unwrap();
-    ["by_subject", "by_tenant"]
+    ["by_subject", "by_tenant", "by_deadline"]
         .into_iter()
         .map(|name| {
             let table = tx
@@ -293,4 +293,31 @@ fn a_tombstone_is_in_no_listing_or_subject_revocation_and_the_purge_removes_all_
     for t in [&a, &b, &c] {
         assert_eq!(index_rows_of(&path, &t.record.id), 0);
     }
+}
+
+#[test]
+fn an_idle_token_with_a_use_not_yet_written_is_purged_with_all_its_rows() {
+    let f = fixture();
+    let t = f
+        .store
+        .issue(
+            &IssueRequest::session("a")
+                .tenant("acme")
+                .ttl(DAY)
+                .idle_timeout(30 * MINUTE),
+        )
+        .unwrap();
+    f.clock.advance(20 * MINUTE);
+    assert!(f.store.verify(t.token.as_str()).unwrap().is_valid());
+    // Idle 31 minutes after that use, which the purge finds in memory and writes first.
+    f.clock.advance(31 * MINUTE);
+    assert_eq!(f.store.purge_expired().unwrap(), 1);
+    assert_eq!(f.store.purge_expired().unwrap(), 0);
+    assert_eq!(
+        f.store.verify(t.token.as_str()).unwrap().rejection(),
+        Some(Rejection::Unknown)
+    );
+    let path = f.path();
+    f.store.close().unwrap();
+    assert_eq!(index_rows_of(&path, &t.record.id), 0);
 }
