@@ -491,11 +491,7 @@ impl<'t> WriteTables<'t> {
     /// leaves of a batch outnumber what the cache holds, so the second pass read them again). The caller
     /// removes the other rows of each token it purges ([`Self::delete_taken`]) and writes back
     /// the others ([`Self::put`] with no old row). Also returns whether more rows were due.
-    pub(crate) fn take_due(
-        &mut self,
-        now: Timestamp,
-        limit: usize,
-    ) -> Result<(Vec<DueRow>, bool)> {
+    pub(crate) fn take_due(&mut self, now: Timestamp, limit: usize) -> Result<(Vec<DueRow>, bool)> {
         let mut keys = due_keys(&self.by_deadline, now, limit.saturating_add(1))?;
         let more = keys.len() > limit;
         keys.truncate(limit);

@@ -28,6 +28,9 @@ fn open(args: &OpenArgs<'_>) -> Result<Box<dyn Backend>> {
     Ok(Box::new(Tessera { store, path }))
 }
 
+/// Tokens per bulk-load transaction.
+const LOAD_CHUNK: usize = 10_000;
+
 /// The tessera store of one round.
 pub struct Tessera {
     store: Store,
@@ -48,18 +51,22 @@ fn request(tenant: u32, subject: u64, scope: &str) -> Request {
 }
 
 impl Backend for Tessera {
+    /// In transactions of [`LOAD_CHUNK`] tokens: the records of a transaction are all in memory
+    /// at once, and a larger chunk only raised the peak memory of the round.
     fn load(&mut self, batch: &[TokenSpec]) -> Result<()> {
-        let tokens = batch
-            .iter()
-            .map(|s| Preloaded {
-                request: request(s.tenant, s.subject, s.scope),
-                id: s.id,
-                secret: s.secret,
-                created_at: secs(s.created_at),
-                expires_at: Some(secs(s.expires_at)),
-            })
-            .collect();
-        support::load(&self.store, tokens).map_err(|e| anyhow!("tessera load: {e}"))?;
+        for chunk in batch.chunks(LOAD_CHUNK) {
+            let tokens = chunk
+                .iter()
+                .map(|s| Preloaded {
+                    request: request(s.tenant, s.subject, s.scope),
+                    id: s.id,
+                    secret: s.secret,
+                    created_at: secs(s.created_at),
+                    expires_at: Some(secs(s.expires_at)),
+                })
+                .collect();
+            support::load(&self.store, tokens).map_err(|e| anyhow!("tessera load: {e}"))?;
+        }
         Ok(())
     }
 
