@@ -355,8 +355,21 @@ impl<'t> WriteTables<'t> {
         if let Some(log) = &mut self.log {
             log.insert(T::Tokens, &new.record.id.0, &bytes);
         }
-        let before = old.map(|o| index_rows(o, self.retention));
-        self.move_index(before, Some(index_rows(new, self.retention)))
+        let mut before = old.map(|o| index_rows(o, self.retention));
+        let after = index_rows(new, self.retention);
+        // A revocation that brings the purge deadline forward adds the tombstone's deadline row
+        // (near the end of the index, where the other recent ones are) and leaves the token's old
+        // row where it was (in a random leaf). The purge removes the tombstone at its own row,
+        // and the old row, which then points at nothing, once it reaches it.
+        if let (Some(rows), Some(o)) = (&mut before, old) {
+            if o.record.revoked.is_none()
+                && new.record.revoked.is_some()
+                && rows.deadline != after.deadline
+            {
+                rows.deadline = None;
+            }
+        }
+        self.move_index(before, Some(after))
     }
 
     /// Removes many tokens with all their rows, like [`Self::delete`] on each, one tree at a
@@ -485,7 +498,7 @@ impl<'t> WriteTables<'t> {
     }
 
     /// Up to `limit` rows of the deadline index that are `<= now`, each with its token (`None` if
-    /// the row points at nothing, which tessera never writes but the purge tolerates), in id
+    /// the row points at nothing: the row a revocation left behind, see [`Self::put`]), in id
     /// order (one pass over the token tree). Each token's row is taken out of the tokens table as
     /// it is read: one pass over the tree's leaves where reading and then removing took two (the
     /// leaves of a batch outnumber what the cache holds, so the second pass read them again). The caller
@@ -820,9 +833,21 @@ impl ReadTables {
         self.load(ids, |s| of_tenant(s, tenant))
     }
 
-    /// How many tokens are due for purging at `now` (counting at most `limit`).
-    pub(crate) fn count_due(&self, now: Timestamp, limit: usize) -> Result<usize> {
-        Ok(due_keys(&self.by_deadline, now, limit)?.len())
+    /// How many tokens are due for purging at `now`: the tokens that rows of the deadline index
+    /// up to `now` point at (a revoked token's old row points at nothing once it is purged, or
+    /// at the token that another row names too).
+    pub(crate) fn count_due(&self, now: Timestamp) -> Result<usize> {
+        let mut ids: Vec<TokenId> = due_keys(&self.by_deadline, now, usize::MAX)?
+            .iter()
+            .map(id_of)
+            .collect();
+        ids.sort_unstable();
+        ids.dedup();
+        let mut n = 0;
+        for id in &ids {
+            n += usize::from(self.tokens.get(&id.0)?.is_some());
+        }
+        Ok(n)
     }
 
     /// Every stored token, in id order, from `after` (exclusive), at most `limit`.

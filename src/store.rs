@@ -398,7 +398,7 @@ impl Store {
                     Some(p) => std::fs::metadata(p)?.len(),
                     None => 0,
                 },
-                due_for_purge: tables.count_due(now, usize::MAX)? as u64,
+                due_for_purge: tables.count_due(now)? as u64,
                 ..Stats::default()
             };
             let mut after = None;

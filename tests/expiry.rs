@@ -288,6 +288,9 @@ fn a_tombstone_is_in_no_listing_or_subject_revocation_and_the_purge_removes_all_
 
     f.clock.advance(DAY);
     assert_eq!(f.store.purge_expired().unwrap(), 3);
+    // Past the tokens' own expiry, the rows their revocation left behind go too.
+    f.clock.advance(9 * DAY);
+    assert_eq!(f.store.purge_expired().unwrap(), 0);
     let path = f.path();
     f.store.close().unwrap();
     for t in [&a, &b, &c] {
@@ -319,5 +322,35 @@ fn an_idle_token_with_a_use_not_yet_written_is_purged_with_all_its_rows() {
     );
     let path = f.path();
     f.store.close().unwrap();
+    assert_eq!(index_rows_of(&path, &t.record.id), 0);
+}
+
+#[test]
+fn a_revocation_brings_the_purge_forward_and_the_old_deadline_row_goes_when_reached() {
+    let f = fixture_with(|o| o.revoked_retention(DAY));
+    let t = f
+        .store
+        .issue(&IssueRequest::session("a").tenant("acme").ttl(10 * DAY))
+        .unwrap();
+    f.store.revoke(t.record.id).unwrap();
+    assert_eq!(f.store.stats().unwrap().due_for_purge, 0);
+    f.clock.advance(DAY);
+    assert_eq!(f.store.stats().unwrap().due_for_purge, 1);
+    assert_eq!(f.store.purge_expired().unwrap(), 1);
+    assert_eq!(
+        f.store.verify(t.token.as_str()).unwrap().rejection(),
+        Some(Rejection::Unknown)
+    );
+    let path = f.path();
+    let options = f.options();
+    f.store.close().unwrap();
+    // The row of the token's own expiry is left, pointing at nothing, until the purge gets there.
+    assert_eq!(index_rows_of(&path, &t.record.id), 1);
+    let store = Store::open(&path, options).unwrap();
+    assert_eq!(store.stats().unwrap().due_for_purge, 0);
+    f.clock.advance(9 * DAY);
+    assert_eq!(store.stats().unwrap().due_for_purge, 0);
+    assert_eq!(store.purge_expired().unwrap(), 0);
+    store.close().unwrap();
     assert_eq!(index_rows_of(&path, &t.record.id), 0);
 }
