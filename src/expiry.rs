@@ -11,7 +11,7 @@ use crate::sync::{Condvar, Mutex};
 
 use crate::error::{Error, Result};
 use crate::events::{EventKind, NewEvent};
-use crate::storage::purge_deadline;
+use crate::storage::{deadline_key, purge_deadline, DeadlineKey};
 use crate::store::Inner;
 use crate::write::{Commit, Tx};
 
@@ -24,18 +24,67 @@ pub struct PurgeBatch {
     pub more: bool,
 }
 
+/// Rows of the deadline index that [`Inner::purge_all`] reads at once (24 bytes each). It sorts
+/// them by id and removes them batch by batch, so that the batches walk the tokens tree from left
+/// to right once between them, where batches of rows taken by deadline each touched leaves all
+/// over it (1,000,000 tokens, 100,000 expired, batches of 5,000: 77,000 -> 100,000 tokens/s).
+const PURGE_PLAN: usize = 100_000;
+
 impl Inner {
     /// Removes up to one batch of due tokens.
     pub(crate) fn purge_batch(&self) -> Result<PurgeBatch> {
         let limit = self.opts.purge_batch;
-        self.write(Commit::Issue, move |tx| purge_in(tx, limit))
+        self.write(Commit::Issue, move |tx| {
+            let (keys, more) = tx.tables.due_by_id(tx.now, limit)?;
+            purge_keys(tx, keys, more, limit)
+        })
+    }
+
+    /// Removes every due token, and the rows killed by epochs: while many are due, a plan of up
+    /// to [`PURGE_PLAN`] rows at a time in id order, in batches of [`crate::Options::purge_batch`]
+    /// (so that other writers wait for one batch at most); then batch by batch.
+    pub(crate) fn purge_all(&self) -> Result<usize> {
+        let limit = self.opts.purge_batch;
+        let mut total = 0;
+        loop {
+            let (keys, _) =
+                self.write(Commit::Issue, |tx| tx.tables.due_by_id(tx.now, PURGE_PLAN))?;
+            if keys.len() <= limit {
+                break;
+            }
+            for chunk in keys.chunks(limit) {
+                let chunk = chunk.to_vec();
+                // Rows that are gone or moved since the plan was read are judged again by
+                // `purge_keys`, like any row.
+                // A job may run again (when another in its batch fails): it keeps its keys.
+                let b = self.write(Commit::Issue, move |tx| {
+                    purge_keys(tx, chunk.clone(), true, limit)
+                })?;
+                total += b.removed;
+            }
+        }
+        loop {
+            let b = self.purge_batch()?;
+            total += b.removed;
+            if !b.more {
+                return Ok(total);
+            }
+        }
     }
 }
 
-fn purge_in(tx: &mut Tx<'_, '_>, limit: usize) -> Result<PurgeBatch> {
+/// Purges the tokens of `keys` (rows of the deadline index, in id order) that are due; `more`:
+/// whether other rows were due beyond these (if not, and the batch has room left, the cleanup of
+/// epochs goes on in it).
+fn purge_keys(
+    tx: &mut Tx<'_, '_>,
+    keys: Vec<DeadlineKey>,
+    more: bool,
+    limit: usize,
+) -> Result<PurgeBatch> {
     let now = tx.now;
     // Each token's row comes out of the tree as it is read; one that stays is written back.
-    let (rows, more) = tx.tables.take_due(now, limit)?;
+    let rows = tx.tables.take(keys)?;
     let retention = tx.inner.opts.revoked_retention;
     // Purged tokens whose row is already out, and those whose row was written back meanwhile.
     let (mut taken, mut dead) = (Vec::new(), Vec::new());
@@ -56,6 +105,11 @@ fn purge_in(tx: &mut Tx<'_, '_>, limit: usize) -> Result<PurgeBatch> {
             }
         }
         if purge_deadline(&s, retention).is_some_and(|d| d <= now) {
+            // Found through another row than its own (one a revocation left behind): that row
+            // goes too, the token's own goes with its other rows.
+            if deadline_key(&s, retention) != Some(key) {
+                tx.tables.remove_deadline_row(&key)?;
+            }
             if written {
                 dead.push(s);
             } else {

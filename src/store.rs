@@ -600,17 +600,6 @@ impl Inner {
         Ok(out)
     }
 
-    pub(crate) fn purge_all(&self) -> Result<usize> {
-        let mut total = 0;
-        loop {
-            let b = self.purge_batch()?;
-            total += b.removed;
-            if !b.more {
-                return Ok(total);
-            }
-        }
-    }
-
     /// Writes every pending use.
     pub(crate) fn flush_uses(&self) -> Result<()> {
         while !self.touches.is_empty() {
