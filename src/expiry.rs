@@ -11,8 +11,10 @@ use crate::sync::{Condvar, Mutex};
 
 use crate::error::{Error, Result};
 use crate::events::{EventKind, NewEvent};
-use crate::storage::{deadline_key, purge_deadline, DeadlineKey};
+use crate::record::Stored;
+use crate::storage::{deadline_key, id_of, name_rows, purge_deadline, DeadlineKey, NameKey};
 use crate::store::Inner;
+use crate::token_text::TokenId;
 use crate::write::{Commit, Tx};
 
 /// What one purge batch did.
@@ -24,10 +26,7 @@ pub struct PurgeBatch {
     pub more: bool,
 }
 
-/// Rows of the deadline index that [`Inner::purge_all`] reads at once (24 bytes each). It sorts
-/// them by id and removes them batch by batch, so that the batches walk the tokens tree from left
-/// to right once between them, where batches of rows taken by deadline each touched leaves all
-/// over it (1,000,000 tokens, 100,000 expired, batches of 5,000: 77,000 -> 100,000 tokens/s).
+/// Rows of the deadline index that [`Inner::purge_all`] reads at once (24 bytes each).
 const PURGE_PLAN: usize = 100_000;
 
 impl Inner {
@@ -36,13 +35,23 @@ impl Inner {
         let limit = self.opts.purge_batch;
         self.write(Commit::Issue, move |tx| {
             let (keys, more) = tx.tables.due_by_id(tx.now, limit)?;
-            purge_keys(tx, keys, more, limit)
+            purge_keys(tx, keys, more, limit, &[])
         })
     }
 
-    /// Removes every due token, and the rows killed by epochs: while many are due, a plan of up
-    /// to [`PURGE_PLAN`] rows at a time in id order, in batches of [`crate::Options::purge_batch`]
-    /// (so that other writers wait for one batch at most); then batch by batch.
+    /// Removes every due token, and the rows killed by epochs. While many are due, it reads a
+    /// plan of up to [`PURGE_PLAN`] due rows and removes, batch by batch
+    /// ([`crate::Options::purge_batch`] rows each, so that other writers wait for one batch at
+    /// most), first the subject rows of the plan's tokens in key order, then their tenant rows,
+    /// then the tokens with their other rows in id order: each tree is walked once from left to
+    /// right over the plan, where batches taken by deadline each touched leaves all over the
+    /// four trees. Then batch by batch. Measured at 1,000,000 tokens, 100,000 expired, batches
+    /// of 5,000: 77,000 tokens/s by deadline, 100,000/s with the tokens in id order, 115,000/s
+    /// with the index rows first.
+    ///
+    /// Between the first steps and the last, a token about to be purged has no subject or
+    /// tenant row: it is past its deadline, so no listing or revocation needs it. A crash there
+    /// leaves such tokens for the next purge, which removes them.
     pub(crate) fn purge_all(&self) -> Result<usize> {
         let limit = self.opts.purge_batch;
         let mut total = 0;
@@ -52,13 +61,38 @@ impl Inner {
             if keys.len() <= limit {
                 break;
             }
+            // Read a batch at a time too (each read is a random leaf of the tokens tree).
+            let (mut subjects, mut tenants, mut gone) = (Vec::new(), Vec::new(), Vec::new());
+            for chunk in keys.chunks(limit) {
+                let chunk = chunk.to_vec();
+                let (s, t, g) = self.write(Commit::Issue, move |tx| dead_name_rows(tx, &chunk))?;
+                subjects.extend(s);
+                tenants.extend(t);
+                gone.extend(g);
+            }
+            for rows in [&mut subjects, &mut tenants] {
+                rows.sort_unstable();
+                rows.dedup();
+            }
+            gone.sort_unstable();
+            gone.dedup();
+            let gone = Arc::new(gone);
+            for (subject, rows) in [(true, subjects), (false, tenants)] {
+                for chunk in rows.chunks(limit) {
+                    let chunk = chunk.to_vec();
+                    self.write(Commit::Issue, move |tx| {
+                        tx.tables.remove_name_rows(subject, &chunk)
+                    })?;
+                }
+            }
             for chunk in keys.chunks(limit) {
                 let chunk = chunk.to_vec();
                 // Rows that are gone or moved since the plan was read are judged again by
-                // `purge_keys`, like any row.
-                // A job may run again (when another in its batch fails): it keeps its keys.
+                // `purge_keys`, like any row. A job may run again (when another in its batch
+                // fails): it keeps its keys.
+                let gone = gone.clone();
                 let b = self.write(Commit::Issue, move |tx| {
-                    purge_keys(tx, chunk.clone(), true, limit)
+                    purge_keys(tx, chunk.clone(), true, limit, &gone)
                 })?;
                 total += b.removed;
             }
@@ -73,14 +107,50 @@ impl Inner {
     }
 }
 
+/// The token behind a row of the deadline index, with the use verify recorded in memory and
+/// not yet written, if that is later than the stored one (it may have moved an idle deadline,
+/// of a revoked token too: verify records uses of valid tokens only, so it came before).
+fn with_pending_use(tx: &Tx<'_, '_>, s: &Stored) -> Option<Stored> {
+    let at = tx.inner.touches.latest(&s.record.id)?;
+    s.record.last_used_at.is_none_or(|t| t < at).then(|| {
+        let mut used = s.clone();
+        used.record.last_used_at = Some(at);
+        used
+    })
+}
+
+/// The subject and tenant rows of the tokens of `keys` that are due, and the ids of those tokens.
+fn dead_name_rows(tx: &Tx<'_, '_>, keys: &[DeadlineKey]) -> Result<NameRows> {
+    let retention = tx.inner.opts.revoked_retention;
+    let (mut subjects, mut tenants, mut ids) = (Vec::new(), Vec::new(), Vec::new());
+    for key in keys {
+        let Some(s) = tx.tables.get(&id_of(key))? else {
+            continue;
+        };
+        let s = with_pending_use(tx, &s).unwrap_or(s);
+        if purge_deadline(&s, retention).is_some_and(|d| d <= tx.now) {
+            let (subject, tenant) = name_rows(&s);
+            subjects.extend(subject);
+            tenants.push(tenant);
+            ids.push(s.record.id);
+        }
+    }
+    Ok((subjects, tenants, ids))
+}
+
+/// Rows of the subject index, rows of the tenant index, and the ids they belong to.
+type NameRows = (Vec<NameKey>, Vec<NameKey>, Vec<TokenId>);
+
 /// Purges the tokens of `keys` (rows of the deadline index, in id order) that are due; `more`:
 /// whether other rows were due beyond these (if not, and the batch has room left, the cleanup of
-/// epochs goes on in it).
+/// epochs goes on in it); `named_gone`: the ids, sorted, whose subject and tenant rows are gone
+/// already (see [`Inner::purge_all`]).
 fn purge_keys(
     tx: &mut Tx<'_, '_>,
     keys: Vec<DeadlineKey>,
     more: bool,
     limit: usize,
+    named_gone: &[TokenId],
 ) -> Result<PurgeBatch> {
     let now = tx.now;
     // Each token's row comes out of the tree as it is read; one that stays is written back.
@@ -93,16 +163,11 @@ fn purge_keys(
             tx.tables.remove_deadline_row(&key)?;
             continue;
         };
-        // A use recorded in memory but not yet written may have moved an idle deadline (of a
-        // revoked token too: verify records uses of valid tokens only, so it came before).
         let mut written = false;
-        if let Some(at) = tx.inner.touches.latest(&s.record.id) {
-            if s.record.last_used_at.is_none_or(|t| t < at) {
-                let old = s.clone();
-                s.record.last_used_at = Some(at);
-                tx.tables.put(Some(&old), &s)?;
-                written = true;
-            }
+        if let Some(used) = with_pending_use(tx, &s) {
+            tx.tables.put(Some(&s), &used)?;
+            s = used;
+            written = true;
         }
         if purge_deadline(&s, retention).is_some_and(|d| d <= now) {
             // Found through another row than its own (one a revocation left behind): that row
@@ -116,13 +181,14 @@ fn purge_keys(
                 taken.push(s);
             }
         } else {
-            // The row was stale: drop it and write the token's rows as they should be.
+            // The row was stale: drop it and write the token's rows as they should be (all of
+            // them, the subject and tenant rows too).
             tx.tables.remove_deadline_row(&key)?;
             tx.tables.put(None, &s)?;
         }
     }
     let mut removed = taken.len() + dead.len();
-    tx.tables.delete_taken(&mut taken)?;
+    tx.tables.delete_taken(&mut taken, named_gone)?;
     tx.tables.delete_all(&mut dead)?;
     let mut more = more;
     if !more && removed < limit {

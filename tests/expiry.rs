@@ -354,3 +354,64 @@ fn a_revocation_brings_the_purge_forward_and_the_old_deadline_row_goes_when_reac
     store.close().unwrap();
     assert_eq!(index_rows_of(&path, &t.record.id), 0);
 }
+
+#[test]
+fn a_planned_purge_keeps_tokens_a_pending_use_keeps_alive_and_every_index_exact() {
+    // Batches of 3 over 20-odd due rows: the purge plans, removes the index rows of what is
+    // due, then the tokens; an idle token whose last use is only in memory is not due.
+    let f = fixture_with(|o| o.purge_batch(3).revoked_retention(HOUR));
+    let session = |s: &str| IssueRequest::session(s).tenant("acme");
+    let expired: Vec<_> = (0..20)
+        .map(|i| f.store.issue(&session(&format!("e{i}")).ttl(HOUR)).unwrap())
+        .collect();
+    let idle: Vec<_> = (0..2)
+        .map(|i| {
+            f.store
+                .issue(
+                    &session(&format!("i{i}"))
+                        .ttl(10 * DAY)
+                        .idle_timeout(2 * HOUR),
+                )
+                .unwrap()
+        })
+        .collect();
+    let revoked: Vec<_> = (0..2)
+        .map(|i| {
+            f.store
+                .issue(&session(&format!("r{i}")).ttl(10 * DAY))
+                .unwrap()
+        })
+        .collect();
+    let kept = f.store.issue(&session("k").ttl(10 * DAY)).unwrap();
+    for t in &revoked {
+        f.store.revoke(t.record.id).unwrap();
+    }
+    f.clock.advance(HOUR + MINUTE);
+    for t in &idle {
+        assert!(f.store.verify(t.token.as_str()).unwrap().is_valid());
+    }
+    // The idle tokens' stored deadline (2 hours after issue) passes; their use keeps them.
+    f.clock.advance(90 * MINUTE);
+    assert_eq!(f.store.purge_expired().unwrap(), 22);
+    for t in idle.iter().chain([&kept]) {
+        assert!(f.store.verify(t.token.as_str()).unwrap().is_valid());
+    }
+    for t in expired.iter().chain(&revoked) {
+        assert_eq!(
+            f.store.verify(t.token.as_str()).unwrap().rejection(),
+            Some(Rejection::Unknown)
+        );
+    }
+    assert_eq!(f.store.list_tenant("acme", None).unwrap().len(), 3);
+    assert_eq!(f.store.list_subject("i0").unwrap().len(), 1);
+    let path = f.path();
+    f.store.close().unwrap();
+    use redb::ReadableDatabase;
+    let db = redb::Database::open(&path).unwrap();
+    let tx = db.begin_read().unwrap();
+    for table in ["tokens", "by_subject", "by_tenant"] {
+        assert_eq!(count_rows(&tx, table), 3, "rows in {table}");
+    }
+    // The survivors' rows, and the rows the revocations left at the revoked tokens' own expiry.
+    assert_eq!(count_rows(&tx, "by_deadline"), 5);
+}
