@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use crate::sync::{Condvar, Mutex};
 
+use crate::clock::Timestamp;
 use crate::error::{Error, Result};
 use crate::events::{EventKind, NewEvent};
 use crate::record::Stored;
@@ -49,9 +50,13 @@ impl Inner {
     /// of 5,000: 77,000 tokens/s by deadline, 100,000/s with the tokens in id order, 115,000/s
     /// with the index rows first.
     ///
-    /// Between the first steps and the last, a token about to be purged has no subject or
-    /// tenant row: it is past its deadline, so no listing or revocation needs it. A crash there
-    /// leaves such tokens for the next purge, which removes them.
+    /// Only tokens past their deadline for good (past their absolute expiry, or tombstones past
+    /// their retention: [`past_for_good`]) lose their subject and tenant rows ahead of the last
+    /// step; no listing or revocation needs them, and no use or write can make them valid again.
+    /// A token due by its idle timeout alone keeps them until the last step judges it (with the
+    /// uses verify recorded meanwhile). A crash between the steps leaves such tokens for the
+    /// next purge, which removes them; a token the last step finds not due after all (a wall
+    /// clock stepped back across its expiry) gets its rows written back.
     pub(crate) fn purge_all(&self) -> Result<usize> {
         let limit = self.opts.purge_batch;
         let mut total = 0;
@@ -119,7 +124,8 @@ fn with_pending_use(tx: &Tx<'_, '_>, s: &Stored) -> Option<Stored> {
     })
 }
 
-/// The subject and tenant rows of the tokens of `keys` that are due, and the ids of those tokens.
+/// The subject and tenant rows of the tokens of `keys` that are past their deadline for good (see
+/// [`past_for_good`]), and the ids of those tokens.
 fn dead_name_rows(tx: &Tx<'_, '_>, keys: &[DeadlineKey]) -> Result<NameRows> {
     let retention = tx.inner.opts.revoked_retention;
     let (mut subjects, mut tenants, mut ids) = (Vec::new(), Vec::new(), Vec::new());
@@ -127,8 +133,7 @@ fn dead_name_rows(tx: &Tx<'_, '_>, keys: &[DeadlineKey]) -> Result<NameRows> {
         let Some(s) = tx.tables.get(&id_of(key))? else {
             continue;
         };
-        let s = with_pending_use(tx, &s).unwrap_or(s);
-        if purge_deadline(&s, retention).is_some_and(|d| d <= tx.now) {
+        if past_for_good(&s, retention, tx.now) {
             let (subject, tenant) = name_rows(&s);
             subjects.extend(subject);
             tenants.push(tenant);
@@ -136,6 +141,17 @@ fn dead_name_rows(tx: &Tx<'_, '_>, keys: &[DeadlineKey]) -> Result<NameRows> {
         }
     }
     Ok((subjects, tenants, ids))
+}
+
+/// Whether a token is due for purging in a way that nothing can undo: past its absolute expiry,
+/// or a tombstone past its retention. A token due by its idle timeout alone is not: a verify
+/// that judged it valid just before its idle deadline may record that use after this read, and
+/// move the deadline.
+fn past_for_good(s: &Stored, retention: std::time::Duration, now: Timestamp) -> bool {
+    let r = &s.record;
+    r.expires_at.is_some_and(|t| t <= now)
+        || r.revoked
+            .is_some_and(|rv| rv.at.saturating_add(retention) <= now)
 }
 
 /// Rows of the subject index, rows of the tenant index, and the ids they belong to.
@@ -341,5 +357,81 @@ fn run(signal: &StopSignal, weak: Weak<Inner>, tick: Duration, sweep: Option<Dur
         if let Err(e) = result {
             *inner.maintenance.last_error.lock() = Some(e);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::record::{Kind, Record, Revocation, RevokeReason, Scopes};
+    use crate::token_text::TokenId;
+    use std::time::Duration;
+
+    fn at(minutes: i64) -> Timestamp {
+        Timestamp::from_unix_millis(minutes * 60_000)
+    }
+
+    fn token(expires: Option<i64>, idle: Option<u64>, revoked: Option<i64>) -> Stored {
+        Stored {
+            record: Record {
+                id: TokenId([1; 16]),
+                kind: Kind::Session,
+                tenant: String::new(),
+                subject: Some("a".into()),
+                scopes: Scopes::default(),
+                label: None,
+                metadata: Vec::new(),
+                created_at: at(0),
+                expires_at: expires.map(at),
+                idle_timeout: idle.map(|m| Duration::from_secs(m * 60)),
+                max_lifetime: None,
+                last_used_at: None,
+                uses: 0,
+                max_uses: None,
+                parent: None,
+                family: None,
+                successor: None,
+                revoked: revoked.map(|m| Revocation {
+                    at: at(m),
+                    reason: RevokeReason::ById,
+                }),
+            },
+            key_version: 1,
+            hash: [0; 32],
+        }
+    }
+
+    /// Only a deadline that no later use can move lets the purge drop a token's subject and
+    /// tenant rows ahead of the token.
+    #[test]
+    fn only_an_expiry_or_a_spent_retention_is_for_good() {
+        let retention = Duration::from_secs(60 * 60);
+        let now = at(100);
+        // Past its expiry, with or without an idle timeout.
+        assert!(past_for_good(&token(Some(90), None, None), retention, now));
+        assert!(past_for_good(
+            &token(Some(90), Some(10), None),
+            retention,
+            now
+        ));
+        // Idle by its stored last use only: a use in flight may move that deadline.
+        assert!(!past_for_good(
+            &token(Some(500), Some(10), None),
+            retention,
+            now
+        ));
+        assert!(!past_for_good(&token(None, Some(10), None), retention, now));
+        // Tombstones: past their retention, or not yet.
+        assert!(past_for_good(
+            &token(Some(500), None, Some(30)),
+            retention,
+            now
+        ));
+        assert!(!past_for_good(
+            &token(Some(500), None, Some(50)),
+            retention,
+            now
+        ));
+        assert!(!past_for_good(&token(None, None, None), retention, now));
     }
 }

@@ -300,7 +300,8 @@ fn a_tombstone_is_in_no_listing_or_subject_revocation_and_the_purge_removes_all_
 
 #[test]
 fn an_idle_token_with_a_use_not_yet_written_is_purged_with_all_its_rows() {
-    let f = fixture();
+    // The background flusher would write the use within its interval: keep it in memory.
+    let f = fixture_with(|o| o.flush_interval(HOUR));
     let t = f
         .store
         .issue(
@@ -342,7 +343,7 @@ fn a_revocation_brings_the_purge_forward_and_the_old_deadline_row_goes_when_reac
         Some(Rejection::Unknown)
     );
     let path = f.path();
-    let options = f.options();
+    let options = f.options().revoked_retention(DAY);
     f.store.close().unwrap();
     // The row of the token's own expiry is left, pointing at nothing, until the purge gets there.
     assert_eq!(index_rows_of(&path, &t.record.id), 1);
@@ -359,7 +360,11 @@ fn a_revocation_brings_the_purge_forward_and_the_old_deadline_row_goes_when_reac
 fn a_planned_purge_keeps_tokens_a_pending_use_keeps_alive_and_every_index_exact() {
     // Batches of 3 over 20-odd due rows: the purge plans, removes the index rows of what is
     // due, then the tokens; an idle token whose last use is only in memory is not due.
-    let f = fixture_with(|o| o.purge_batch(3).revoked_retention(HOUR));
+    let f = fixture_with(|o| {
+        o.purge_batch(3)
+            .revoked_retention(HOUR)
+            .flush_interval(HOUR)
+    });
     let session = |s: &str| IssueRequest::session(s).tenant("acme");
     let expired: Vec<_> = (0..20)
         .map(|i| f.store.issue(&session(&format!("e{i}")).ttl(HOUR)).unwrap())
@@ -382,6 +387,14 @@ fn a_planned_purge_keeps_tokens_a_pending_use_keeps_alive_and_every_index_exact(
                 .unwrap()
         })
         .collect();
+    // Due by their idle timeout alone (never used): purged in the last step with their rows.
+    let unused: Vec<_> = (0..2)
+        .map(|i| {
+            f.store
+                .issue(&session(&format!("u{i}")).ttl(10 * DAY).idle_timeout(HOUR))
+                .unwrap()
+        })
+        .collect();
     let kept = f.store.issue(&session("k").ttl(10 * DAY)).unwrap();
     for t in &revoked {
         f.store.revoke(t.record.id).unwrap();
@@ -392,11 +405,11 @@ fn a_planned_purge_keeps_tokens_a_pending_use_keeps_alive_and_every_index_exact(
     }
     // The idle tokens' stored deadline (2 hours after issue) passes; their use keeps them.
     f.clock.advance(90 * MINUTE);
-    assert_eq!(f.store.purge_expired().unwrap(), 22);
+    assert_eq!(f.store.purge_expired().unwrap(), 24);
     for t in idle.iter().chain([&kept]) {
         assert!(f.store.verify(t.token.as_str()).unwrap().is_valid());
     }
-    for t in expired.iter().chain(&revoked) {
+    for t in expired.iter().chain(&revoked).chain(&unused) {
         assert_eq!(
             f.store.verify(t.token.as_str()).unwrap().rejection(),
             Some(Rejection::Unknown)
