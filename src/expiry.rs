@@ -363,7 +363,7 @@ fn run(signal: &StopSignal, weak: Weak<Inner>, tick: Duration, sweep: Option<Dur
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::record::{Kind, Record, Revocation, RevokeReason, Scopes};
+    use crate::record::{Kind, Record, Revocation, RevokeReason};
     use crate::token_text::TokenId;
     use std::time::Duration;
 
@@ -372,30 +372,15 @@ mod tests {
     }
 
     fn token(expires: Option<i64>, idle: Option<u64>, revoked: Option<i64>) -> Stored {
+        let mut record = Record::new(TokenId([1; 16]), Kind::Session, at(0));
+        record.expires_at = expires.map(at);
+        record.idle_timeout = idle.map(|m| Duration::from_secs(m * 60));
+        record.revoked = revoked.map(|m| Revocation {
+            at: at(m),
+            reason: RevokeReason::ById,
+        });
         Stored {
-            record: Record {
-                id: TokenId([1; 16]),
-                kind: Kind::Session,
-                tenant: String::new(),
-                subject: Some("a".into()),
-                scopes: Scopes::default(),
-                label: None,
-                metadata: Vec::new(),
-                created_at: at(0),
-                expires_at: expires.map(at),
-                idle_timeout: idle.map(|m| Duration::from_secs(m * 60)),
-                max_lifetime: None,
-                last_used_at: None,
-                uses: 0,
-                max_uses: None,
-                parent: None,
-                family: None,
-                successor: None,
-                revoked: revoked.map(|m| Revocation {
-                    at: at(m),
-                    reason: RevokeReason::ById,
-                }),
-            },
+            record,
             key_version: 1,
             hash: [0; 32],
         }
