@@ -147,7 +147,7 @@ fn dead_name_rows(tx: &Tx<'_, '_>, keys: &[DeadlineKey]) -> Result<NameRows> {
 /// or a tombstone past its retention. A token due by its idle timeout alone is not: a verify
 /// that judged it valid just before its idle deadline may record that use after this read, and
 /// move the deadline.
-fn past_for_good(s: &Stored, retention: std::time::Duration, now: Timestamp) -> bool {
+fn past_for_good(s: &Stored, retention: Duration, now: Timestamp) -> bool {
     let r = &s.record;
     r.expires_at.is_some_and(|t| t <= now)
         || r.revoked
@@ -364,8 +364,6 @@ fn run(signal: &StopSignal, weak: Weak<Inner>, tick: Duration, sweep: Option<Dur
 mod tests {
     use super::*;
     use crate::record::{Kind, Record, Revocation, RevokeReason};
-    use crate::token_text::TokenId;
-    use std::time::Duration;
 
     fn at(minutes: i64) -> Timestamp {
         Timestamp::from_unix_millis(minutes * 60_000)
