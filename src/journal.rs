@@ -291,6 +291,26 @@ impl Journal {
         Ok(())
     }
 
+    /// The batches that a database opened again after an I/O error lacks: the journal's records
+    /// past its last durable commit (the write transaction that held them, and any commit that
+    /// was not durable, went with the old database). They are applied again the way held batches
+    /// are, in the next write transaction, which needs no room on the disk now.
+    pub(crate) fn recover(&self, db: &Database) -> Result<Vec<Log>> {
+        let mut st = self.state.lock();
+        let len = st.len;
+        let mut bytes = vec![0u8; usize::try_from(len).map_err(|_| corrupt())?];
+        st.file
+            .seek(SeekFrom::Start(0))
+            .and_then(|_| st.file.read_exact(&mut bytes))
+            .and_then(|()| st.file.seek(SeekFrom::Start(len)).map(drop))
+            .map_err(|e| io(&self.path, e))?;
+        let (_, todo) = records_after(db, &bytes)?;
+        Ok(todo
+            .into_iter()
+            .map(|(_, muts)| Log(muts.to_vec()))
+            .collect())
+    }
+
     /// Removes the (empty) journal file at close.
     pub(crate) fn remove(&self) {
         let st = self.state.lock();
@@ -311,6 +331,27 @@ fn io(path: &Path, e: std::io::Error) -> Error {
 /// Applies the records of `bytes` whose sequence number is past the store's; returns the last
 /// sequence number in force.
 fn replay(db: &Database, bytes: &[u8]) -> Result<u64> {
+    let (mut last, todo) = records_after(db, bytes)?;
+    if todo.is_empty() {
+        return Ok(last);
+    }
+    let mut tx = db.begin_write()?;
+    tx.set_durability(Durability::Immediate)?;
+    for (seq, muts) in todo {
+        apply(&tx, muts)?;
+        last = seq;
+    }
+    Journal::stamp(&tx, last)?;
+    tx.commit()?;
+    Ok(last)
+}
+
+/// A journal record: its sequence number and its mutations.
+type Record<'b> = (u64, &'b [u8]);
+
+/// The sequence number of the store's last durable commit, and the whole records of `bytes`
+/// past it (sequence number and mutations), in order.
+fn records_after<'b>(db: &Database, bytes: &'b [u8]) -> Result<(u64, Vec<Record<'b>>)> {
     let durable_seq = {
         let tx = db.begin_read()?;
         let meta = tx.open_table(META)?;
@@ -336,23 +377,11 @@ fn replay(db: &Database, bytes: &[u8]) -> Result<u64> {
         records.push((u64::from_le_bytes(s), &payload[8..]));
         rest = &rest[12 + len..];
     }
-    let mut last = durable_seq;
-    let todo: Vec<_> = records
+    let todo = records
         .into_iter()
         .filter(|(s, _)| *s > durable_seq)
         .collect();
-    if todo.is_empty() {
-        return Ok(last);
-    }
-    let mut tx = db.begin_write()?;
-    tx.set_durability(Durability::Immediate)?;
-    for (seq, muts) in todo {
-        apply(&tx, muts)?;
-        last = seq;
-    }
-    Journal::stamp(&tx, last)?;
-    tx.commit()?;
-    Ok(last)
+    Ok((durable_seq, todo))
 }
 
 fn corrupt() -> Error {

@@ -17,7 +17,9 @@
 //! rule out the (negligible) collisions. Every operation changes a token's row and its index
 //! rows in one write transaction.
 
+use std::ops::Bound;
 use std::path::Path;
+use std::sync::Arc;
 
 use redb::{
     Builder, ConcurrencyMode, Database, ReadableDatabase, ReadableTable, TableDefinition,
@@ -82,6 +84,63 @@ pub(crate) fn open_with_backend(
 ) -> Result<Database> {
     Ok(builder(opts).create_with_backend(backend)?)
 }
+
+/// A storage backend shared between the databases opened on it one after another (after an I/O
+/// error, the store reopens its database on the same backend).
+#[derive(Debug)]
+pub(crate) struct Shared<B>(pub(crate) Arc<B>);
+
+impl<B: redb::StorageBackend> redb::StorageBackend for Shared<B> {
+    fn len(&self) -> std::result::Result<u64, std::io::Error> {
+        self.0.len()
+    }
+
+    fn read(&self, offset: u64, out: &mut [u8]) -> std::result::Result<(), std::io::Error> {
+        self.0.read(offset, out)
+    }
+
+    fn set_len(&self, len: u64) -> std::result::Result<(), std::io::Error> {
+        self.0.set_len(len)
+    }
+
+    fn sync_data(&self) -> std::result::Result<(), std::io::Error> {
+        self.0.sync_data()
+    }
+
+    fn write(&self, offset: u64, data: &[u8]) -> std::result::Result<(), std::io::Error> {
+        self.0.write(offset, data)
+    }
+
+    fn close(&self) -> std::result::Result<(), std::io::Error> {
+        self.0.close()
+    }
+
+    fn try_lock_range(&self, start: Bound<u64>, end: Bound<u64>) -> LockResult<bool> {
+        self.0.try_lock_range(start, end)
+    }
+
+    fn try_lock_shared_range(&self, start: Bound<u64>, end: Bound<u64>) -> LockResult<bool> {
+        self.0.try_lock_shared_range(start, end)
+    }
+
+    fn lock_range(&self, start: Bound<u64>, end: Bound<u64>) -> LockResult<()> {
+        self.0.lock_range(start, end)
+    }
+
+    fn lock_shared_range(&self, start: Bound<u64>, end: Bound<u64>) -> LockResult<()> {
+        self.0.lock_shared_range(start, end)
+    }
+
+    fn unlock_range(&self, start: Bound<u64>, end: Bound<u64>) -> LockResult<()> {
+        self.0.unlock_range(start, end)
+    }
+
+    fn query_lock_range(&self, start: Bound<u64>, end: Bound<u64>) -> LockResult<bool> {
+        self.0.query_lock_range(start, end)
+    }
+}
+
+type LockResult<T> = std::result::Result<T, redb::BackendError>;
 
 /// Opens (or creates) the redb database at `path`, or in memory.
 pub(crate) fn open_database(path: Option<&Path>, opts: &Options) -> Result<Database> {

@@ -3,7 +3,7 @@
 use std::fmt;
 use std::mem::ManuallyDrop;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
@@ -72,7 +72,41 @@ pub(crate) struct Inner {
     pub(crate) pending: ManuallyDrop<Mutex<Pending>>,
     /// Token rows of that transaction, for verify.
     pub(crate) overlay: Overlay,
+    /// Opens the database again, on the same file or backend (after an I/O error, see
+    /// `write`); none for a store in memory, which has nothing to open again.
+    pub(crate) reopen: Option<Reopen>,
+    /// Set while the database could not be opened again: operations try again first (at most
+    /// once a second), and fail meanwhile.
+    pub(crate) lost: AtomicBool,
     fork_generation: u64,
+}
+
+/// How a store opens its database again.
+pub(crate) struct Reopen {
+    /// Whether the storage answers now (a read of the file's first bytes, a sync): no attempt is
+    /// made while it does not.
+    pub(crate) probe: Box<dyn Fn() -> Result<()> + Send + Sync>,
+    /// Opens it.
+    pub(crate) open: Box<OpenFn>,
+    /// When the last attempt was made: at most one a second (opening a large file that was
+    /// not closed cleanly reads all of it).
+    pub(crate) last: Mutex<Option<std::time::Instant>>,
+}
+
+/// Opens a database with the given options.
+type OpenFn = dyn Fn(&Options) -> Result<Database> + Send + Sync;
+
+impl Reopen {
+    fn new(
+        probe: impl Fn() -> Result<()> + Send + Sync + 'static,
+        open: impl Fn(&Options) -> Result<Database> + Send + Sync + 'static,
+    ) -> Reopen {
+        Reopen {
+            probe: Box::new(probe),
+            open: Box::new(open),
+            last: Mutex::new(None),
+        }
+    }
 }
 
 struct Entry {
@@ -128,7 +162,20 @@ impl Store {
         }
         let inner = Arc::new(guarded(|| {
             let db = schema::open_database(Some(&path), &options)?;
-            Inner::new(db, Some(path.clone()), options)
+            let (file, probed) = (path.clone(), path.clone());
+            let reopen = Reopen::new(
+                move || {
+                    let mut head = [0u8; 512];
+                    std::fs::File::open(&probed)
+                        .and_then(|mut f| {
+                            std::io::Read::read_exact(&mut f, &mut head)?;
+                            f.sync_data()
+                        })
+                        .map_err(Error::from)
+                },
+                move |o| schema::open_database(Some(&file), o),
+            );
+            Inner::new(db, Some(path.clone()), options, Some(reopen))
         })?);
         open.push(Entry {
             path,
@@ -142,25 +189,43 @@ impl Store {
 
     /// Opens a store on a custom redb storage backend: for tests of crash and fault behaviour
     /// (a backend that records writes, tears them, or fails them).
+    ///
+    /// After an I/O error that leaves the database unusable, the store opens it again on the
+    /// same backend: the backend must then serve a new database after its `close`.
     pub fn with_backend(backend: impl redb::StorageBackend, options: Options) -> Result<Store> {
-        Store::unshared(options, |o| schema::open_with_backend(backend, o))
+        let backend = Arc::new(backend);
+        let (shared, probed) = (backend.clone(), backend.clone());
+        let reopen = Reopen::new(
+            move || {
+                let mut head = [0u8; 512];
+                probed.read(0, &mut head)?;
+                Ok(probed.sync_data()?)
+            },
+            move |o| schema::open_with_backend(schema::Shared(shared.clone()), o),
+        );
+        Store::unshared(
+            options,
+            |o| schema::open_with_backend(schema::Shared(backend), o),
+            Some(reopen),
+        )
     }
 
     /// Opens a store that lives in memory only, for tests and caches.
     pub fn in_memory(options: Options) -> Result<Store> {
-        Store::unshared(options, |o| schema::open_database(None, o))
+        Store::unshared(options, |o| schema::open_database(None, o), None)
     }
 
     /// A store without a path, so never shared by a second open.
     fn unshared(
         options: Options,
         open: impl FnOnce(&Options) -> Result<Database>,
+        reopen: Option<Reopen>,
     ) -> Result<Store> {
         options.validate()?;
         fork::watch();
         let inner = Arc::new(guarded(|| {
             let db = open(&options)?;
-            Inner::new(db, None, options)
+            Inner::new(db, None, options, reopen)
         })?);
         Maintenance::start(&inner)?;
         Ok(Store { inner })
@@ -184,6 +249,7 @@ impl Store {
         if self.inner.fork_generation != fork::generation() {
             return Err(Error::ForkedChild);
         }
+        self.inner.usable()?;
         Ok(&self.inner)
     }
 
@@ -530,7 +596,12 @@ impl fmt::Debug for Store {
 }
 
 impl Inner {
-    fn new(db: Database, path: Option<PathBuf>, opts: Options) -> Result<Inner> {
+    fn new(
+        db: Database,
+        path: Option<PathBuf>,
+        opts: Options,
+        reopen: Option<Reopen>,
+    ) -> Result<Inner> {
         let key = schema::prepare(&db, &opts)?;
         let journal = match (&path, opts.concurrency) {
             (Some(p), Concurrency::Exclusive) => Some(Journal::open(p, &db)?),
@@ -556,6 +627,8 @@ impl Inner {
             commits: AtomicU64::new(0),
             pending: ManuallyDrop::new(Mutex::new(Pending::default())),
             overlay: Overlay::default(),
+            reopen,
+            lost: AtomicBool::new(false),
             fork_generation: fork::generation(),
             opts,
         })

@@ -22,7 +22,8 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use crate::sync::{Condvar, Mutex};
-use redb::{Database, Durability, WriteTransaction};
+use redb::{Database, Durability, StorageError, TransactionError, WriteTransaction};
+use std::sync::RwLockReadGuard;
 
 use crate::clock::Timestamp;
 use crate::error::{Error, Result};
@@ -248,8 +249,7 @@ impl Inner {
             return self.try_journaled(journal, jobs, durable, checkpoint, uses);
         }
         // The shared lock is held for the whole transaction, so that compaction waits for it.
-        let db = self.db.read();
-        let mut wtx = db.begin_write()?;
+        let (_db, mut wtx) = self.open_write(&mut self.pending.lock())?;
         wtx.set_durability(if durable || checkpoint {
             Durability::Immediate
         } else {
@@ -277,11 +277,10 @@ impl Inner {
         uses: &[(TokenId, Use)],
     ) -> Result<Option<(usize, Error)>> {
         let mut pending = self.pending.lock();
-        // The shared lock is held for the whole batch, so that compaction waits for it.
-        let db = self.db.read();
-        // Taken out: if anything below fails, the transaction is dropped (aborted) and the next
-        // batch starts a fresh one from `pending.logs`.
-        let wtx = take_open(&db, &mut pending)?;
+        // The shared lock is held for the whole batch, so that compaction waits for it. The
+        // transaction is taken out: if anything below fails, it is dropped (aborted) and the
+        // next batch starts a fresh one from `pending.logs`.
+        let (_db, wtx) = self.open_write(&mut pending)?;
         let seq = journal.next_seq();
         // A checkpoint is durable in the file itself: nothing to journal.
         let (failed, log) = run_jobs(self, &wtx, !checkpoint, jobs, uses)?;
@@ -377,7 +376,7 @@ impl Inner {
             pending.wtx = None;
             return Ok(());
         }
-        let wtx = take_open(&self.db.read(), pending)?;
+        let (_db, wtx) = self.open_write(pending)?;
         self.commit_as_of(wtx, journal.next_seq() - 1, durability, pending)?;
         if matches!(durability, Durability::Immediate) {
             journal.truncate()?;
@@ -442,18 +441,126 @@ fn run_jobs(
     Ok((failed, tx.tables.log.take()))
 }
 
-/// The open write transaction, taken out of `pending`; if there is none (dropped after a failure),
-/// a fresh one (not durable) holding the journaled batches of `pending.logs` again.
-fn take_open(db: &Database, pending: &mut Pending) -> Result<WriteTransaction> {
-    if let Some(wtx) = pending.wtx.take() {
-        return Ok(wtx);
+impl Inner {
+    /// The database (its shared lock, held for the transaction, so that compaction waits for
+    /// it) and a write transaction: the open one taken out of `pending`, or, if there is none
+    /// (dropped after a failure), a fresh one (not durable) holding the journaled batches of
+    /// `pending.logs` again.
+    ///
+    /// redb latches an I/O error: from then on it refuses every write transaction until the
+    /// database is opened again. Then the database is opened again here, on the same file or
+    /// backend, and the journal applied to it, so that a transient error (a full disk that
+    /// gets space back, a storage hiccup) does not stop revocations until the process restarts.
+    fn open_write(
+        &self,
+        pending: &mut Pending,
+    ) -> Result<(RwLockReadGuard<'_, Database>, WriteTransaction)> {
+        self.usable_locked(pending)?;
+        let mut reopened = false;
+        loop {
+            let db = self.db.read();
+            if let Some(wtx) = pending.wtx.take() {
+                return Ok((db, wtx));
+            }
+            match db.begin_write() {
+                Ok(mut wtx) => {
+                    wtx.set_durability(Durability::None)?;
+                    for log in &pending.logs {
+                        journal::redo(&wtx, log)?;
+                    }
+                    return Ok((db, wtx));
+                }
+                Err(TransactionError::Storage(StorageError::PreviousIo))
+                    if !reopened && self.reopen.is_some() =>
+                {
+                    drop(db);
+                    self.reopen_locked(pending)?;
+                    reopened = true;
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
     }
-    let mut wtx = db.begin_write()?;
-    wtx.set_durability(Durability::None)?;
-    for log in &pending.logs {
-        journal::redo(&wtx, log)?;
+
+    /// Fails unless the database is open: after a failed attempt to open it again (see
+    /// [`Inner::open_write`]), tries again first.
+    pub(crate) fn usable(&self) -> Result<()> {
+        if self.lost.load(Ordering::Acquire) {
+            self.usable_locked(&mut self.pending.lock())?;
+        }
+        Ok(())
     }
-    Ok(wtx)
+
+    fn usable_locked(&self, pending: &mut Pending) -> Result<()> {
+        if self.lost.load(Ordering::Acquire) {
+            self.reopen_locked(pending)?;
+        }
+        Ok(())
+    }
+
+    /// Opens the database again, with the writers' lock held: the open transaction and the
+    /// snapshots go with the old database; what the new one lacks of the journal (the batches
+    /// the transaction held, and commits of the old one that were not durable) is held again,
+    /// for the next transaction to apply (no room on the disk needed to reopen). If the file
+    /// cannot be opened, the store stays closed to every operation (`lost`) until an attempt
+    /// succeeds: an empty database in memory stands in meanwhile, never read or written.
+    fn reopen_locked(&self, pending: &mut Pending) -> Result<()> {
+        let Some(reopen) = &self.reopen else {
+            return Ok(());
+        };
+        let lost = self.lost.load(Ordering::Acquire);
+        {
+            let mut last = reopen.last.lock();
+            if last.is_some_and(|t| t.elapsed() < REOPEN_EVERY) {
+                return if lost {
+                    Err(unusable(Error::Io("the last attempt failed".into())))
+                } else {
+                    Ok(())
+                };
+            }
+            if !lost && (reopen.probe)().is_err() {
+                // Writes go on failing, with redb's error, until the storage answers.
+                return Ok(());
+            }
+            *last = Some(std::time::Instant::now());
+        }
+        pending.wtx = None;
+        let mut db = self.db.write();
+        self.snapshots.clear();
+        if !lost {
+            // A file takes one open database at a time: the old one goes first (redb writes
+            // nothing more to a file it latched an I/O error for).
+            let stand_in = crate::schema::open_database(None, &self.opts)?;
+            self.lost.store(true, Ordering::Release);
+            drop(std::mem::replace(&mut *db, stand_in));
+        }
+        let fresh = (reopen.open)(&self.opts).map_err(unusable)?;
+        let held = match &self.journal {
+            Some(journal) => journal.recover(&fresh).map_err(unusable)?,
+            None => Vec::new(),
+        };
+        *db = fresh;
+        // What the file lacks is held again, as batches not yet committed are: verify finds it
+        // in the overlay, and the next write transaction applies it first.
+        self.overlay.clear();
+        for log in &held {
+            self.overlay.record(log)?;
+        }
+        pending.logs = held;
+        self.lost.store(false, Ordering::Release);
+        Ok(())
+    }
+}
+
+/// At most one attempt to open the database again in this long.
+const REOPEN_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// The error of an attempt to open the database again.
+fn unusable(e: Error) -> Error {
+    Error::Io(format!(
+        "the store could not be opened again after an input/output error ({e}); operations \
+         try again, at most once a second"
+    ))
 }
 
 /// Writes pending uses into `last_used_at`, moving idle deadlines with them. In id order: the
@@ -483,7 +590,44 @@ fn apply_uses(tx: &mut Tx<'_, '_>, uses: &[(TokenId, Use)]) -> Result<()> {
 mod tests {
     use super::*;
     use crate::record::{Revocation, RevokeReason};
-    use crate::{IssueRequest, Options, Store};
+    use crate::{IssueRequest, Options, Rejection, Store};
+
+    /// Opening the database again (what a latched I/O error makes the next write do) keeps every
+    /// acknowledged change: those a commit that was not durable held, and those only the journal
+    /// and the dropped transaction held.
+    #[test]
+    fn opening_the_database_again_keeps_every_journaled_change() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.redb");
+        let store = Store::open(&path, Options::new()).unwrap();
+        let a = store.issue(&IssueRequest::session("a")).unwrap();
+        let b = store.issue(&IssueRequest::session("b")).unwrap();
+        // A reader other than verify: the open transaction is committed, not durably.
+        assert_eq!(store.list_subject("a").unwrap().len(), 1);
+        store.revoke(&a.token).unwrap();
+        let c = store.issue(&IssueRequest::session("c")).unwrap();
+        let inner = store.checked().unwrap();
+        assert!(!inner.pending.lock().logs.is_empty(), "batches are held");
+        inner.reopen_locked(&mut inner.pending.lock()).unwrap();
+        let d = store.issue(&IssueRequest::session("d")).unwrap();
+        let mut store = store;
+        for round in 0..2 {
+            assert_eq!(
+                store.verify(a.token.as_str()).unwrap().rejection(),
+                Some(Rejection::Revoked),
+                "round {round}"
+            );
+            for t in [&b, &c, &d] {
+                assert!(
+                    store.verify(t.token.as_str()).unwrap().is_valid(),
+                    "round {round}"
+                );
+            }
+            assert_eq!(store.list_subject("c").unwrap().len(), 1, "round {round}");
+            drop(store);
+            store = Store::open(&path, Options::new()).unwrap();
+        }
+    }
 
     /// A job that writes and then fails drops the open transaction: its own write must vanish,
     /// and the journaled batches the transaction held must come back in the next one.

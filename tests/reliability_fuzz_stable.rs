@@ -328,7 +328,7 @@ fn stable_fuzz_open_a_damaged_store() {
     }
 }
 
-/// Core bug reproducer: one damaged byte in a store file makes `Store::open` panic inside the
+/// Regression test: one damaged byte in a store file made `Store::open` panic inside the
 /// storage engine ("Malformed allocator state", `redb::StorageError::unreachable`) instead of
 /// returning `Error::Corrupt`.
 #[test]
@@ -369,9 +369,9 @@ fn damaged_store_child() {
     }
 }
 
-/// Core bug reproducer: after a read of a damaged store panics, dropping the store writes the
-/// uses that verify recorded (`Inner::drop` -> `flush_uses`), which panics again during the
-/// unwinding: the process aborts, and no `catch_unwind` (not even the C ABI's) can stop it.
+/// Regression test: after a read of a damaged store panicked, dropping the store wrote the uses
+/// that verify recorded (`Inner::drop` -> `flush_uses`), which panicked again during the
+/// unwinding: the process aborted, and no `catch_unwind` (not even the C ABI's) could stop it.
 #[test]
 fn a_damaged_store_file_cannot_abort_the_process() {
     let out = std::process::Command::new(std::env::current_exe().unwrap())
@@ -388,8 +388,8 @@ fn a_damaged_store_file_cannot_abort_the_process() {
     assert!(out.status.success(), "the process died: {:?}", out.status);
 }
 
-/// Core gap reproducer: the credential parser refuses ASCII whitespace and control characters
-/// in a token but lets Unicode ones through (U+0085 NEXT LINE, U+00A0 NO-BREAK SPACE), although
+/// Regression test: the credential parser refused ASCII whitespace and control characters in a
+/// token but let Unicode ones through (U+0085 NEXT LINE, U+00A0 NO-BREAK SPACE), although
 /// `CredentialError::InvalidCharacter` documents "whitespace, a control character".
 #[test]
 fn a_credential_with_unicode_whitespace_is_refused() {
