@@ -444,8 +444,8 @@ fn run_jobs(
 impl Inner {
     /// The database (its shared lock, held for the transaction, so that compaction waits for
     /// it) and a write transaction: the open one taken out of `pending`, or, if there is none
-    /// (dropped after a failure), a fresh one (not durable) holding the journaled batches of
-    /// `pending.logs` again.
+    /// (dropped after a failure), a fresh one; with a journal, not durable and holding the
+    /// journaled batches of `pending.logs` again.
     ///
     /// redb latches an I/O error: from then on it refuses every write transaction until the
     /// database is opened again. Then the database is opened again here, on the same file or
@@ -464,9 +464,11 @@ impl Inner {
             }
             match db.begin_write() {
                 Ok(mut wtx) => {
-                    wtx.set_durability(Durability::None)?;
-                    for log in &pending.logs {
-                        journal::redo(&wtx, log)?;
+                    if self.journal.is_some() {
+                        wtx.set_durability(Durability::None)?;
+                        for log in &pending.logs {
+                            journal::redo(&wtx, log)?;
+                        }
                     }
                     return Ok((db, wtx));
                 }
