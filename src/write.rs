@@ -28,7 +28,7 @@ use std::sync::RwLockReadGuard;
 use crate::clock::Timestamp;
 use crate::error::{Error, Result};
 use crate::journal::{self, Journal, Log};
-use crate::options::{Concurrency, IssueDurability};
+use crate::options::{Concurrency, IssueDurability, Options};
 use crate::storage::WriteTables;
 use crate::store::Inner;
 use crate::token_text::TokenId;
@@ -532,7 +532,7 @@ impl Inner {
         if !lost {
             // A file takes one open database at a time: the old one goes first (redb writes
             // nothing more to a file it latched an I/O error for).
-            let stand_in = crate::schema::open_database(None, &self.opts)?;
+            let stand_in = crate::schema::open_database(None, &Options::new().cache_size(1 << 20))?;
             self.lost.store(true, Ordering::Release);
             drop(std::mem::replace(&mut *db, stand_in));
         }
@@ -592,16 +592,27 @@ fn apply_uses(tx: &mut Tx<'_, '_>, uses: &[(TokenId, Use)]) -> Result<()> {
 mod tests {
     use super::*;
     use crate::record::{Revocation, RevokeReason};
-    use crate::{IssueRequest, Options, Rejection, Store};
+    use crate::{IssueRequest, Rejection, Store};
 
     /// Opening the database again (what a latched I/O error makes the next write do) keeps every
     /// acknowledged change: those a commit that was not durable held, and those only the journal
     /// and the dropped transaction held.
     #[test]
     fn opening_the_database_again_keeps_every_journaled_change() {
+        reopen_keeps_everything(Options::new());
+    }
+
+    /// The same in the multi-process mode (no journal: every commit is durable).
+    #[test]
+    fn opening_the_database_again_keeps_everything_in_the_multi_process_mode() {
+        reopen_keeps_everything(Options::new().concurrency(crate::Concurrency::MultiProcess));
+    }
+
+    fn reopen_keeps_everything(opts: Options) {
+        let journaled = opts.concurrency == crate::Concurrency::Exclusive;
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("t.redb");
-        let store = Store::open(&path, Options::new()).unwrap();
+        let store = Store::open(&path, opts.clone()).unwrap();
         let a = store.issue(&IssueRequest::session("a")).unwrap();
         let b = store.issue(&IssueRequest::session("b")).unwrap();
         // A reader other than verify: the open transaction is committed, not durably.
@@ -609,8 +620,9 @@ mod tests {
         store.revoke(&a.token).unwrap();
         let c = store.issue(&IssueRequest::session("c")).unwrap();
         let inner = store.checked().unwrap();
-        assert!(!inner.pending.lock().logs.is_empty(), "batches are held");
+        assert_eq!(!inner.pending.lock().logs.is_empty(), journaled);
         inner.reopen_locked(&mut inner.pending.lock()).unwrap();
+        assert!(!inner.lost.load(Ordering::Acquire));
         let d = store.issue(&IssueRequest::session("d")).unwrap();
         let mut store = store;
         for round in 0..2 {
@@ -627,7 +639,7 @@ mod tests {
             }
             assert_eq!(store.list_subject("c").unwrap().len(), 1, "round {round}");
             drop(store);
-            store = Store::open(&path, Options::new()).unwrap();
+            store = Store::open(&path, opts.clone()).unwrap();
         }
     }
 
