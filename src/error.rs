@@ -41,8 +41,8 @@ pub enum Error {
     OptionsConflict(String),
     /// The disk is full. Reading and revoking may still work; see the message.
     DiskFull(String),
-    /// An input/output error from the operating system. The store does not stay broken by one:
-    /// the next writes open its database again once the storage answers.
+    /// An input/output error from the operating system. A store on a file or a backend does not
+    /// stay broken by one: the next writes open its database again once the storage answers.
     Io(String),
     /// An error inside the storage engine.
     Storage(String),

@@ -277,17 +277,19 @@ impl Journal {
         let mut st = self.state.lock();
         // Zeros over the old records (their magic numbers) keep a crash from replaying them; the
         // allocation stays.
-        st.file.set_len(0).map_err(|e| io(&self.path, e))?;
         st.file
-            .set_len(st.allocated.min(PREALLOCATE))
+            .set_len(0)
+            .and_then(|()| st.file.seek(SeekFrom::Start(0)).map(drop))
             .map_err(|e| io(&self.path, e))?;
-        st.allocated = st.allocated.min(PREALLOCATE);
-        st.file
-            .seek(SeekFrom::Start(0))
-            .map_err(|e| io(&self.path, e))?;
-        st.file.sync_data().map_err(|e| io(&self.path, e))?;
+        // From here on the next record goes at the start, whatever fails below: one written
+        // after zeros would be out of replay's reach.
+        let allocate = st.allocated.min(PREALLOCATE);
         st.len = 0;
         st.records = 0;
+        st.allocated = 0;
+        st.file.set_len(allocate).map_err(|e| io(&self.path, e))?;
+        st.allocated = allocate;
+        st.file.sync_data().map_err(|e| io(&self.path, e))?;
         Ok(())
     }
 
@@ -304,7 +306,10 @@ impl Journal {
             .and_then(|_| st.file.read_exact(&mut bytes))
             .and_then(|()| st.file.seek(SeekFrom::Start(len)).map(drop))
             .map_err(|e| io(&self.path, e))?;
-        let (_, todo) = records_after(db, &bytes)?;
+        let (durable_seq, todo) = records_after(db, &bytes)?;
+        // A commit that reported an error may still have reached the file, stamped with a
+        // sequence number this journal did not count as used: the next record goes past it.
+        st.seq = st.seq.max(durable_seq);
         Ok(todo
             .into_iter()
             .map(|(_, muts)| Log(muts.to_vec()))
@@ -483,4 +488,33 @@ fn unit_table<const N: usize>(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A commit stamped with a sequence number the journal never counted as used (one whose
+    /// `commit` reported an error and still reached the file): after a reopen, the next record
+    /// must go past it, or replay would skip it as already committed.
+    #[test]
+    fn recover_moves_the_sequence_past_the_file_s_last_commit() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.redb");
+        let db = Database::create(&path).unwrap();
+        let tx = db.begin_write().unwrap();
+        tx.open_table(META).unwrap();
+        tx.commit().unwrap();
+        let journal = Journal::open(&path, &db).unwrap();
+        let mut log = Log::default();
+        log.insert(T::Epochs, b"k", &7i64.to_le_bytes());
+        let seq = journal.next_seq();
+        journal.append(seq, &log, true).unwrap();
+        // The file's last commit claims a later sequence number than the journal used.
+        let tx = db.begin_write().unwrap();
+        Journal::stamp(&tx, seq + 1).unwrap();
+        tx.commit().unwrap();
+        assert!(journal.recover(&db).unwrap().is_empty(), "nothing past it");
+        assert_eq!(journal.next_seq(), seq + 2);
+    }
 }

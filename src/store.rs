@@ -84,11 +84,11 @@ pub(crate) struct Inner {
 /// How a store opens its database again.
 pub(crate) struct Reopen {
     /// Whether the storage answers now (a read of the file's first bytes, a sync): no attempt is
-    /// made while it does not.
+    /// made while it does not. Probed at most once a second, like the attempts.
     pub(crate) probe: Box<dyn Fn() -> Result<()> + Send + Sync>,
     /// Opens it.
     pub(crate) open: Box<OpenFn>,
-    /// When the last attempt was made: at most one a second (opening a large file that was
+    /// When the storage was last probed: at most once a second (opening a large file that was
     /// not closed cleanly reads all of it).
     pub(crate) last: Mutex<Option<std::time::Instant>>,
 }
@@ -191,7 +191,9 @@ impl Store {
     /// (a backend that records writes, tears them, or fails them).
     ///
     /// After an I/O error that leaves the database unusable, the store opens it again on the
-    /// same backend: the backend must then serve a new database after its `close`.
+    /// same backend: the backend must then serve a new database after its `close`. Such a store
+    /// keeps no journal, so what was committed without durability (recorded uses, issues with
+    /// [`crate::IssueDurability::Eventual`]) goes with the old database, as in a crash.
     pub fn with_backend(backend: impl redb::StorageBackend, options: Options) -> Result<Store> {
         let backend = Arc::new(backend);
         let (shared, probed) = (backend.clone(), backend.clone());
@@ -236,20 +238,23 @@ impl Store {
         self.inner()
     }
 
-    /// Runs an operation on the shared state. A panic inside the storage engine (which a
-    /// damaged file can cause) comes back as [`Error::Corrupt`] rather than unwinding into the
+    /// Runs an operation on the shared state, once the database is open (after an I/O error
+    /// that left it to be opened again, see `write`). A panic inside the storage engine (which
+    /// a damaged file can cause) comes back as [`Error::Corrupt`] rather than unwinding into the
     /// host; nothing is lost by it, since a write either commits or does not.
     pub(crate) fn call<R>(&self, op: impl FnOnce(&Inner) -> Result<R>) -> Result<R> {
         let inner = self.inner()?;
-        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| op(inner)))
-            .unwrap_or_else(|panic| Err(engine_panic(panic)))
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            inner.usable()?;
+            op(inner)
+        }))
+        .unwrap_or_else(|panic| Err(engine_panic(panic)))
     }
 
     fn inner(&self) -> Result<&Inner> {
         if self.inner.fork_generation != fork::generation() {
             return Err(Error::ForkedChild);
         }
-        self.inner.usable()?;
         Ok(&self.inner)
     }
 
@@ -718,7 +723,7 @@ impl Drop for Inner {
 }
 
 /// Runs an open, turning a panic of the storage engine on a damaged file into an error.
-fn guarded<T>(open: impl FnOnce() -> Result<T>) -> Result<T> {
+pub(crate) fn guarded<T>(open: impl FnOnce() -> Result<T>) -> Result<T> {
     std::panic::catch_unwind(std::panic::AssertUnwindSafe(open))
         .unwrap_or_else(|panic| Err(engine_panic(panic)))
 }

@@ -368,6 +368,8 @@ impl Inner {
     /// Commits the batches the open transaction holds, if any, as of the last journal record:
     /// durably (then the journal is emptied), or not (the journal keeps them).
     fn commit_held(&self, pending: &mut Pending, durability: Durability) -> Result<()> {
+        // The readers that settle, compaction and the integrity check read the database next.
+        self.usable_locked(pending)?;
         let Some(journal) = &self.journal else {
             return Ok(());
         };
@@ -520,27 +522,33 @@ impl Inner {
                     Ok(())
                 };
             }
+            *last = Some(std::time::Instant::now());
             if !lost && (reopen.probe)().is_err() {
                 // Writes go on failing, with redb's error, until the storage answers.
                 return Ok(());
             }
-            *last = Some(std::time::Instant::now());
         }
         pending.wtx = None;
         let mut db = self.db.write();
         self.snapshots.clear();
-        if !lost {
-            // A file takes one open database at a time: the old one goes first (redb writes
-            // nothing more to a file it latched an I/O error for).
-            let stand_in = crate::schema::open_database(None, &Options::new().cache_size(1 << 20))?;
-            self.lost.store(true, Ordering::Release);
-            drop(std::mem::replace(&mut *db, stand_in));
-        }
-        let fresh = (reopen.open)(&self.opts).map_err(unusable)?;
-        let held = match &self.journal {
-            Some(journal) => journal.recover(&fresh).map_err(unusable)?,
-            None => Vec::new(),
-        };
+        // A file takes one open database at a time: the old one goes first (redb writes nothing
+        // more to a file it latched an I/O error for).
+        let stand_in = crate::schema::open_database(None, &Options::new().cache_size(1 << 20))?;
+        self.lost.store(true, Ordering::Release);
+        drop(std::mem::replace(&mut *db, stand_in));
+        // A damaged file can make the storage engine panic while it opens.
+        let (fresh, held) = crate::store::guarded(|| {
+            let fresh = (reopen.open)(&self.opts)?;
+            let held = match &self.journal {
+                Some(journal) => journal.recover(&fresh)?,
+                None => Vec::new(),
+            };
+            for log in &held {
+                log.token_rows()?;
+            }
+            Ok((fresh, held))
+        })
+        .map_err(unusable)?;
         *db = fresh;
         // What the file lacks is held again, as batches not yet committed are: verify finds it
         // in the overlay, and the next write transaction applies it first.
