@@ -125,7 +125,7 @@ impl From<redb::Error> for Error {
                 Error::Locked(e.to_string())
             }
             redb::Error::PreviousIo => Error::Io(
-                "an earlier input/output error left this store's database unusable for writes: writes open it again once the storage answers (at most once a second); acknowledged changes are safe on disk".into(),
+                "an earlier input/output error left this store's database unusable for writes: writes open it again once the storage answers (at most once a second); durable changes are safe on disk".into(),
             ),
             redb::Error::UpgradeRequired(v) => Error::NotAStore(format!(
 
