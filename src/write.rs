@@ -651,6 +651,84 @@ mod tests {
         }
     }
 
+    /// Verifies, issues and revocations on several threads while the database is opened again
+    /// and again (what a latched I/O error makes the next write do): no verify that starts after
+    /// a revocation returned accepts the token, no call hangs, and the store reopened from its
+    /// files holds every acknowledged change.
+    #[test]
+    fn opening_the_database_again_under_load_keeps_revocations() {
+        use std::sync::atomic::AtomicBool;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.redb");
+        let store = Store::open(&path, Options::new()).unwrap();
+        let stop = AtomicBool::new(false);
+        let revoked = std::sync::Mutex::new(Vec::<String>::new());
+        let live = std::sync::Mutex::new(Vec::<String>::new());
+        let mut reopens = 0;
+        std::thread::scope(|s| {
+            for w in 0..2 {
+                let (store, stop, revoked, live) = (&store, &stop, &revoked, &live);
+                s.spawn(move || {
+                    let mut i = 0;
+                    while !stop.load(Ordering::Relaxed) {
+                        let t = store
+                            .issue(&IssueRequest::session(format!("u{w}-{i}")))
+                            .unwrap();
+                        if i % 2 == 0 {
+                            store.revoke(&t.token).unwrap();
+                            revoked.lock().unwrap().push(t.token.as_str().to_owned());
+                        } else {
+                            live.lock().unwrap().push(t.token.as_str().to_owned());
+                        }
+                        i += 1;
+                    }
+                });
+            }
+            for _ in 0..2 {
+                let (store, stop, revoked, live) = (&store, &stop, &revoked, &live);
+                s.spawn(move || {
+                    while !stop.load(Ordering::Relaxed) {
+                        let r = revoked.lock().unwrap().last().cloned();
+                        if let Some(t) = r {
+                            assert_eq!(
+                                store.verify(t.as_str()).unwrap().rejection(),
+                                Some(Rejection::Revoked)
+                            );
+                        }
+                        let l = live.lock().unwrap().last().cloned();
+                        if let Some(t) = l {
+                            assert!(store.verify(t.as_str()).unwrap().is_valid());
+                        }
+                    }
+                });
+            }
+            let inner = store.checked().unwrap();
+            let started = std::time::Instant::now();
+            while started.elapsed() < std::time::Duration::from_secs(2) {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+                // Not once a second: as often as the test wants.
+                *inner.reopen.as_ref().unwrap().last.lock() = None;
+                inner.reopen_locked(&mut inner.pending.lock()).unwrap();
+                reopens += 1;
+            }
+            stop.store(true, Ordering::Relaxed);
+        });
+        assert!(reopens > 10, "{reopens} reopens");
+        let (revoked, live) = (revoked.into_inner().unwrap(), live.into_inner().unwrap());
+        assert!(revoked.len() > 10 && live.len() > 10);
+        drop(store);
+        let store = Store::open(&path, Options::new()).unwrap();
+        for t in &revoked {
+            assert_eq!(
+                store.verify(t.as_str()).unwrap().rejection(),
+                Some(Rejection::Revoked)
+            );
+        }
+        for t in &live {
+            assert!(store.verify(t.as_str()).unwrap().is_valid());
+        }
+    }
+
     /// A job that writes and then fails drops the open transaction: its own write must vanish,
     /// and the journaled batches the transaction held must come back in the next one.
     #[test]
