@@ -151,10 +151,24 @@ impl<'a> Mutations<'a> {
     }
 }
 
+/// A call of the journal's file (which the tests of the error paths fail).
+#[cfg(not(test))]
+#[derive(Clone, Copy)]
+enum Op {
+    Write,
+    Sync,
+    SetLen,
+}
+#[cfg(test)]
+use tests::Op;
+
 /// The open journal of a store.
 pub(crate) struct Journal {
     path: PathBuf,
     state: Mutex<State>,
+    /// Calls of the file to fail, for the tests of the error paths.
+    #[cfg(test)]
+    faults: Mutex<Vec<(tests::Op, u32)>>,
 }
 
 struct State {
@@ -203,6 +217,8 @@ impl Journal {
                 allocated: PREALLOCATE,
                 seq,
             }),
+            #[cfg(test)]
+            faults: Mutex::new(Vec::new()),
         })
     }
 
@@ -233,19 +249,21 @@ impl Journal {
         let end = st.len + rec.len() as u64;
         if end > st.allocated {
             let grown = end.div_ceil(PREALLOCATE) * PREALLOCATE;
-            st.file.set_len(grown).map_err(|e| io(&self.path, e))?;
+            self.fault(Op::SetLen)
+                .and_then(|()| st.file.set_len(grown))
+                .map_err(|e| io(&self.path, e))?;
             st.allocated = grown;
         }
-        let written =
-            st.file.write_all(&rec).and_then(
-                |()| {
-                    if durable {
-                        st.file.sync_data()
-                    } else {
-                        Ok(())
-                    }
-                },
-            );
+        let written = self
+            .fault(Op::Write)
+            .and_then(|()| st.file.write_all(&rec))
+            .and_then(|()| {
+                if durable {
+                    self.fault(Op::Sync).and_then(|()| st.file.sync_data())
+                } else {
+                    Ok(())
+                }
+            });
         if let Err(e) = written {
             // The batch is refused: cut off what reached the file of its record (a complete one
             // would be replayed after a crash), best effort, and write the next one where it was.
@@ -277,8 +295,8 @@ impl Journal {
         let mut st = self.state.lock();
         // Zeros over the old records (their magic numbers) keep a crash from replaying them; the
         // allocation stays.
-        st.file
-            .set_len(0)
+        self.fault(Op::SetLen)
+            .and_then(|()| st.file.set_len(0))
             .and_then(|()| st.file.seek(SeekFrom::Start(0)).map(drop))
             .map_err(|e| io(&self.path, e))?;
         // From here on the next record goes at the start, whatever fails below: one written
@@ -287,9 +305,37 @@ impl Journal {
         st.len = 0;
         st.records = 0;
         st.allocated = 0;
-        st.file.set_len(allocate).map_err(|e| io(&self.path, e))?;
+        self.fault(Op::SetLen)
+            .and_then(|()| st.file.set_len(allocate))
+            .map_err(|e| io(&self.path, e))?;
         st.allocated = allocate;
-        st.file.sync_data().map_err(|e| io(&self.path, e))?;
+        self.fault(Op::Sync)
+            .and_then(|()| st.file.sync_data())
+            .map_err(|e| io(&self.path, e))?;
+        Ok(())
+    }
+
+    /// Fails this call of the file if a test asked for it.
+    #[cfg(test)]
+    fn fault(&self, op: Op) -> std::io::Result<()> {
+        let mut faults = self.faults.lock();
+        for (o, pass) in faults.iter_mut() {
+            if *o == op {
+                if *pass == 0 {
+                    let i = faults.iter().position(|(o, p)| *o == op && *p == 0);
+                    faults.remove(i.expect("found"));
+                    return Err(std::io::Error::from_raw_os_error(5));
+                }
+                *pass -= 1;
+                return Ok(());
+            }
+        }
+        Ok(())
+    }
+
+    #[cfg(not(test))]
+    #[inline(always)]
+    fn fault(&self, _op: Op) -> std::io::Result<()> {
         Ok(())
     }
 
@@ -493,6 +539,88 @@ fn unit_table<const N: usize>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::{IssueRequest, Options, Rejection, Store};
+
+    /// A call of the journal's file.
+    #[derive(Clone, Copy, PartialEq, Eq, Debug)]
+    pub(crate) enum Op {
+        Write,
+        Sync,
+        SetLen,
+    }
+
+    /// Fails call `pass` (0: the next one) of `op` on the journal of `store`.
+    fn fail(store: &Store, op: Op, pass: u32) {
+        let inner = store.checked().unwrap();
+        let journal = inner.journal.as_ref().expect("a journal");
+        journal.faults.lock().push((op, pass));
+    }
+
+    fn faults_left(store: &Store) -> usize {
+        let inner = store.checked().unwrap();
+        inner.journal.as_ref().unwrap().faults.lock().len()
+    }
+
+    /// What a process killed now would leave: the store file and its journal, copied while open.
+    fn crash_image(from: &Path, to: &Path) {
+        std::fs::copy(from, to).unwrap();
+        std::fs::copy(path_of(from), path_of(to)).unwrap();
+    }
+
+    /// A revocation whose journal record cannot be written or synced is made durable by a redb
+    /// commit instead: it returns Ok and holds after a crash.
+    #[test]
+    fn a_journal_that_fails_falls_back_to_a_durable_commit() {
+        for op in [Op::Write, Op::Sync] {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("t.redb");
+            let store = Store::open(&path, Options::new()).unwrap();
+            let t = store.issue(&IssueRequest::session("a")).unwrap();
+            let kept = store.issue(&IssueRequest::session("b")).unwrap();
+            fail(&store, op, 0);
+            assert_eq!(store.revoke(&t.token), Ok(1), "{op:?}");
+            assert_eq!(faults_left(&store), 0, "{op:?}: the fault was met");
+            let after = store.issue(&IssueRequest::session("c")).unwrap();
+            let image = dir.path().join("crashed.redb");
+            crash_image(&path, &image);
+            drop(store);
+            let crashed = Store::open(&image, Options::new()).unwrap();
+            assert_eq!(
+                crashed.verify(t.token.as_str()).unwrap().rejection(),
+                Some(Rejection::Revoked),
+                "{op:?}"
+            );
+            for ok in [&kept, &after] {
+                assert!(
+                    crashed.verify(ok.token.as_str()).unwrap().is_valid(),
+                    "{op:?}"
+                );
+            }
+        }
+    }
+
+    /// A checkpoint whose truncation of the journal fails halfway (the records cut, the file not
+    /// grown back) must leave the next records where replay finds them.
+    #[test]
+    fn records_after_a_failed_truncation_are_replayed() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.redb");
+        let store = Store::open(&path, Options::new()).unwrap();
+        let t = store.issue(&IssueRequest::session("a")).unwrap();
+        // The cut succeeds, growing the file back fails.
+        fail(&store, Op::SetLen, 1);
+        store.checked().unwrap().checkpoint().unwrap();
+        assert_eq!(faults_left(&store), 0, "the fault was met");
+        assert_eq!(store.revoke(&t.token), Ok(1));
+        let image = dir.path().join("crashed.redb");
+        crash_image(&path, &image);
+        drop(store);
+        let crashed = Store::open(&image, Options::new()).unwrap();
+        assert_eq!(
+            crashed.verify(t.token.as_str()).unwrap().rejection(),
+            Some(Rejection::Revoked)
+        );
+    }
 
     /// A commit stamped with a sequence number the journal never counted as used (one whose
     /// `commit` reported an error and still reached the file): after a reopen, the next record
