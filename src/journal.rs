@@ -561,10 +561,14 @@ mod tests {
         inner.journal.as_ref().unwrap().faults.lock().len()
     }
 
-    /// What a process killed now would leave: the store file and its journal, copied while open.
-    fn crash_image(from: &Path, to: &Path) {
-        std::fs::copy(from, to).unwrap();
-        std::fs::copy(path_of(from), path_of(to)).unwrap();
+    /// The store that a process killed now would leave (its file and journal, copied while
+    /// open), opened; `store` is closed.
+    fn after_crash(store: Store, path: &Path) -> Store {
+        let image = path.with_file_name("crashed.redb");
+        std::fs::copy(path, &image).unwrap();
+        std::fs::copy(path_of(path), path_of(&image)).unwrap();
+        drop(store);
+        Store::open(&image, Options::new()).unwrap()
     }
 
     /// A revocation whose journal record cannot be written or synced is made durable by a redb
@@ -581,10 +585,7 @@ mod tests {
             assert_eq!(store.revoke(&t.token), Ok(1), "{op:?}");
             assert_eq!(faults_left(&store), 0, "{op:?}: the fault was met");
             let after = store.issue(&IssueRequest::session("c")).unwrap();
-            let image = dir.path().join("crashed.redb");
-            crash_image(&path, &image);
-            drop(store);
-            let crashed = Store::open(&image, Options::new()).unwrap();
+            let crashed = after_crash(store, &path);
             assert_eq!(
                 crashed.verify(t.token.as_str()).unwrap().rejection(),
                 Some(Rejection::Revoked),
@@ -612,10 +613,7 @@ mod tests {
         store.checked().unwrap().checkpoint().unwrap();
         assert_eq!(faults_left(&store), 0, "the fault was met");
         assert_eq!(store.revoke(&t.token), Ok(1));
-        let image = dir.path().join("crashed.redb");
-        crash_image(&path, &image);
-        drop(store);
-        let crashed = Store::open(&image, Options::new()).unwrap();
+        let crashed = after_crash(store, &path);
         assert_eq!(
             crashed.verify(t.token.as_str()).unwrap().rejection(),
             Some(Rejection::Revoked)
