@@ -152,15 +152,12 @@ impl<'a> Mutations<'a> {
 }
 
 /// A call of the journal's file (which the tests of the error paths fail).
-#[cfg(not(test))]
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
 enum Op {
     Write,
     Sync,
     SetLen,
 }
-#[cfg(test)]
-use tests::Op;
 
 /// The open journal of a store.
 pub(crate) struct Journal {
@@ -168,7 +165,7 @@ pub(crate) struct Journal {
     state: Mutex<State>,
     /// Calls of the file to fail, for the tests of the error paths.
     #[cfg(test)]
-    faults: Mutex<Vec<(tests::Op, u32)>>,
+    faults: Mutex<Vec<(Op, u32)>>,
 }
 
 struct State {
@@ -319,18 +316,15 @@ impl Journal {
     #[cfg(test)]
     fn fault(&self, op: Op) -> std::io::Result<()> {
         let mut faults = self.faults.lock();
-        for (o, pass) in faults.iter_mut() {
-            if *o == op {
-                if *pass == 0 {
-                    let i = faults.iter().position(|(o, p)| *o == op && *p == 0);
-                    faults.remove(i.expect("found"));
-                    return Err(std::io::Error::from_raw_os_error(5));
-                }
-                *pass -= 1;
-                return Ok(());
-            }
+        let Some(i) = faults.iter().position(|(o, _)| *o == op) else {
+            return Ok(());
+        };
+        if faults[i].1 > 0 {
+            faults[i].1 -= 1;
+            return Ok(());
         }
-        Ok(())
+        faults.remove(i);
+        Err(std::io::Error::from_raw_os_error(5))
     }
 
     #[cfg(not(test))]
@@ -540,14 +534,6 @@ fn unit_table<const N: usize>(
 mod tests {
     use super::*;
     use crate::{IssueRequest, Options, Rejection, Store};
-
-    /// A call of the journal's file.
-    #[derive(Clone, Copy, PartialEq, Eq, Debug)]
-    pub(crate) enum Op {
-        Write,
-        Sync,
-        SetLen,
-    }
 
     /// Fails call `pass` (0: the next one) of `op` on the journal of `store`.
     fn fail(store: &Store, op: Op, pass: u32) {
