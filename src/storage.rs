@@ -342,13 +342,13 @@ impl<'t> WriteTables<'t> {
             return Ok(None);
         }
         let id = self.sets.id_of(text);
-        if let Some(known) = self.sets.known.read().get(&id) {
-            return Ok((known == scopes).then_some(id));
-        }
+        // The table says whether this transaction has the row, not the sets known in memory: a
+        // set interned by a transaction that was then dropped (a failed job, a failed commit) is
+        // known but in no file, and a row written without it would not decode after a restart.
         if let Some(found) = self.scope_sets.get(&id)? {
             let same = found.value() == text.as_bytes();
             drop(found);
-            if same {
+            if same && !self.sets.known.read().contains_key(&id) {
                 self.sets.known.write().insert(id, scopes.clone());
             }
             return Ok(same.then_some(id));

@@ -767,4 +767,42 @@ mod tests {
             store = Store::open(&path, Options::new()).unwrap();
         }
     }
+
+    /// A scope set first interned by a transaction that was dropped (its job failed) is written
+    /// by the next transaction that needs it: the process knew the set, the file did not, and a
+    /// token row naming it failed to decode after a restart.
+    #[test]
+    fn a_scope_set_interned_by_a_dropped_transaction_reaches_the_file() {
+        for opts in [
+            Options::new(),
+            Options::new().concurrency(crate::Concurrency::MultiProcess),
+        ] {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("t.redb");
+            let store = Store::open(&path, opts.clone()).unwrap();
+            let req = IssueRequest::api_key("acme").scopes(["reports:read", "billing:write"]);
+            let inner = store.checked().unwrap();
+            let record = req
+                .build(&inner.opts, crate::TokenId([7; 16]), inner.opts.clock.now())
+                .unwrap();
+            let failed = inner.write(Commit::Durable, move |tx| {
+                let stored = crate::record::Stored {
+                    record: record.clone(),
+                    key_version: 0,
+                    hash: [0; 32],
+                };
+                tx.tables.put(None, &stored)?;
+                Err::<(), _>(Error::InvalidArgument("refused after a write".into()))
+            });
+            assert!(matches!(failed, Err(Error::InvalidArgument(_))));
+            let key = store.issue(&req).unwrap();
+            store.close().unwrap();
+            let store = Store::open(&path, opts).unwrap();
+            let outcome = store.verify(key.token.as_str()).unwrap();
+            let scopes: Vec<&str> = outcome.record().expect("valid").scopes.iter().collect();
+            assert_eq!(scopes.len(), 2, "{scopes:?}");
+            assert!(scopes.contains(&"reports:read") && scopes.contains(&"billing:write"));
+            assert!(store.get(crate::TokenId([7; 16])).unwrap().is_none());
+        }
+    }
 }
