@@ -203,9 +203,19 @@ fn purge_keys(
             tx.tables.put(None, &s)?;
         }
     }
+    // The children of a token an epoch killed (its own or an ancestor's) are dead through it:
+    // they go with it, before the rows that link them to it go.
+    let mut orphans = Vec::new();
+    for s in taken.iter().chain(&dead) {
+        let children = tx.tables.children_of(&s.record.id)?;
+        if !children.is_empty() && tx.killed_in_line(&s.record)? {
+            orphans.extend(children);
+        }
+    }
     let mut removed = taken.len() + dead.len();
     tx.tables.delete_taken(&mut taken, named_gone)?;
     tx.tables.delete_all(&mut dead)?;
+    removed += delete_descendants(tx, orphans)?;
     let mut more = more;
     if !more && removed < limit {
         let (n, pending) = clean_epochs(tx, limit - removed)?;
@@ -225,7 +235,23 @@ fn purge_keys(
     Ok(PurgeBatch { removed, more })
 }
 
-/// Removes rows killed by an epoch (`revoke_issued_before`), at most `budget` of them. Returns
+/// Removes the tokens `ids` (those still stored) and all their descendants, which an epoch
+/// killed through an ancestor that is being removed. Returns how many were removed.
+fn delete_descendants(tx: &mut Tx<'_, '_>, mut ids: Vec<TokenId>) -> Result<usize> {
+    let mut removed = 0;
+    while let Some(id) = ids.pop() {
+        let Some(s) = tx.tables.get(&id)? else {
+            continue;
+        };
+        ids.extend(tx.tables.children_of(&id)?);
+        tx.tables.delete(&s)?;
+        removed += 1;
+    }
+    Ok(removed)
+}
+
+/// Removes rows killed by an epoch (`revoke_issued_before`), at most `budget` of them (and the
+/// descendants of each, which may go past it). Returns
 /// how many were removed and whether cleanup work remains.
 fn clean_epochs(tx: &mut Tx<'_, '_>, budget: usize) -> Result<(usize, bool)> {
     let Some((key, after)) = tx.tables.next_cleanup()? else {
@@ -251,17 +277,22 @@ fn clean_epochs(tx: &mut Tx<'_, '_>, budget: usize) -> Result<(usize, bool)> {
     };
     let mut removed = 0;
     let mut left_over = false;
-    for s in candidates {
+    for c in candidates {
+        // Read again: removed already as a descendant of an earlier one?
+        let Some(s) = tx.tables.get(&c.record.id)? else {
+            continue;
+        };
         // Revoked tombstones keep their own retention, whatever the scope.
         if s.record.created_at >= epoch || s.record.revoked.is_some() {
             continue;
         }
-        if removed == budget {
+        if removed >= budget {
             left_over = true;
             break;
         }
+        let children = tx.tables.children_of(&s.record.id)?;
         tx.tables.delete(&s)?;
-        removed += 1;
+        removed += 1 + delete_descendants(tx, children)?;
     }
     // Scoped cleanups restart from their index (removed rows are gone from it); the store-wide
     // one goes on after the last id it looked at.

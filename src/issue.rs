@@ -329,10 +329,20 @@ impl Inner {
             ));
         }
         let target = self.resolve(target)?;
-        self.write(Commit::Durable, move |tx| {
+        let renewed = self.write(Commit::Durable, move |tx| {
             let old = target.load(tx)?;
+            if let Err(why) = tx.judge_target(&old, target.presented())? {
+                return Ok(Err(why));
+            }
             let r = &old.record;
-            tx.judge(r)?.map_err(Error::Rejected)?;
+            if let Some(sc) = r.successor {
+                // Renewing a rotated token or a rolled key would bring back what its successor
+                // replaced (a rolled key past the grace its roll gave it).
+                return Err(Error::InvalidArgument(format!(
+                    "this token was replaced by {}: renew that one",
+                    sc.id
+                )));
+            }
             let Some(current) = r.expires_at else {
                 return Err(Error::InvalidArgument(
                     "the token never expires: there is nothing to renew".into(),
@@ -353,10 +363,11 @@ impl Inner {
             new.record.last_used_at = Some(tx.now);
             tx.tables.put(Some(&old), &new)?;
             tx.event(NewEvent::token(EventKind::Renewed, new.record.id))?;
-            Ok(Renewed {
+            Ok(Ok(Renewed {
                 record: new.record,
                 capped,
-            })
-        })
+            }))
+        })?;
+        renewed.map_err(Error::Rejected)
     }
 }

@@ -22,7 +22,7 @@ use crate::record::{Kind, Record, Replacement, Revocation, RevokeReason, Stored,
 use crate::revoke::TokenRef;
 use crate::schema::HashKey;
 use crate::store::Inner;
-use crate::token_text::{self, Secret, TokenId};
+use crate::token_text::{self, MalformedReason, Secret, TokenId};
 use crate::verify::{secret_hash, Rejection};
 use crate::write::{Commit, Tx};
 
@@ -93,6 +93,33 @@ pub(crate) fn killed(
     }
 }
 
+/// How many ancestors a check walks up at most (a bound against a damaged file's cycles; child
+/// chains are a few levels deep).
+const MAX_ANCESTORS: usize = 64;
+
+/// Whether an epoch kills this record or one of its ancestors: a child dies with its parent, and
+/// [`crate::Store::revoke_issued_before`] kills without writing to the rows. `get` reads a
+/// token's record, `kills` says whether an epoch kills one record.
+pub(crate) fn killed_in_line(
+    r: &Record,
+    get: impl Fn(&TokenId) -> Result<Option<Record>>,
+    kills: impl Fn(&Record) -> Result<bool>,
+) -> Result<bool> {
+    if kills(r)? {
+        return Ok(true);
+    }
+    let mut next = r.parent;
+    for _ in 0..MAX_ANCESTORS {
+        let Some(id) = next else { break };
+        let Some(p) = get(&id)? else { break };
+        if kills(&p)? {
+            return Ok(true);
+        }
+        next = p.parent;
+    }
+    Ok(false)
+}
+
 /// Epochs in memory, for verifies in the exclusive mode (where every epoch is written by this
 /// process).
 #[derive(Default)]
@@ -154,13 +181,79 @@ fn successor_record(old: &Record, id: TokenId, now: Timestamp) -> Record {
     r
 }
 
+/// Refuses to replace a limited-use token: its successor would start its uses again, and the old
+/// token's grace window would add the uses it has left.
+fn refuse_limited_use(r: &Record, how: &str) -> Result<()> {
+    match r.max_uses {
+        Some(_) => Err(Error::InvalidArgument(format!(
+            "a limited-use token is not {how}: issue a new one"
+        ))),
+        None => Ok(()),
+    }
+}
+
 impl Tx<'_, '_> {
-    /// Everything that makes a stored token dead now, epochs read in this transaction.
+    /// A successor's record, issued now, its expiry cut to its parent's if it has one.
+    fn successor_record(&self, old: &Record, id: TokenId) -> Result<Record> {
+        let mut r = successor_record(old, id, self.now);
+        if let Some(pe) = self.parent_expiry(old)? {
+            r.expires_at = Some(r.expires_at.map_or(pe, |e| e.min(pe)));
+        }
+        Ok(r)
+    }
+
+    /// Everything that makes a stored token dead now, epochs read in this transaction (its own
+    /// and its ancestors').
     pub(crate) fn judge(&self, r: &Record) -> Result<Result<(), Rejection>> {
-        if r.revoked.is_none() && killed(r, |k| self.tables.epoch(k))? {
+        if r.revoked.is_none() && self.killed_in_line(r)? {
             return Ok(Err(Rejection::Revoked));
         }
         Ok(self.inner.judge_state(r, self.now))
+    }
+
+    /// Whether an epoch kills the token or one of its ancestors, read in this transaction.
+    pub(crate) fn killed_in_line(&self, r: &Record) -> Result<bool> {
+        killed_in_line(
+            r,
+            |id| Ok(self.tables.get(id)?.map(|s| s.record)),
+            |a| killed(a, |k| self.tables.epoch(k)),
+        )
+    }
+
+    /// Judges a token that a call acts on (the parent of a child, a token to renew or roll):
+    /// like [`Self::judge`], and a rotated token whose grace window is over is refused. When its
+    /// secret was presented (`presented`), that is a reuse, as at verify: the family is revoked
+    /// and the answer is [`Rejection::ReuseDetected`] (the caller commits, then reports it).
+    pub(crate) fn judge_target(
+        &mut self,
+        s: &Stored,
+        presented: bool,
+    ) -> Result<Result<(), Rejection>> {
+        if let Err(why) = self.judge(&s.record)? {
+            return Ok(Err(why));
+        }
+        match s.record.successor {
+            Some(sc) if sc.how == Replacement::Rotated && self.now >= sc.grace_until => {
+                if !presented {
+                    return Err(Error::InvalidArgument(format!(
+                        "this token was rotated and its grace window is over; its successor is {}",
+                        sc.id
+                    )));
+                }
+                self.revoke_chain(s)?;
+                Ok(Err(Rejection::ReuseDetected))
+            }
+            _ => Ok(Ok(())),
+        }
+    }
+
+    /// The expiry of the token's parent, if it has a parent that expires: a token derived from a
+    /// child (its rotation successor) never outlives the parent either.
+    fn parent_expiry(&self, r: &Record) -> Result<Option<Timestamp>> {
+        let Some(parent) = r.parent else {
+            return Ok(None);
+        };
+        Ok(self.tables.get(&parent)?.and_then(|p| p.record.expires_at))
     }
 
     /// Stores a new token, enforcing the per-subject cap first.
@@ -249,6 +342,62 @@ impl Tx<'_, '_> {
         Ok(n)
     }
 
+    /// Revokes a token with its descendants and, when it belongs to a rotation family, every
+    /// generation linked to it by a rotation: logging out with the token of an older generation
+    /// (a client whose rotation answer was lost) ends the session, and so does revoking the
+    /// newest while an older one is inside its grace window. A rolled API key's generations stay
+    /// apart: revoking the old key in its grace window leaves the new one.
+    pub(crate) fn revoke_family(&mut self, s: &Stored, why: RevokeReason) -> Result<usize> {
+        let rotated = |g: &Stored| {
+            g.record
+                .successor
+                .is_some_and(|sc| sc.how == Replacement::Rotated)
+        };
+        let mut generations = Vec::new();
+        if let Some(root) = s.record.family {
+            // The family from its first generation on, if that is still stored.
+            let mut next = self.tables.get(&root)?;
+            let mut reached = false;
+            while let Some(g) = next.take() {
+                reached = g.record.id == s.record.id;
+                if reached || generations.len() >= 100_000 {
+                    break;
+                }
+                next = match g.record.successor {
+                    Some(sc) => self.tables.get(&sc.id)?,
+                    None => None,
+                };
+                generations.push(g);
+            }
+            if !reached {
+                // `s` is not on the stored chain (its first generations were purged).
+                generations.clear();
+            }
+            // Only the generations linked to `s` by rotations, nearest first.
+            let linked = generations.iter().rev().take_while(|g| rotated(g)).count();
+            generations.drain(..generations.len() - linked);
+        }
+        let mut later = Vec::new();
+        let mut g = s.clone();
+        while rotated(&g) && later.len() < 100_000 {
+            let Some(sc) = g.record.successor else { break };
+            let Some(n) = self.tables.get(&sc.id)? else {
+                break;
+            };
+            later.push(n.record.id);
+            g = n;
+        }
+        let mut n = self.revoke_tree(s, why)?;
+        let ids: Vec<TokenId> = generations.iter().map(|g| g.record.id).collect();
+        for id in ids.into_iter().chain(later) {
+            // Read again: a cascade may have revoked it already.
+            if let Some(current) = self.tables.get(&id)? {
+                n += self.revoke_tree(&current, why)?;
+            }
+        }
+        Ok(n)
+    }
+
     /// Revokes a rotated token and every later generation of its family.
     fn revoke_chain(&mut self, from: &Stored) -> Result<usize> {
         let mut n = 0;
@@ -282,9 +431,20 @@ impl Inner {
         let hash = secret_hash(&self.key, &id, &secret);
         let key_version = self.key.version;
         let token = token_text::format(&prefix, &id, &secret);
-        let (record, clamped) = self.write(Commit::Issue, move |tx| {
+        let made = self.write(Commit::Issue, move |tx| {
             let p = parent.load(tx)?;
-            tx.judge(&p.record)?.map_err(Error::Rejected)?;
+            if let Err(why) = tx.judge_target(&p, parent.presented())? {
+                return Ok(Err(why));
+            }
+            if p.record.max_uses.is_some() {
+                // A limited-use token spends a use on each child (a one-time link exchanged
+                // for a session), like a verify that accepts it.
+                let mut used = p.clone();
+                used.record.uses += 1;
+                used.record.last_used_at = Some(tx.now);
+                tx.tables.put(Some(&p), &used)?;
+                tx.event(NewEvent::token(EventKind::Used, p.record.id))?;
+            }
             record.parent = Some(p.record.id);
             let mut clamped = false;
             if let Some(pe) = p.record.expires_at {
@@ -299,8 +459,9 @@ impl Inner {
                 hash,
             };
             tx.insert_new(&stored, true)?;
-            Ok((stored.record, clamped))
+            Ok(Ok((stored.record, clamped)))
         })?;
+        let (record, clamped) = made.map_err(Error::Rejected)?;
         Ok(Child {
             issued: Issued { token, record },
             clamped,
@@ -309,6 +470,7 @@ impl Inner {
 
     pub(crate) fn rotate(&self, text: &[u8]) -> Result<Issued> {
         let p = self.parse(text).map_err(Error::Rejected)?;
+        let kind = self.kind_of_prefix(p.prefix);
         let (id, hash) = (p.id, secret_hash(&self.key, &p.id, &p.secret));
         let (succ_id, succ_secret) = successor_of(&self.key, &p.id, &p.secret);
         let succ_hash = secret_hash(&self.key, &succ_id, &succ_secret);
@@ -321,6 +483,9 @@ impl Inner {
                 };
                 if let Err(why) = tx.inner.judge_secret(&old, &hash) {
                     return Ok(Err(why));
+                }
+                if kind.is_some_and(|k| k != old.record.kind) {
+                    return Ok(Err(Rejection::Malformed(MalformedReason::Prefix)));
                 }
                 if let Err(why) = tx.judge(&old.record)? {
                     return Ok(Err(why));
@@ -346,8 +511,9 @@ impl Inner {
                         None => Ok(Err(Rejection::Unknown)),
                     };
                 }
+                refuse_limited_use(&old.record, "rotated")?;
                 let new = Stored {
-                    record: successor_record(&old.record, succ_id, tx.now),
+                    record: tx.successor_record(&old.record, succ_id)?,
                     key_version,
                     hash: succ_hash,
                 };
@@ -374,22 +540,25 @@ impl Inner {
         let (new_id, new_secret) = token_text::generate(self.opts.clock.now())?;
         let new_hash = secret_hash(&self.key, &new_id, &new_secret);
         let key_version = self.key.version;
-        let record = self.write(Commit::Durable, move |tx| {
+        let rolled = self.write(Commit::Durable, move |tx| {
             let old = target.load(tx)?;
             if old.record.kind != Kind::ApiKey {
                 return Err(Error::InvalidArgument(
                     "only API keys are rolled; rotate sessions".into(),
                 ));
             }
-            tx.judge(&old.record)?.map_err(Error::Rejected)?;
+            if let Err(why) = tx.judge_target(&old, target.presented())? {
+                return Ok(Err(why));
+            }
             if let Some(sc) = old.record.successor {
                 return Err(Error::InvalidArgument(format!(
                     "this key was already replaced by {}",
                     sc.id
                 )));
             }
+            refuse_limited_use(&old.record, "rolled")?;
             let new = Stored {
-                record: successor_record(&old.record, new_id, tx.now),
+                record: tx.successor_record(&old.record, new_id)?,
                 key_version,
                 hash: new_hash,
             };
@@ -405,8 +574,9 @@ impl Inner {
             });
             tx.tables.put(Some(&old), &rolled)?;
             tx.event(NewEvent::token(EventKind::Rolled, old.record.id))?;
-            Ok(new.record)
+            Ok(Ok(new.record))
         })?;
+        let record = rolled.map_err(Error::Rejected)?;
         let token = token_text::format(self.prefix(record.kind), &new_id, &new_secret);
         Ok(Issued { token, record })
     }

@@ -7,9 +7,9 @@
 //! after that.
 
 use crate::error::{Error, Result};
-use crate::record::{RevokeReason, Stored};
+use crate::record::{Kind, RevokeReason, Stored};
 use crate::store::Inner;
-use crate::token_text::{TokenId, TokenText};
+use crate::token_text::{MalformedReason, TokenId, TokenText};
 use crate::verify::{secret_hash, Rejection};
 use crate::write::{Commit, Tx};
 
@@ -57,6 +57,8 @@ impl From<&TokenId> for TokenRef<'_> {
 pub(crate) struct Target {
     id: TokenId,
     hash: Option<[u8; 32]>,
+    /// The kind the text's prefix names (when the two kinds' prefixes differ).
+    kind: Option<Kind>,
 }
 
 impl Target {
@@ -68,10 +70,20 @@ impl Target {
             (None, None) => Err(Error::NotFound),
             (Some(s), Some(hash)) => {
                 tx.inner.judge_secret(&s, hash).map_err(Error::Rejected)?;
+                if self.kind.is_some_and(|k| k != s.record.kind) {
+                    return Err(Error::Rejected(Rejection::Malformed(
+                        MalformedReason::Prefix,
+                    )));
+                }
                 Ok(s)
             }
             (Some(s), None) => Ok(s),
         }
+    }
+
+    /// Whether the token's secret was presented (its text), not only its id.
+    pub(crate) fn presented(&self) -> bool {
+        self.hash.is_some()
     }
 
     fn reason(&self) -> RevokeReason {
@@ -86,12 +98,17 @@ impl Target {
 impl Inner {
     pub(crate) fn resolve(&self, target: TokenRef<'_>) -> Result<Target> {
         Ok(match target {
-            TokenRef::Id(id) => Target { id, hash: None },
+            TokenRef::Id(id) => Target {
+                id,
+                hash: None,
+                kind: None,
+            },
             TokenRef::Text(text) => {
                 let p = self.parse(text).map_err(Error::Rejected)?;
                 Target {
                     id: p.id,
                     hash: Some(secret_hash(&self.key, &p.id, &p.secret)),
+                    kind: self.kind_of_prefix(p.prefix),
                 }
             }
         })
@@ -101,7 +118,7 @@ impl Inner {
         let target = self.resolve(target)?;
         self.write(Commit::Durable, move |tx| {
             let old = target.load(tx)?;
-            tx.revoke_tree(&old, target.reason())
+            tx.revoke_family(&old, target.reason())
         })
     }
 

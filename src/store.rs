@@ -279,9 +279,11 @@ impl Store {
     }
 
     /// Extends a live token's expiry to `now + extend_by`, never past `created_at +
-    /// max_lifetime` and never shorter than it was. Counts as a use. Errors:
-    /// [`Error::Rejected`] if the token is not valid, [`Error::NotFound`] for an unknown id,
-    /// [`Error::InvalidArgument`] for a token that never expires.
+    /// max_lifetime` (nor its parent's expiry) and never shorter than it was. Counts as a use.
+    /// Errors: [`Error::Rejected`] if the token is not valid ([`crate::Rejection::ReuseDetected`]
+    /// for the text of a rotated token after its grace window: the family is revoked, as at
+    /// verify), [`Error::NotFound`] for an unknown id, [`Error::InvalidArgument`] for a token
+    /// that never expires or that was rotated or rolled (renew its successor).
     pub fn renew<'a>(
         &self,
         token: impl Into<TokenRef<'a>>,
@@ -290,8 +292,11 @@ impl Store {
         self.call(|inner| inner.renew(token.into(), extend_by))
     }
 
-    /// Revokes one token, by its text (a logout: the secret must match) or its id. Returns the
-    /// number of tokens revoked (0 if it already was). Durable when it returns.
+    /// Revokes one token, by its text (a logout: the secret must match) or its id, with its
+    /// descendants and, for a rotated session, every generation of it linked by rotations (a
+    /// logout with an older generation's token ends the session; a rolled API key's old and new
+    /// keys stay apart). Returns the number of tokens revoked (0 if it already was). Durable
+    /// when it returns.
     pub fn revoke<'a>(&self, token: impl Into<TokenRef<'a>>) -> Result<usize> {
         self.call(|inner| inner.revoke(token.into()))
     }
@@ -309,7 +314,10 @@ impl Store {
 
     /// Issues a child of `parent` (which must be valid), possibly for another tenant. Its
     /// expiry is clamped to the parent's (reported in [`Child::clamped`]); revoking the parent
-    /// revokes it, in the same transaction.
+    /// revokes it, in the same transaction, and an epoch that kills the parent
+    /// ([`Store::revoke_issued_before`]) kills it. A limited-use parent spends one use on each
+    /// child; the text of a rotated parent after its grace window is a reuse (the family is
+    /// revoked, [`Error::Rejected`] with [`crate::Rejection::ReuseDetected`]).
     pub fn issue_child<'a>(
         &self,
         parent: impl Into<TokenRef<'a>>,
@@ -339,20 +347,24 @@ impl Store {
     /// Rotates a token: returns its successor, in the same family. The old token keeps working
     /// for [`Options::rotation_grace`]; a retry inside that window returns the same successor.
     /// Presenting the old token after the window is reuse: the whole family is revoked and the
-    /// answer is [`Error::Rejected`] with [`crate::Rejection::ReuseDetected`].
+    /// answer is [`Error::Rejected`] with [`crate::Rejection::ReuseDetected`]. The successor of a
+    /// child never outlives the parent. A limited-use token is not rotated
+    /// ([`Error::InvalidArgument`]: its successor would start its uses again).
     pub fn rotate(&self, token: impl AsRef<[u8]>) -> Result<Issued> {
         self.call(|inner| inner.rotate(token.as_ref()))
     }
 
     /// Rolls an API key: a new key with the same tenant, subject, scopes and label; the old key
-    /// keeps working for `grace`, then expires.
+    /// keeps working for `grace`, then expires (renewing it is refused). A limited-use key is
+    /// not rolled ([`Error::InvalidArgument`]).
     pub fn roll<'a>(&self, key: impl Into<TokenRef<'a>>, grace: Duration) -> Result<Issued> {
         self.call(|inner| inner.roll(key.into(), grace))
     }
 
     /// Revokes every token issued strictly before `before` in `scope`, in a constant number of
     /// writes ("sign out everywhere after a password change", "a key leaked yesterday"). The
-    /// dead rows are removed later by the purge. An instant in the future also revokes the
+    /// dead rows are removed later by the purge, each with its descendants (children die with
+    /// their parent). An instant in the future also revokes the
     /// tokens issued until then (to include those issued in the current millisecond, pass
     /// `now + 1 ms`); the command-line tool refuses future instants.
     pub fn revoke_issued_before(&self, scope: RevokeScope, before: Timestamp) -> Result<()> {
@@ -650,7 +662,13 @@ impl Inner {
 
     /// The state of a stored record now, epochs read from `tables`.
     fn state_of(&self, tables: &ReadTables, r: &Record, now: Timestamp) -> Result<TokenState> {
-        if r.revoked.is_some() || crate::lifecycle::killed(r, |k| tables.epoch(k))? {
+        if r.revoked.is_some()
+            || crate::lifecycle::killed_in_line(
+                r,
+                |id| Ok(tables.get(id)?.map(|s| s.record)),
+                |a| crate::lifecycle::killed(a, |k| tables.epoch(k)),
+            )?
+        {
             return Ok(TokenState::Revoked);
         }
         Ok(match self.judge_state(r, now) {

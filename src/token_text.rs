@@ -49,7 +49,8 @@ pub enum MalformedReason {
     Character,
     /// No `_` between the prefix and the body.
     Separator,
-    /// The prefix is not one this store issues.
+    /// The prefix is not one this store issues, or not the one it issues for the token's kind
+    /// (a session's text under the API key prefix; found once the token is read).
     Prefix,
     /// A base62 block does not encode a valid value.
     Encoding,

@@ -22,7 +22,7 @@ use redb::{Database, ReadableDatabase};
 use crate::clock::Timestamp;
 use crate::error::Result;
 use crate::options::Concurrency;
-use crate::record::{Record, Replacement, Stored};
+use crate::record::{Kind, Record, Replacement, Stored};
 use crate::schema::HashKey;
 use crate::storage::{ScopeSets, Snapshot};
 use crate::store::Inner;
@@ -70,7 +70,8 @@ impl Outcome {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum Rejection {
-    /// Not a token of this store's format: rejected without touching storage.
+    /// Not a token of this store's format: rejected without touching storage (except a
+    /// prefix of the other kind, [`MalformedReason::Prefix`], found once the token is read).
     Malformed(MalformedReason),
     /// Well-formed, but no token has this id (never issued, or purged).
     Unknown,
@@ -248,6 +249,20 @@ impl Inner {
         Ok(parsed)
     }
 
+    /// The kind of token a text's prefix names, when the two kinds' prefixes differ.
+    pub(crate) fn kind_of_prefix(&self, prefix: &str) -> Option<Kind> {
+        let (session, api_key) = (&self.opts.session_prefix, &self.opts.api_key_prefix);
+        if session == api_key {
+            None
+        } else if prefix == session {
+            Some(Kind::Session)
+        } else if prefix == api_key {
+            Some(Kind::ApiKey)
+        } else {
+            None
+        }
+    }
+
     pub(crate) fn verify(&self, text: &[u8], req: &Requirements) -> Result<Outcome> {
         let parsed = match self.parse(text) {
             Ok(p) => p,
@@ -258,22 +273,29 @@ impl Inner {
         let shared = self.opts.concurrency == Concurrency::MultiProcess;
         let found = self.snapshots.with(&self.db, &self.sets, |snap| {
             // Rows of journaled batches that redb has not committed yet come first.
-            let stored = match self.overlay.get(&parsed.id) {
-                Some(Some(bytes)) => Some(Stored::decode(parsed.id, &bytes, |set| {
-                    snap.scope_set(set)
-                })?),
-                Some(None) => None,
-                None => snap.get(&parsed.id)?,
+            let get = |id: &TokenId| match self.overlay.get(id) {
+                Some(Some(bytes)) => {
+                    Stored::decode(*id, &bytes, |set| snap.scope_set(set)).map(Some)
+                }
+                Some(None) => Ok(None),
+                None => snap.get(id),
             };
-            let Some(stored) = stored else {
+            let Some(stored) = get(&parsed.id)? else {
                 return Ok(None);
             };
             // Other processes write epochs too: read them from the same snapshot.
-            let killed = if shared {
-                crate::lifecycle::killed(&stored.record, |k| snap.epoch(k))?
-            } else {
-                self.epochs.kills(&stored.record)
+            let kills = |r: &Record| {
+                if shared {
+                    crate::lifecycle::killed(r, |k| snap.epoch(k))
+                } else {
+                    Ok(self.epochs.kills(r))
+                }
             };
+            let killed = crate::lifecycle::killed_in_line(
+                &stored.record,
+                |id| Ok(get(id)?.map(|s| s.record)),
+                kills,
+            )?;
             Ok(Some((stored, killed)))
         })?;
         let Some((stored, killed)) = found else {
@@ -281,6 +303,16 @@ impl Inner {
         };
         if let Err(r) = self.judge_secret(&stored, &hash) {
             return Ok(Outcome::Invalid(r));
+        }
+        // A session's id and secret under the API key prefix (or the reverse) is not a token
+        // this store issued.
+        if self
+            .kind_of_prefix(parsed.prefix)
+            .is_some_and(|k| k != stored.record.kind)
+        {
+            return Ok(Outcome::Invalid(Rejection::Malformed(
+                MalformedReason::Prefix,
+            )));
         }
         if killed {
             return Ok(Outcome::Invalid(Rejection::Revoked));

@@ -378,7 +378,9 @@ fn the_audit_feed_records_every_change_with_ids_and_reads_from_a_cursor() {
         .unwrap();
     f.store.renew(&t.token, 2 * HOUR).unwrap();
     let next = f.store.rotate(t.token.as_str()).unwrap();
-    f.store.revoke(&next.token).unwrap();
+    // Logging out with the new token ends the session: the old one, inside its grace window,
+    // is revoked with it.
+    assert_eq!(f.store.revoke(&next.token).unwrap(), 2);
     f.store
         .revoke_issued_before(RevokeScope::Tenant("acme".into()), f.store.now())
         .unwrap();
@@ -394,16 +396,19 @@ fn the_audit_feed_records_every_change_with_ids_and_reads_from_a_cursor() {
             EventKind::Issued,
             EventKind::Rotated,
             EventKind::Revoked,
+            EventKind::Revoked,
             EventKind::RevokedBefore,
             EventKind::Purged,
         ]
     );
     assert_eq!(events[0].token, Some(t.record.id));
+    assert_eq!(events[4].token, Some(next.record.id));
     assert_eq!(events[4].reason, Some(RevokeReason::Logout));
-    assert_eq!(events[5].scope.as_deref(), Some("tenant:acme"));
-    assert_eq!(events[6].count, 2);
+    assert_eq!(events[5].token, Some(t.record.id));
+    assert_eq!(events[6].scope.as_deref(), Some("tenant:acme"));
+    assert_eq!(events[7].count, 2);
     let rest = f.store.events(events[3].seq, 100).unwrap();
-    assert_eq!(rest.len(), 3);
+    assert_eq!(rest.len(), 4);
     assert!(!format!("{events:?}").contains(&t.token.as_str()[26..]));
 }
 
@@ -458,4 +463,300 @@ fn a_write_that_fails_between_others_loses_none_of_them() {
         drop(f.store);
         f.store = Store::open(path, opts).unwrap();
     }
+}
+
+#[test]
+fn a_rotated_token_past_its_grace_window_cannot_issue_children_or_be_renewed() {
+    let f = fixture_with(|o| o.rotation_grace(MINUTE));
+    let old = f
+        .store
+        .issue(&IssueRequest::session("alice").ttl(DAY))
+        .unwrap();
+    let new = f.store.rotate(old.token.as_str()).unwrap();
+    // Inside the grace window the old token still acts (a request racing the rotation).
+    assert!(f
+        .store
+        .issue_child(&old.token, &IssueRequest::session("alice").ttl(HOUR))
+        .is_ok());
+    f.clock.advance(2 * MINUTE);
+    // After it, presenting the old token anywhere is a reuse: the family is revoked.
+    let child = f
+        .store
+        .issue_child(&old.token, &IssueRequest::session("alice").ttl(HOUR));
+    assert_eq!(
+        child.map(|c| c.clamped).unwrap_err(),
+        Error::Rejected(Rejection::ReuseDetected)
+    );
+    assert_eq!(
+        rejection(&f.store, new.token.as_str()),
+        Some(Rejection::Revoked)
+    );
+    assert_eq!(f.store.list_subject("alice").unwrap(), vec![]);
+
+    let old = f
+        .store
+        .issue(&IssueRequest::session("bob").ttl(DAY))
+        .unwrap();
+    let new = f.store.rotate(old.token.as_str()).unwrap();
+    // By id (an operator, no secret presented): refused, nothing revoked.
+    f.clock.advance(2 * MINUTE);
+    assert!(matches!(
+        f.store.renew(old.record.id, HOUR),
+        Err(Error::InvalidArgument(_))
+    ));
+    assert!(f.store.verify(new.token.as_str()).unwrap().is_valid());
+    assert_eq!(
+        f.store.renew(&old.token, HOUR).map(|r| r.capped),
+        Err(Error::Rejected(Rejection::ReuseDetected))
+    );
+    assert_eq!(
+        rejection(&f.store, new.token.as_str()),
+        Some(Rejection::Revoked)
+    );
+}
+
+#[test]
+fn a_limited_use_parent_spends_a_use_on_each_child() {
+    let f = fixture();
+    let link = f
+        .store
+        .issue(&IssueRequest::session("alice").ttl(HOUR).max_uses(1))
+        .unwrap();
+    let session = f
+        .store
+        .issue_child(&link.token, &IssueRequest::session("alice").ttl(DAY))
+        .unwrap();
+    assert!(f
+        .store
+        .verify(session.issued.token.as_str())
+        .unwrap()
+        .is_valid());
+    assert_eq!(
+        f.store
+            .issue_child(&link.token, &IssueRequest::session("alice"))
+            .map(|c| c.clamped),
+        Err(Error::Rejected(Rejection::Exhausted))
+    );
+    assert_eq!(
+        rejection(&f.store, link.token.as_str()),
+        Some(Rejection::Exhausted)
+    );
+    assert_eq!(f.store.get(link.record.id).unwrap().unwrap().uses, 1);
+}
+
+#[test]
+fn a_limited_use_token_is_neither_rotated_nor_rolled() {
+    let f = fixture();
+    let once = f
+        .store
+        .issue(&IssueRequest::session("alice").max_uses(1))
+        .unwrap();
+    assert!(matches!(
+        f.store.rotate(once.token.as_str()),
+        Err(Error::InvalidArgument(_))
+    ));
+    let key = f
+        .store
+        .issue(&IssueRequest::api_key("acme").max_uses(2))
+        .unwrap();
+    assert!(matches!(
+        f.store.roll(&key.token, HOUR),
+        Err(Error::InvalidArgument(_))
+    ));
+    // Their uses stay exactly what they were given.
+    assert!(f.store.verify(once.token.as_str()).unwrap().is_valid());
+    assert_eq!(
+        rejection(&f.store, once.token.as_str()),
+        Some(Rejection::Exhausted)
+    );
+}
+
+#[test]
+fn a_rotated_child_never_outlives_its_parent() {
+    let f = fixture();
+    let parent = f
+        .store
+        .issue(&IssueRequest::session("admin").ttl(2 * HOUR))
+        .unwrap();
+    let child = f
+        .store
+        .issue_child(&parent.token, &IssueRequest::session("admin").ttl(2 * HOUR))
+        .unwrap();
+    f.clock.advance(HOUR);
+    let next = f.store.rotate(child.issued.token.as_str()).unwrap();
+    assert_eq!(next.record.expires_at, parent.record.expires_at);
+    assert_eq!(next.record.parent, Some(parent.record.id));
+    f.clock.advance(HOUR);
+    assert_eq!(
+        rejection(&f.store, next.token.as_str()),
+        Some(Rejection::Expired)
+    );
+}
+
+#[test]
+fn a_rolled_key_is_not_renewed_past_the_grace_its_roll_gave_it() {
+    let f = fixture();
+    let key = f
+        .store
+        .issue(&IssueRequest::api_key("acme").ttl(30 * DAY))
+        .unwrap();
+    let new = f.store.roll(&key.token, HOUR).unwrap();
+    assert!(matches!(
+        f.store.renew(&key.token, 30 * DAY),
+        Err(Error::InvalidArgument(_))
+    ));
+    f.clock.advance(2 * HOUR);
+    assert_eq!(
+        rejection(&f.store, key.token.as_str()),
+        Some(Rejection::Expired)
+    );
+    assert!(f.store.verify(new.token.as_str()).unwrap().is_valid());
+}
+
+#[test]
+fn revoking_what_was_issued_before_an_instant_kills_the_children_too() {
+    let f = fixture();
+    let admin = f
+        .store
+        .issue(&IssueRequest::session("admin@bb").tenant("37000").ttl(DAY))
+        .unwrap();
+    let child = f
+        .store
+        .issue_child(
+            &admin.token,
+            &IssueRequest::session("admin@bb").tenant("37001").ttl(DAY),
+        )
+        .unwrap();
+    let grandchild = f
+        .store
+        .issue_child(
+            &child.issued.token,
+            &IssueRequest::session("admin@bb").tenant("37002").ttl(DAY),
+        )
+        .unwrap();
+    let other = f
+        .store
+        .issue(&IssueRequest::session("clerk").tenant("37001").ttl(DAY))
+        .unwrap();
+    f.clock.advance(MINUTE);
+    f.store
+        .revoke_issued_before(RevokeScope::Tenant("37000".into()), f.store.now())
+        .unwrap();
+    for t in [&admin.token, &child.issued.token, &grandchild.issued.token] {
+        assert_eq!(rejection(&f.store, t.as_str()), Some(Rejection::Revoked));
+    }
+    assert!(matches!(
+        f.store
+            .issue_child(&child.issued.token, &IssueRequest::session("x"))
+            .map(|c| c.clamped),
+        Err(Error::Rejected(Rejection::Revoked))
+    ));
+    assert_eq!(f.store.list_tenant("37001", None).unwrap().len(), 1);
+    // The purge removes the killed token with its line, so that nothing outlives the link.
+    assert_eq!(f.store.purge_expired().unwrap(), 3);
+    for t in [&admin.token, &child.issued.token, &grandchild.issued.token] {
+        assert_eq!(rejection(&f.store, t.as_str()), Some(Rejection::Unknown));
+    }
+    assert!(f.store.verify(other.token.as_str()).unwrap().is_valid());
+    // And after a reopen.
+    let (path, opts) = (f.path(), f.options());
+    drop(f.store);
+    let store = Store::open(path, opts).unwrap();
+    assert!(store.verify(other.token.as_str()).unwrap().is_valid());
+    assert_eq!(store.stats().unwrap().all.total(), 1);
+}
+
+#[test]
+fn logging_out_with_either_generation_ends_a_rotated_session() {
+    let f = fixture_with(|o| o.rotation_grace(MINUTE));
+    let t1 = f
+        .store
+        .issue(&IssueRequest::session("alice").ttl(DAY))
+        .unwrap();
+    let t2 = f.store.rotate(t1.token.as_str()).unwrap();
+    let t3 = f.store.rotate(t2.token.as_str()).unwrap();
+    // The client's answer was lost: it logs out with the token it still has.
+    assert_eq!(f.store.revoke(&t2.token).unwrap(), 3);
+    for t in [&t1.token, &t2.token, &t3.token] {
+        assert_eq!(rejection(&f.store, t.as_str()), Some(Rejection::Revoked));
+    }
+    let u1 = f
+        .store
+        .issue(&IssueRequest::session("bob").ttl(DAY))
+        .unwrap();
+    let u2 = f.store.rotate(u1.token.as_str()).unwrap();
+    assert_eq!(f.store.revoke(u2.record.id).unwrap(), 2);
+    assert_eq!(
+        rejection(&f.store, u1.token.as_str()),
+        Some(Rejection::Revoked)
+    );
+    // A rolled key's generations stay apart: cutting the old key's grace short keeps the new.
+    let k1 = f
+        .store
+        .issue(&IssueRequest::api_key("acme").ttl(DAY))
+        .unwrap();
+    let k2 = f.store.roll(&k1.token, HOUR).unwrap();
+    assert_eq!(f.store.revoke(&k1.token).unwrap(), 1);
+    assert!(f.store.verify(k2.token.as_str()).unwrap().is_valid());
+}
+
+/// The text of the same id and secret under another prefix, with its check digits computed
+/// again (what someone who edits a token would do).
+fn under_prefix(text: &str, prefix: &str) -> String {
+    let body = &text[text.len() - 72..text.len() - 6];
+    let signed = format!("{prefix}_{body}");
+    let mut crc = !0u32;
+    for &b in signed.as_bytes() {
+        crc ^= u32::from(b);
+        for _ in 0..8 {
+            crc = if crc & 1 != 0 {
+                0xEDB8_8320 ^ (crc >> 1)
+            } else {
+                crc >> 1
+            };
+        }
+    }
+    let alphabet = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+    let mut v = u64::from(!crc);
+    let mut check = [0u8; 6];
+    for c in check.iter_mut().rev() {
+        *c = alphabet[(v % 62) as usize];
+        v /= 62;
+    }
+    format!("{signed}{}", std::str::from_utf8(&check).unwrap())
+}
+
+#[test]
+fn a_token_under_the_other_kind_s_prefix_is_rejected() {
+    let f = fixture();
+    let session = f.store.issue(&IssueRequest::session("alice")).unwrap();
+    let key = f.store.issue(&IssueRequest::api_key("acme")).unwrap();
+    // The helper forms the texts the store issued from their own prefixes.
+    assert_eq!(
+        under_prefix(session.token.as_str(), "tss"),
+        session.token.as_str()
+    );
+    assert_eq!(under_prefix(key.token.as_str(), "tsk"), key.token.as_str());
+    let forged = [
+        under_prefix(session.token.as_str(), "tsk"),
+        under_prefix(key.token.as_str(), "tss"),
+    ];
+    for text in &forged {
+        assert_eq!(
+            rejection(&f.store, text),
+            Some(Rejection::Malformed(tessera::MalformedReason::Prefix))
+        );
+        assert_eq!(
+            f.store.revoke(text.as_str()),
+            Err(Error::Rejected(Rejection::Malformed(
+                tessera::MalformedReason::Prefix
+            )))
+        );
+    }
+    assert!(matches!(
+        f.store.rotate(&forged[0]),
+        Err(Error::Rejected(Rejection::Malformed(_)))
+    ));
+    assert!(f.store.verify(session.token.as_str()).unwrap().is_valid());
+    assert!(f.store.verify(key.token.as_str()).unwrap().is_valid());
 }

@@ -175,12 +175,28 @@ impl World {
         .any(|k| self.epochs.get(k).is_some_and(|e| m.created < *e))
     }
 
+    /// Killed by an epoch, its own or a stored ancestor's: a child dies with its parent.
+    fn killed_in_line(&self, i: usize) -> bool {
+        let mut cur = Some(i);
+        while let Some(j) = cur {
+            let m = &self.tokens[j].1;
+            if m.purged {
+                return false;
+            }
+            if self.killed(m) {
+                return true;
+            }
+            cur = m.parent;
+        }
+        false
+    }
+
     fn state(&self, i: usize, now: Timestamp) -> Result<(), Rejection> {
         let m = &self.tokens[i].1;
         if m.purged {
             return Err(Rejection::Unknown);
         }
-        if m.revoked || self.killed(m) {
+        if m.revoked || self.killed_in_line(i) {
             return Err(Rejection::Revoked);
         }
         if m.expires.is_some_and(|e| e <= now) {
@@ -241,6 +257,49 @@ impl World {
                 .map(|(s, _)| s)
                 .filter(|&s| !self.tokens[s].1.purged);
         }
+    }
+
+    /// The generations of `i`'s rotation family linked to it: backwards only if every earlier
+    /// generation is still stored, forwards while stored.
+    fn family(&self, i: usize) -> Vec<usize> {
+        let pred = |k: usize| {
+            (0..self.tokens.len())
+                .find(|&j| self.tokens[j].1.successor.is_some_and(|(s, _)| s == k))
+        };
+        let mut back = Vec::new();
+        let mut cur = i;
+        while let Some(j) = pred(cur) {
+            back.push(j);
+            cur = j;
+        }
+        if back.iter().any(|&j| self.tokens[j].1.purged) {
+            back.clear();
+        }
+        let mut cur = i;
+        while let Some((s, _)) = self.tokens[cur].1.successor {
+            if self.tokens[s].1.purged {
+                break;
+            }
+            back.push(s);
+            cur = s;
+        }
+        back
+    }
+
+    /// A purge removes a token an epoch killed (its own or an ancestor's) with its stored
+    /// descendants; returns how many it removed.
+    fn purge_subtree(&mut self, i: usize) -> usize {
+        let mut n = 0;
+        let mut stack = vec![i];
+        while let Some(j) = stack.pop() {
+            if self.tokens[j].1.purged {
+                continue;
+            }
+            self.tokens[j].1.purged = true;
+            n += 1;
+            stack.extend((0..self.tokens.len()).filter(|&k| self.tokens[k].1.parent == Some(j)));
+        }
+        n
     }
 
     fn pick(&self, i: usize) -> Option<usize> {
@@ -320,12 +379,24 @@ fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
             Op::IssueChild { parent, spec } => {
                 let Some(p) = w.pick(parent) else { continue };
                 let got = store.issue_child(&w.tokens[p].0.token, &request(&spec));
-                match w.state(p, now) {
+                let mut state = w.state(p, now);
+                if state.is_ok() && w.tokens[p].1.successor.is_some_and(|(_, g)| now >= g) {
+                    // A rotated token presented after its grace window: reuse.
+                    state = Err(Rejection::ReuseDetected);
+                    w.revoke_chain(p, now);
+                }
+                match state {
                     Err(why) => {
                         prop_assert_eq!(got.map(|c| c.clamped).unwrap_err(), Error::Rejected(why))
                     }
                     Ok(()) => {
                         let child = got.unwrap();
+                        let pm = &mut w.tokens[p].1;
+                        if pm.max_uses.is_some() {
+                            // A limited-use parent spends a use on each child.
+                            pm.uses += 1;
+                            pm.last_used = now;
+                        }
                         let mut m = model_of(&spec, &child.issued, now, Some(p));
                         let pe = w.tokens[p].1.expires;
                         let clamp = pe.is_some_and(|pe| m.expires.is_none_or(|e| e > pe));
@@ -408,7 +479,12 @@ fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
                     };
                     prop_assert_eq!(got, Err(want));
                 } else {
-                    prop_assert_eq!(got, Ok(w.revoke_tree(i, now)));
+                    // Every generation of a rotation family linked to it goes with it.
+                    let mut want = w.revoke_tree(i, now);
+                    for g in w.family(i) {
+                        want += w.revoke_tree(g, now);
+                    }
+                    prop_assert_eq!(got, Ok(want));
                 }
             }
             Op::RevokeSubject { subject, except } => {
@@ -458,9 +534,18 @@ fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
             Op::Renew { token, minutes } => {
                 let Some(i) = w.pick(token) else { continue };
                 let got = store.renew(&w.tokens[i].0.token, mins(minutes));
-                match (w.state(i, now), w.tokens[i].1.expires) {
+                let mut state = w.state(i, now);
+                if state.is_ok() && w.tokens[i].1.successor.is_some_and(|(_, g)| now >= g) {
+                    state = Err(Rejection::ReuseDetected);
+                    w.revoke_chain(i, now);
+                }
+                match (state, w.tokens[i].1.expires) {
                     (Err(why), _) => {
                         prop_assert_eq!(got.map(|r| r.record.id), Err(Error::Rejected(why)))
+                    }
+                    // A rotated token is not renewed: its successor is.
+                    (Ok(()), _) if w.tokens[i].1.successor.is_some() => {
+                        prop_assert!(matches!(got, Err(Error::InvalidArgument(_))), "{:?}", got)
                     }
                     (Ok(()), None) => {
                         prop_assert!(matches!(got, Err(Error::InvalidArgument(_))), "{:?}", got)
@@ -512,13 +597,26 @@ fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
                     }
                     continue;
                 }
+                if w.tokens[i].1.max_uses.is_some() {
+                    // A limited-use token is not rotated (its uses would start again).
+                    prop_assert!(matches!(got, Err(Error::InvalidArgument(_))), "{:?}", got);
+                    continue;
+                }
                 let issued = got.unwrap();
                 let old = &w.tokens[i].1;
                 let cap = old.max_life.map(|l| old.created.saturating_add(l));
-                let expires = old.expires.map(|e| {
+                let mut expires = old.expires.map(|e| {
                     let wanted = now.saturating_add(e.saturating_duration_since(old.created));
                     cap.map_or(wanted, |c| wanted.min(c))
                 });
+                // Never past its parent's expiry.
+                if let Some(pe) = old
+                    .parent
+                    .filter(|&p| !w.tokens[p].1.purged)
+                    .and_then(|p| w.tokens[p].1.expires)
+                {
+                    expires = Some(expires.map_or(pe, |e| e.min(pe)));
+                }
                 prop_assert_eq!(issued.record.expires_at, expires);
                 let m = M {
                     id: issued.record.id,
@@ -551,8 +649,12 @@ fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
                     let m = &w.tokens[i].1;
                     let cleaned = !m.revoked && w.killed(m);
                     if !m.purged && (due || cleaned) {
-                        w.tokens[i].1.purged = true;
-                        want += 1;
+                        if w.killed_in_line(i) {
+                            want += w.purge_subtree(i);
+                        } else {
+                            w.tokens[i].1.purged = true;
+                            want += 1;
+                        }
                     }
                 }
                 prop_assert_eq!(got, want);
