@@ -68,6 +68,11 @@ pub(crate) struct Touches {
     plain: Box<[Shard]>,
     idle_len: AtomicUsize,
     plain_len: AtomicUsize,
+    /// Uses of idle-timeout tokens that a batch took to write, until verify can see the rows it
+    /// wrote ([`Self::settle`]): without them, a verify in between judged such a token by its
+    /// stored last use, and could find it idle.
+    in_flight: Mutex<Map>,
+    in_flight_len: AtomicUsize,
 }
 
 fn shards() -> Box<[Shard]> {
@@ -81,6 +86,8 @@ impl Touches {
             plain: shards(),
             idle_len: AtomicUsize::new(0),
             plain_len: AtomicUsize::new(0),
+            in_flight: Mutex::new(Map::default()),
+            in_flight_len: AtomicUsize::new(0),
         }
     }
 
@@ -116,15 +123,37 @@ impl Touches {
         }
     }
 
-    /// The latest pending use of `id`, if any.
+    /// The latest pending use of `id`, if any (one being written counts until verify sees it).
     pub(crate) fn latest(&self, id: &TokenId) -> Option<Timestamp> {
-        [true, false].into_iter().find_map(|idle| {
+        let waiting = [true, false].into_iter().find_map(|idle| {
             let (shards, len) = self.side(idle);
             if len.load(Ordering::Relaxed) == 0 {
                 return None;
             }
             Self::shard(shards, id).lock().get(id).map(|u| u.at)
-        })
+        });
+        let writing = if self.in_flight_len.load(Ordering::Acquire) == 0 {
+            None
+        } else {
+            self.in_flight.lock().get(id).map(|u| u.at)
+        };
+        waiting.max(writing)
+    }
+
+    /// The latest pending use of an idle-timeout token `id`, if any: what verify reads before
+    /// the token's row, so that a use written meanwhile is in one or the other.
+    pub(crate) fn latest_idle(&self, id: &TokenId) -> Option<Timestamp> {
+        let waiting = if self.idle_len.load(Ordering::Acquire) == 0 {
+            None
+        } else {
+            Self::shard(&self.idle, id).lock().get(id).map(|u| u.at)
+        };
+        let writing = if self.in_flight_len.load(Ordering::Acquire) == 0 {
+            None
+        } else {
+            self.in_flight.lock().get(id).map(|u| u.at)
+        };
+        waiting.max(writing)
     }
 
     /// Whether uses of idle-timeout tokens wait to be written.
@@ -157,7 +186,21 @@ impl Touches {
                 }
             }
         }
+        let mut in_flight = self.in_flight.lock();
+        in_flight.extend(out.iter().filter(|(_, u)| u.idle).copied());
+        self.in_flight_len.store(in_flight.len(), Ordering::Release);
         out
+    }
+
+    /// The batch that took uses is over: verify sees the rows it wrote, or [`Self::restore`]
+    /// put them back.
+    pub(crate) fn settle(&self) {
+        if self.in_flight_len.load(Ordering::Acquire) == 0 {
+            return;
+        }
+        let mut in_flight = self.in_flight.lock();
+        in_flight.clear();
+        self.in_flight_len.store(0, Ordering::Release);
     }
 
     /// Puts back uses that could not be written (their commit failed), unless newer ones came.

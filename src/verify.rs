@@ -270,6 +270,9 @@ impl Inner {
         };
         let hash = secret_hash(&self.key, &parsed.id, &parsed.secret);
         let now = self.opts.clock.now();
+        // Before the row: a pending use that a flush writes meanwhile is then either here or in
+        // the row read next.
+        let early_use = self.touches.latest_idle(&parsed.id);
         let shared = self.opts.concurrency == Concurrency::MultiProcess;
         let found = self.snapshots.with(&self.db, &self.sets, |snap| {
             // Rows of journaled batches that redb has not committed yet come first.
@@ -317,7 +320,7 @@ impl Inner {
         if killed {
             return Ok(Outcome::Invalid(Rejection::Revoked));
         }
-        if let Err(r) = self.judge_state(&stored.record, now) {
+        if let Err(r) = self.judge_state_seen(&stored.record, now, early_use) {
             return Ok(Outcome::Invalid(r));
         }
         if let Some(sc) = stored.record.successor {
@@ -374,6 +377,16 @@ impl Inner {
 
     /// Whether the token is alive at `now`, counting uses recorded in memory.
     pub(crate) fn judge_state(&self, r: &Record, now: Timestamp) -> Result<(), Rejection> {
+        self.judge_state_seen(r, now, None)
+    }
+
+    /// Like [`Self::judge_state`], counting also a use `seen` in memory before the row was read.
+    fn judge_state_seen(
+        &self,
+        r: &Record,
+        now: Timestamp,
+        seen: Option<Timestamp>,
+    ) -> Result<(), Rejection> {
         if r.revoked.is_some() {
             return Err(Rejection::Revoked);
         }
@@ -382,7 +395,7 @@ impl Inner {
         }
         if let Some(idle) = r.idle_timeout {
             let stored = r.last_used_at.unwrap_or(r.created_at).max(r.created_at);
-            let last = match self.touches.latest(&r.id) {
+            let last = match self.touches.latest(&r.id).max(seen) {
                 Some(t) => t.max(stored),
                 None => stored,
             };

@@ -217,17 +217,21 @@ impl Inner {
                     if self.journal.is_none() {
                         self.snapshots.clear();
                     }
+                    // The uses written are in the overlay or committed: verify sees them there.
+                    self.touches.settle();
                     for j in jobs.drain(..) {
                         j.done.set(Signal::Finished(Ok(())));
                     }
                 }
                 Ok(Some((i, e))) => {
                     self.touches.restore(uses);
+                    self.touches.settle();
                     let j = jobs.remove(i);
                     j.done.set(Signal::Finished(Err(e)));
                 }
                 Err(e) => {
                     self.touches.restore(uses);
+                    self.touches.settle();
                     for j in jobs.drain(..) {
                         j.done.set(Signal::Finished(Err(e.clone())));
                     }
@@ -803,6 +807,41 @@ mod tests {
             assert_eq!(scopes.len(), 2, "{scopes:?}");
             assert!(scopes.contains(&"reports:read") && scopes.contains(&"billing:write"));
             assert!(store.get(crate::TokenId([7; 16])).unwrap().is_none());
+        }
+    }
+
+    /// A verify while a flush batch writes the pending uses (its rows not yet visible) still
+    /// counts the use that keeps an idle-timeout token alive: it was taken out of memory before
+    /// its row could be read, and the token was judged idle in between.
+    #[test]
+    fn a_use_being_written_keeps_an_idle_token_alive_meanwhile() {
+        for opts in [
+            Options::new(),
+            Options::new().concurrency(crate::Concurrency::MultiProcess),
+        ] {
+            let clock =
+                crate::ManualClock::new(crate::Timestamp::from_unix_millis(1_795_392_000_000));
+            let dir = tempfile::tempdir().unwrap();
+            let store = Store::open(dir.path().join("t.redb"), opts.manual_clock(&clock)).unwrap();
+            let minute = std::time::Duration::from_secs(60);
+            let t = store
+                .issue(&IssueRequest::session("a").idle_timeout(10 * minute))
+                .unwrap();
+            clock.advance(5 * minute);
+            assert!(store.verify(t.token.as_str()).unwrap().is_valid());
+            // Idle since its issue, not since its use.
+            clock.advance(7 * minute);
+            let text = t.token.as_str().to_owned();
+            let seen = store
+                .checked()
+                .unwrap()
+                .write(Commit::Uses, move |tx| {
+                    tx.inner
+                        .verify(text.as_bytes(), &crate::Requirements::new())
+                })
+                .unwrap();
+            assert!(seen.is_valid(), "{seen:?}");
+            assert!(store.verify(t.token.as_str()).unwrap().is_valid());
         }
     }
 }
