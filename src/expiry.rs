@@ -3,6 +3,7 @@
 //!
 //! Verify never depends on the purge: it judges every token against the clock itself.
 
+use std::collections::HashMap;
 use std::sync::{Arc, Weak};
 use std::thread::{self, JoinHandle, ThreadId};
 use std::time::{Duration, Instant};
@@ -12,7 +13,8 @@ use crate::sync::{Condvar, Mutex};
 use crate::clock::Timestamp;
 use crate::error::{Error, Result};
 use crate::events::{EventKind, NewEvent};
-use crate::record::Stored;
+use crate::lifecycle::{killed, killed_in_line};
+use crate::record::{Record, Stored};
 use crate::storage::{deadline_key, id_of, name_rows, purge_deadline, DeadlineKey, NameKey};
 use crate::store::Inner;
 use crate::token_text::TokenId;
@@ -205,10 +207,31 @@ fn purge_keys(
     }
     // The children of a token an epoch killed (its own or an ancestor's) are dead through it:
     // they go with it, before the rows that link them to it go.
+    // The rows of this batch are out of the tree already: a token's line is read through them.
     let mut orphans = Vec::new();
+    let mut batch: Option<HashMap<TokenId, Record>> = None;
     for s in taken.iter().chain(&dead) {
         let children = tx.tables.children_of(&s.record.id)?;
-        if !children.is_empty() && tx.killed_in_line(&s.record)? {
+        if children.is_empty() {
+            continue;
+        }
+        let batch = batch.get_or_insert_with(|| {
+            taken
+                .iter()
+                .chain(&dead)
+                .map(|s| (s.record.id, s.record.clone()))
+                .collect()
+        });
+        let tables = &tx.tables;
+        let killed = killed_in_line(
+            &s.record,
+            |id| match batch.get(id) {
+                Some(r) => Ok(Some(r.clone())),
+                None => Ok(tables.get(id)?.map(|s| s.record)),
+            },
+            |a| killed(a, |k| tables.epoch(k)),
+        )?;
+        if killed {
             orphans.extend(children);
         }
     }
@@ -277,6 +300,8 @@ fn clean_epochs(tx: &mut Tx<'_, '_>, budget: usize) -> Result<(usize, bool)> {
     };
     let mut removed = 0;
     let mut left_over = false;
+    // The last candidate looked at, where the store-wide cleanup goes on if it stops early.
+    let mut last = after;
     for c in candidates {
         // Read again: removed already as a descendant of an earlier one?
         let Some(s) = tx.tables.get(&c.record.id)? else {
@@ -293,10 +318,16 @@ fn clean_epochs(tx: &mut Tx<'_, '_>, budget: usize) -> Result<(usize, bool)> {
         let children = tx.tables.children_of(&s.record.id)?;
         tx.tables.delete(&s)?;
         removed += 1 + delete_descendants(tx, children)?;
+        last = Some(s.record.id);
     }
     // Scoped cleanups restart from their index (removed rows are gone from it); the store-wide
-    // one goes on after the last id it looked at.
-    let next = if key == "*" { resume } else { None };
+    // one goes on after the last id it removed if it stopped early (descendants count against
+    // the budget), else after the window.
+    let next = match (key == "*", left_over) {
+        (false, _) => None,
+        (true, true) => last,
+        (true, false) => resume,
+    };
     if next.is_none() && !left_over {
         tx.tables.set_cleanup(&key, None)?;
     } else if next.is_some() {

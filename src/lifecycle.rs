@@ -120,6 +120,22 @@ pub(crate) fn killed_in_line(
     Ok(false)
 }
 
+/// Whether a rotated token inside its grace window has lost its successor (revoked, or gone):
+/// the session was ended with the newer token, so the older one ends with it, even when the
+/// family's first generations are purged and the revocation could not reach it.
+pub(crate) fn successor_ended(
+    r: &Record,
+    now: Timestamp,
+    get: impl Fn(&TokenId) -> Result<Option<Record>>,
+) -> Result<bool> {
+    match r.successor {
+        Some(sc) if sc.how == Replacement::Rotated && now < sc.grace_until => {
+            Ok(get(&sc.id)?.is_none_or(|s| s.revoked.is_some()))
+        }
+        _ => Ok(false),
+    }
+}
+
 /// Epochs in memory, for verifies in the exclusive mode (where every epoch is written by this
 /// process).
 #[derive(Default)]
@@ -205,7 +221,8 @@ impl Tx<'_, '_> {
     /// Everything that makes a stored token dead now, epochs read in this transaction (its own
     /// and its ancestors').
     pub(crate) fn judge(&self, r: &Record) -> Result<Result<(), Rejection>> {
-        if r.revoked.is_none() && self.killed_in_line(r)? {
+        let get = |id: &TokenId| Ok(self.tables.get(id)?.map(|s| s.record));
+        if r.revoked.is_none() && (self.killed_in_line(r)? || successor_ended(r, self.now, get)?) {
             return Ok(Err(Rejection::Revoked));
         }
         Ok(self.inner.judge_state(r, self.now))
@@ -222,10 +239,11 @@ impl Tx<'_, '_> {
 
     /// Judges a token that a call acts on (the parent of a child, a token to renew or roll):
     /// like [`Self::judge`], and a rotated token whose grace window is over is refused. When its
-    /// secret was presented (`presented`), that is a reuse, as at verify: the family is revoked
-    /// and the answer is [`Rejection::ReuseDetected`] (the caller commits, then reports it).
+    /// secret was presented (`presented`), that is a reuse, as at verify: the answer is
+    /// [`Rejection::ReuseDetected`], and the caller revokes the family durably
+    /// ([`Inner::refused`]) once this transaction is over.
     pub(crate) fn judge_target(
-        &mut self,
+        &self,
         s: &Stored,
         presented: bool,
     ) -> Result<Result<(), Rejection>> {
@@ -240,7 +258,6 @@ impl Tx<'_, '_> {
                         sc.id
                     )));
                 }
-                self.revoke_chain(s)?;
                 Ok(Err(Rejection::ReuseDetected))
             }
             _ => Ok(Ok(())),
@@ -424,6 +441,7 @@ impl Inner {
 
     pub(crate) fn issue_child(&self, parent: TokenRef<'_>, req: &IssueRequest) -> Result<Child> {
         let parent = self.resolve(parent)?;
+        let parent_id = parent.id();
         let now = self.opts.clock.now();
         let (id, secret) = token_text::generate(now)?;
         let mut record = req.build(&self.opts, id, now)?;
@@ -461,7 +479,10 @@ impl Inner {
             tx.insert_new(&stored, true)?;
             Ok(Ok((stored.record, clamped)))
         })?;
-        let (record, clamped) = made.map_err(Error::Rejected)?;
+        let (record, clamped) = match made {
+            Ok(made) => made,
+            Err(why) => return self.refused(parent_id, why),
+        };
         Ok(Child {
             issued: Issued { token, record },
             clamped,
@@ -537,6 +558,7 @@ impl Inner {
 
     pub(crate) fn roll(&self, target: TokenRef<'_>, grace: Duration) -> Result<Issued> {
         let target = self.resolve(target)?;
+        let target_id = target.id();
         let (new_id, new_secret) = token_text::generate(self.opts.clock.now())?;
         let new_hash = secret_hash(&self.key, &new_id, &new_secret);
         let key_version = self.key.version;
@@ -576,7 +598,10 @@ impl Inner {
             tx.event(NewEvent::token(EventKind::Rolled, old.record.id))?;
             Ok(Ok(new.record))
         })?;
-        let record = rolled.map_err(Error::Rejected)?;
+        let record = match rolled {
+            Ok(record) => record,
+            Err(why) => return self.refused(target_id, why),
+        };
         let token = token_text::format(self.prefix(record.kind), &new_id, &new_secret);
         Ok(Issued { token, record })
     }
@@ -619,7 +644,17 @@ impl Inner {
         })
     }
 
-    /// Revokes a rotated token's family after reuse was detected at verify.
+    /// The answer to a call refused with `why`: after a reuse of the token `id`
+    /// ([`Tx::judge_target`]), its family is revoked first, durably.
+    pub(crate) fn refused<T>(&self, id: TokenId, why: Rejection) -> Result<T> {
+        if why == Rejection::ReuseDetected {
+            self.on_reuse(id)?;
+        }
+        Err(Error::Rejected(why))
+    }
+
+    /// Revokes a rotated token's family after reuse was detected at verify (or by a call that
+    /// acts on a token, see [`Inner::refused`]).
     pub(crate) fn on_reuse(&self, id: TokenId) -> Result<()> {
         self.write(Commit::Durable, move |tx| {
             if let Some(old) = tx.tables.get(&id)? {

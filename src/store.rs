@@ -662,12 +662,12 @@ impl Inner {
 
     /// The state of a stored record now, epochs read from `tables`.
     fn state_of(&self, tables: &ReadTables, r: &Record, now: Timestamp) -> Result<TokenState> {
+        let get = |id: &TokenId| Ok(tables.get(id)?.map(|s| s.record));
         if r.revoked.is_some()
-            || crate::lifecycle::killed_in_line(
-                r,
-                |id| Ok(tables.get(id)?.map(|s| s.record)),
-                |a| crate::lifecycle::killed(a, |k| tables.epoch(k)),
-            )?
+            || crate::lifecycle::killed_in_line(r, get, |a| {
+                crate::lifecycle::killed(a, |k| tables.epoch(k))
+            })?
+            || crate::lifecycle::successor_ended(r, now, get)?
         {
             return Ok(TokenState::Revoked);
         }

@@ -140,22 +140,6 @@ impl Touches {
         waiting.max(writing)
     }
 
-    /// The latest pending use of an idle-timeout token `id`, if any: what verify reads before
-    /// the token's row, so that a use written meanwhile is in one or the other.
-    pub(crate) fn latest_idle(&self, id: &TokenId) -> Option<Timestamp> {
-        let waiting = if self.idle_len.load(Ordering::Acquire) == 0 {
-            None
-        } else {
-            Self::shard(&self.idle, id).lock().get(id).map(|u| u.at)
-        };
-        let writing = if self.in_flight_len.load(Ordering::Acquire) == 0 {
-            None
-        } else {
-            self.in_flight.lock().get(id).map(|u| u.at)
-        };
-        waiting.max(writing)
-    }
-
     /// Whether uses of idle-timeout tokens wait to be written.
     pub(crate) fn idle_pending(&self) -> bool {
         self.idle_len.load(Ordering::Relaxed) > 0
@@ -169,6 +153,12 @@ impl Touches {
     /// Takes up to `limit` pending uses, those of idle-timeout tokens first. Costs what it takes,
     /// not what waits.
     pub(crate) fn take(&self, limit: usize) -> Vec<(TokenId, Use)> {
+        // Held while the uses leave their shards, so that `latest` finds each in one place or
+        // the other.
+        let mut in_flight = self.in_flight.lock();
+        // Not zero before the first use leaves its shard: `latest` then looks here.
+        self.in_flight_len
+            .store(in_flight.len() + 1, Ordering::Release);
         let mut out = Vec::new();
         for idle in [true, false] {
             let (shards, len) = self.side(idle);
@@ -186,7 +176,6 @@ impl Touches {
                 }
             }
         }
-        let mut in_flight = self.in_flight.lock();
         in_flight.extend(out.iter().filter(|(_, u)| u.idle).copied());
         self.in_flight_len.store(in_flight.len(), Ordering::Release);
         out

@@ -264,15 +264,22 @@ impl Inner {
     }
 
     pub(crate) fn verify(&self, text: &[u8], req: &Requirements) -> Result<Outcome> {
+        match self.verify_once(text, req)? {
+            // Its row may have been read just before a flush made the use that keeps it alive
+            // visible there, and that use looked for in memory just after: once more, with both
+            // read again. (Nothing was written for an idle token.)
+            Outcome::Invalid(Rejection::Idle) => self.verify_once(text, req),
+            outcome => Ok(outcome),
+        }
+    }
+
+    fn verify_once(&self, text: &[u8], req: &Requirements) -> Result<Outcome> {
         let parsed = match self.parse(text) {
             Ok(p) => p,
             Err(r) => return Ok(Outcome::Invalid(r)),
         };
         let hash = secret_hash(&self.key, &parsed.id, &parsed.secret);
         let now = self.opts.clock.now();
-        // Before the row: a pending use that a flush writes meanwhile is then either here or in
-        // the row read next.
-        let early_use = self.touches.latest_idle(&parsed.id);
         let shared = self.opts.concurrency == Concurrency::MultiProcess;
         let found = self.snapshots.with(&self.db, &self.sets, |snap| {
             // Rows of journaled batches that redb has not committed yet come first.
@@ -294,11 +301,9 @@ impl Inner {
                     Ok(self.epochs.kills(r))
                 }
             };
-            let killed = crate::lifecycle::killed_in_line(
-                &stored.record,
-                |id| Ok(get(id)?.map(|s| s.record)),
-                kills,
-            )?;
+            let record = |id: &TokenId| Ok(get(id)?.map(|s| s.record));
+            let killed = crate::lifecycle::killed_in_line(&stored.record, record, kills)?
+                || crate::lifecycle::successor_ended(&stored.record, now, record)?;
             Ok(Some((stored, killed)))
         })?;
         let Some((stored, killed)) = found else {
@@ -320,7 +325,7 @@ impl Inner {
         if killed {
             return Ok(Outcome::Invalid(Rejection::Revoked));
         }
-        if let Err(r) = self.judge_state_seen(&stored.record, now, early_use) {
+        if let Err(r) = self.judge_state(&stored.record, now) {
             return Ok(Outcome::Invalid(r));
         }
         if let Some(sc) = stored.record.successor {
@@ -377,16 +382,6 @@ impl Inner {
 
     /// Whether the token is alive at `now`, counting uses recorded in memory.
     pub(crate) fn judge_state(&self, r: &Record, now: Timestamp) -> Result<(), Rejection> {
-        self.judge_state_seen(r, now, None)
-    }
-
-    /// Like [`Self::judge_state`], counting also a use `seen` in memory before the row was read.
-    fn judge_state_seen(
-        &self,
-        r: &Record,
-        now: Timestamp,
-        seen: Option<Timestamp>,
-    ) -> Result<(), Rejection> {
         if r.revoked.is_some() {
             return Err(Rejection::Revoked);
         }
@@ -395,7 +390,7 @@ impl Inner {
         }
         if let Some(idle) = r.idle_timeout {
             let stored = r.last_used_at.unwrap_or(r.created_at).max(r.created_at);
-            let last = match self.touches.latest(&r.id).max(seen) {
+            let last = match self.touches.latest(&r.id) {
                 Some(t) => t.max(stored),
                 None => stored,
             };

@@ -760,3 +760,100 @@ fn a_token_under_the_other_kind_s_prefix_is_rejected() {
     assert!(f.store.verify(session.token.as_str()).unwrap().is_valid());
     assert!(f.store.verify(key.token.as_str()).unwrap().is_valid());
 }
+
+#[test]
+fn the_purge_removes_a_killed_line_whose_tokens_are_due_together() {
+    let f = fixture();
+    // No expiry, idle timeouts only: the parent and its child fall due in the same purge batch.
+    let idle = |req: IssueRequest| req.never_expires().no_max_lifetime().idle_timeout(HOUR);
+    let p = f
+        .store
+        .issue(&idle(IssueRequest::session("admin").tenant("a")))
+        .unwrap();
+    let c = f
+        .store
+        .issue_child(&p.token, &idle(IssueRequest::session("admin").tenant("b")))
+        .unwrap();
+    let g = f
+        .store
+        .issue_child(
+            &c.issued.token,
+            &IssueRequest::api_key("b").never_expires().no_max_lifetime(),
+        )
+        .unwrap();
+    f.clock.advance(MINUTE);
+    f.store
+        .revoke_issued_before(RevokeScope::Tenant("a".into()), f.store.now())
+        .unwrap();
+    assert_eq!(
+        rejection(&f.store, g.issued.token.as_str()),
+        Some(Rejection::Revoked)
+    );
+    f.clock.advance(2 * HOUR);
+    assert_eq!(f.store.purge_expired().unwrap(), 3);
+    assert_eq!(
+        rejection(&f.store, g.issued.token.as_str()),
+        Some(Rejection::Unknown)
+    );
+}
+
+#[test]
+fn the_store_wide_cleanup_goes_on_where_a_line_stopped_it() {
+    let f = fixture_with(|o| o.purge_batch(3));
+    let issue = |subject: &str| {
+        let t = f
+            .store
+            .issue(&IssueRequest::session(subject).never_expires())
+            .unwrap();
+        f.clock.advance(Duration::from_secs(1));
+        t
+    };
+    let a = issue("a");
+    let (b, c) = (issue("b"), issue("c"));
+    for _ in 0..2 {
+        f.store
+            .issue_child(&a.token, &IssueRequest::session("a"))
+            .unwrap();
+    }
+    f.clock.advance(MINUTE);
+    f.store
+        .revoke_issued_before(RevokeScope::Store, f.store.now())
+        .unwrap();
+    // a and its two children fill the first batch; b and c come in the next.
+    assert_eq!(f.store.purge_expired().unwrap(), 5);
+    for t in [&a, &b, &c] {
+        assert_eq!(
+            rejection(&f.store, t.token.as_str()),
+            Some(Rejection::Unknown)
+        );
+    }
+    assert_eq!(f.store.stats().unwrap().all.total(), 0);
+}
+
+#[test]
+fn ending_a_session_ends_its_previous_generation_after_the_first_were_purged() {
+    let f = fixture_with(|o| o.rotation_grace(MINUTE));
+    let t1 = f
+        .store
+        .issue(&IssueRequest::session("alice").ttl(10 * MINUTE))
+        .unwrap();
+    f.clock.advance(5 * MINUTE);
+    let t2 = f.store.rotate(t1.token.as_str()).unwrap();
+    f.clock.advance(6 * MINUTE);
+    // t1 expired: the purge removes it, and with it the family's first generation.
+    assert_eq!(f.store.purge_expired().unwrap(), 1);
+    let t3 = f.store.rotate(t2.token.as_str()).unwrap();
+    assert!(f.store.verify(t2.token.as_str()).unwrap().is_valid());
+    f.store.revoke(&t3.token).unwrap();
+    // t2 is inside its grace window, and its successor is revoked: the session is over.
+    assert_eq!(
+        rejection(&f.store, t2.token.as_str()),
+        Some(Rejection::Revoked)
+    );
+    assert!(matches!(
+        f.store
+            .issue_child(&t2.token, &IssueRequest::session("alice"))
+            .map(|c| c.clamped),
+        Err(Error::Rejected(Rejection::Revoked))
+    ));
+}

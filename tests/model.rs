@@ -191,12 +191,19 @@ impl World {
         false
     }
 
+    /// A rotated token inside its grace window whose successor is revoked (or gone) is over.
+    fn successor_ended(&self, i: usize, now: Timestamp) -> bool {
+        self.tokens[i].1.successor.is_some_and(|(s, grace)| {
+            now < grace && (self.tokens[s].1.revoked || self.tokens[s].1.purged)
+        })
+    }
+
     fn state(&self, i: usize, now: Timestamp) -> Result<(), Rejection> {
         let m = &self.tokens[i].1;
         if m.purged {
             return Err(Rejection::Unknown);
         }
-        if m.revoked || self.killed_in_line(i) {
+        if m.revoked || self.killed_in_line(i) || self.successor_ended(i, now) {
             return Err(Rejection::Revoked);
         }
         if m.expires.is_some_and(|e| e <= now) {
