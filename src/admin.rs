@@ -230,7 +230,8 @@ impl Store {
 
     /// Creates a new store at `path` (which must not exist) from an export, and returns it with
     /// the number of tokens imported. The exported tokens keep working: give the same pepper if
-    /// the export came from a peppered store.
+    /// the export came from a peppered store. An import that fails removes the store it created
+    /// (and never a file it did not create, such as one another process created meanwhile).
     pub fn import(
         path: impl AsRef<Path>,
         options: Options,
@@ -251,13 +252,31 @@ impl Store {
                 "the export comes from a store without pepper: give none".into()
             }));
         }
+        options.validate()?;
         {
-            options.validate()?;
             let db = schema::open_database(Some(path), &options)?;
+            // An error here (the store exists: another process made it meanwhile) leaves it.
             schema::prepare_with(&db, &options, Some(&header.store_key))?;
+        }
+        // The store is this import's from here on: if anything fails, it goes.
+        let imported = Self::fill(path, options, header, tokens);
+        if imported.is_err() {
+            let _ = std::fs::remove_file(path);
+            let _ = crate::journal::Journal::remove_stale(path);
+        }
+        imported
+    }
+
+    /// Fills the store an import created.
+    fn fill(
+        path: &Path,
+        options: Options,
+        header: &ExportHeader,
+        tokens: impl IntoIterator<Item = Result<ExportedToken>>,
+    ) -> Result<(Store, u64)> {
+        {
+            let db = schema::open_database(Some(path), &options)?;
             if schema::key_material(&db)?.2 != header.key_check {
-                drop(db);
-                let _ = std::fs::remove_file(path);
                 return Err(Error::Pepper(
                     "the pepper does not match the one of the exported store".into(),
                 ));
@@ -292,7 +311,7 @@ impl Store {
         };
         for t in tokens {
             let t = t?;
-            check_imported(&t.record)?;
+            check_imported(&t.record, inner.opts.max_metadata_len)?;
             batch.push(Stored {
                 record: t.record,
                 key_version: t.secret_hash.key_version,
@@ -322,6 +341,19 @@ impl Store {
             inner.settle()?;
             let db = inner.db.read();
             let src = db.begin_read()?;
+            // Created here, readable by its owner only (it holds the store's key), then
+            // filled by the engine.
+            let mut created = std::fs::OpenOptions::new();
+            created.write(true).create_new(true);
+            #[cfg(unix)]
+            std::os::unix::fs::OpenOptionsExt::mode(&mut created, 0o600);
+            created.open(out).map_err(|e| match e.kind() {
+                std::io::ErrorKind::AlreadyExists => Error::InvalidArgument(format!(
+                    "{} exists; a backup writes a new file",
+                    out.display()
+                )),
+                _ => Error::from(e),
+            })?;
             let dst = redb::Database::create(out)?;
             let mut backup = Backup {
                 src: &src,
@@ -337,8 +369,8 @@ impl Store {
     /// order, into full pages (one transaction, so a crash leaves the file as it was), then
     /// returns the free space to the file system. `Ok(false)` if there was nothing to do.
     ///
-    /// Waits for running transactions and holds every writer (verifies go on) while it runs,
-    /// about a second per million tokens; needs free disk space about the size of the largest
+    /// Waits for running transactions and holds every reader and writer (verifies too: they
+    /// wait) while it runs, about a second per million tokens: run it when the store is quiet; needs free disk space about the size of the largest
     /// table and the file not to be in use by another process.
     ///
     /// Full pages are the smallest file and the fewest pages per lookup, what a read-mostly
@@ -378,7 +410,40 @@ impl Store {
     }
 }
 
-fn check_imported(r: &Record) -> Result<()> {
+/// The instants an imported record may hold: from 1970 to the end of year 9999 (what an issue
+/// can produce, and what every layer can show).
+const IMPORTED_TIMES: std::ops::RangeInclusive<i64> = 0..=253_402_300_799_999;
+
+fn check_imported(r: &Record, max_metadata_len: usize) -> Result<()> {
+    let bad = |what: &str| Err(Error::InvalidArgument(format!("token {}: {what}", r.id)));
+    let times = [
+        Some(r.created_at),
+        r.expires_at,
+        r.last_used_at,
+        r.revoked.map(|v| v.at),
+        r.successor.map(|s| s.at),
+        r.successor.map(|s| s.grace_until),
+    ];
+    if times
+        .into_iter()
+        .flatten()
+        .any(|t| !IMPORTED_TIMES.contains(&t.as_unix_millis()))
+    {
+        return bad("an instant before 1970 or after 9999");
+    }
+    if [r.idle_timeout, r.max_lifetime]
+        .into_iter()
+        .flatten()
+        .any(|d| d.is_zero())
+    {
+        return bad("a duration of zero");
+    }
+    if r.max_uses == Some(0) {
+        return bad("max_uses of zero");
+    }
+    if r.metadata.len() > max_metadata_len {
+        return bad("metadata longer than this store allows");
+    }
     check_name("tenant", &r.tenant, true)?;
     if let Some(s) = &r.subject {
         check_name("subject", s, r.kind == Kind::ApiKey)?;

@@ -348,7 +348,7 @@ impl Maintenance {
     pub(crate) fn new() -> Self {
         Maintenance {
             signal: Arc::new(StopSignal {
-                stop: Mutex::new(false),
+                state: Mutex::new(Thread::default()),
                 wake: Condvar::new(),
             }),
             thread: Mutex::new(None),
@@ -370,9 +370,24 @@ impl Maintenance {
         Ok(())
     }
 
+    /// Keeps the thread from starting work, and waits for the work it is doing (which holds the
+    /// store): a close then knows whether its handle is the last one.
+    pub(crate) fn pause(&self) {
+        let mut st = self.signal.state.lock();
+        st.paused = true;
+        while st.busy {
+            st = self.signal.wake.wait(st);
+        }
+    }
+
+    /// Lets the thread work again after [`Self::pause`].
+    pub(crate) fn resume(&self) {
+        self.signal.state.lock().paused = false;
+    }
+
     /// Stops the thread and waits for it, unless called from it.
     pub(crate) fn stop(&self) {
-        *self.signal.stop.lock() = true;
+        self.signal.state.lock().stop = true;
         self.signal.wake.notify_all();
         if let Some((id, handle)) = self.thread.lock().take() {
             if id != thread::current().id() {
@@ -389,22 +404,43 @@ impl Maintenance {
 
 /// Shared with the thread, which must not keep the store alive while it sleeps.
 struct StopSignal {
-    stop: Mutex<bool>,
+    state: Mutex<Thread>,
     wake: Condvar,
+}
+
+/// What the thread is asked to do, and whether it works (holding the store) now.
+#[derive(Default)]
+struct Thread {
+    stop: bool,
+    paused: bool,
+    busy: bool,
 }
 
 fn run(signal: &StopSignal, weak: Weak<Inner>, tick: Duration, sweep: Option<Duration>) {
     let mut last_sweep = Instant::now();
     loop {
         {
-            let mut stop = signal.stop.lock();
-            if !*stop {
-                stop = signal.wake.wait_for(stop, tick);
+            let mut st = signal.state.lock();
+            if !st.stop {
+                st = signal.wake.wait_for(st, tick);
             }
-            if *stop {
+            if st.stop {
                 return;
             }
+            if st.paused {
+                continue;
+            }
+            st.busy = true;
         }
+        work(&weak, sweep, &mut last_sweep);
+        signal.state.lock().busy = false;
+        signal.wake.notify_all();
+    }
+}
+
+/// One round of the thread's work, holding the store meanwhile.
+fn work(weak: &Weak<Inner>, sweep: Option<Duration>, last_sweep: &mut Instant) {
+    {
         let Some(inner) = weak.upgrade() else { return };
         let mut result = Ok(());
         if inner.touches.idle_pending() {
@@ -412,7 +448,7 @@ fn run(signal: &StopSignal, weak: Weak<Inner>, tick: Duration, sweep: Option<Dur
         }
         if let Some(every) = sweep {
             if last_sweep.elapsed() >= every {
-                last_sweep = Instant::now();
+                *last_sweep = Instant::now();
                 result = result.and_then(|()| inner.purge_all().map(|_| ()));
             }
         }
@@ -478,5 +514,36 @@ mod tests {
             now
         ));
         assert!(!past_for_good(&token(None, None, None), retention, now));
+    }
+
+    /// A close while the background thread works (holding the store, as it does for each
+    /// round) waits for it and closes the store itself: when it returns, the file is closed,
+    /// and the path opens again with other options.
+    #[test]
+    fn close_waits_for_the_background_thread_and_closes_the_store() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.redb");
+        let store = crate::Store::open(&path, crate::Options::new()).unwrap();
+        let inner = store.checked().unwrap();
+        let signal = inner.maintenance.signal.clone();
+        let (held, go) = std::sync::mpsc::channel();
+        let worker = {
+            let store = store.clone();
+            std::thread::spawn(move || {
+                // What a round of the thread does: busy, holding the store.
+                signal.state.lock().busy = true;
+                held.send(()).unwrap();
+                std::thread::sleep(Duration::from_millis(300));
+                drop(store);
+                signal.state.lock().busy = false;
+                signal.wake.notify_all();
+            })
+        };
+        go.recv().unwrap();
+        store.close().unwrap();
+        let other = crate::Options::new().durability(crate::IssueDurability::Eventual);
+        let reopened = crate::Store::open(&path, other);
+        assert!(reopened.is_ok(), "{:?}", reopened.err());
+        worker.join().unwrap();
     }
 }

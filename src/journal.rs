@@ -25,7 +25,9 @@ use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 use crate::sync::Mutex;
-use redb::{Database, Durability, ReadableDatabase, TableDefinition, WriteTransaction};
+use redb::{
+    Database, Durability, ReadableDatabase, ReadableTable, TableDefinition, WriteTransaction,
+};
 
 use crate::error::{Error, Result};
 use crate::schema::{
@@ -191,16 +193,14 @@ impl Journal {
     /// then starts an empty journal.
     pub(crate) fn open(store: &Path, db: &Database) -> Result<Journal> {
         let path = path_of(store);
-        let mut file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(&path)
-            .map_err(|e| io(&path, e))?;
+        let mut options = OpenOptions::new();
+        options.read(true).write(true).create(true).truncate(false);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        let mut file = options.open(&path).map_err(|e| io(&path, e))?;
         let mut bytes = Vec::new();
         file.read_to_end(&mut bytes).map_err(|e| io(&path, e))?;
-        let seq = replay(db, &bytes)?;
+        let seq = replay(db, &path, &bytes)?;
         file.set_len(0).map_err(|e| io(&path, e))?;
         file.set_len(PREALLOCATE).map_err(|e| io(&path, e))?;
         file.seek(SeekFrom::Start(0)).map_err(|e| io(&path, e))?;
@@ -217,6 +217,40 @@ impl Journal {
             #[cfg(test)]
             faults: Mutex::new(Vec::new()),
         })
+    }
+
+    /// Applies what a journal left next to the store by a process of the exclusive mode that
+    /// ended without closing holds, for a process of the multi-process mode, which keeps no
+    /// journal of its own; then empties it. Without this, the acknowledged changes only that
+    /// journal held (revocations) were missing, and came back over newer ones when the store
+    /// was next opened in the exclusive mode.
+    pub(crate) fn drain(store: &Path, db: &Database) -> Result<()> {
+        let path = path_of(store);
+        let mut file = match OpenOptions::new().read(true).write(true).open(&path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(io(&path, e)),
+        };
+        let mut bytes = Vec::new();
+        file.read_to_end(&mut bytes).map_err(|e| io(&path, e))?;
+        if bytes.iter().all(|&b| b == 0) {
+            return Ok(());
+        }
+        replay(db, &path, &bytes)?;
+        file.set_len(0)
+            .and_then(|()| file.sync_all())
+            .map_err(|e| io(&path, e))
+    }
+
+    /// Removes a journal left by a store that is gone, before a new store at its path starts:
+    /// its changes belong to no store this one continues.
+    pub(crate) fn remove_stale(store: &Path) -> Result<()> {
+        let path = path_of(store);
+        match std::fs::remove_file(&path) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(io(&path, e)),
+        }
     }
 
     /// The sequence number the next transaction gets; record it in the transaction.
@@ -346,7 +380,8 @@ impl Journal {
             .and_then(|_| st.file.read_exact(&mut bytes))
             .and_then(|()| st.file.seek(SeekFrom::Start(len)).map(drop))
             .map_err(|e| io(&self.path, e))?;
-        let (durable_seq, todo) = records_after(db, &bytes)?;
+        let durable_seq = stamped_seq(&db.begin_read()?.open_table(META)?)?;
+        let (durable_seq, todo) = records_after(durable_seq, &bytes);
         // A commit that reported an error may still have reached the file, stamped with a
         // sequence number this journal did not count as used: the next record goes past it.
         st.seq = st.seq.max(durable_seq);
@@ -374,13 +409,25 @@ fn io(path: &Path, e: std::io::Error) -> Error {
 }
 
 /// Applies the records of `bytes` whose sequence number is past the store's; returns the last
-/// sequence number in force.
-fn replay(db: &Database, bytes: &[u8]) -> Result<u64> {
-    let (mut last, todo) = records_after(db, bytes)?;
+/// sequence number in force. The store's sequence number is read inside the write transaction:
+/// in the multi-process mode another process may replay the same journal first.
+fn replay(db: &Database, path: &Path, bytes: &[u8]) -> Result<u64> {
+    let mut tx = db.begin_write()?;
+    let seq = stamped_seq(&tx.open_table(META)?)?;
+    let (mut last, todo) = records_after(seq, bytes);
     if todo.is_empty() {
+        tx.abort()?;
         return Ok(last);
     }
-    let mut tx = db.begin_write()?;
+    if todo[0].0 != last + 1 {
+        return Err(Error::Corrupt(format!(
+            "{}: the journal does not continue the store (its first change is number {}, the \
+             store's last is {last}: was the store replaced or restored from a backup?); move \
+             the journal away to open the store as it is, without the journal's changes",
+            path.display(),
+            todo[0].0
+        )));
+    }
     tx.set_durability(Durability::Immediate)?;
     for (seq, muts) in todo {
         apply(&tx, muts)?;
@@ -391,19 +438,19 @@ fn replay(db: &Database, bytes: &[u8]) -> Result<u64> {
     Ok(last)
 }
 
+/// The journal sequence number stamped in a `meta` table (0: none yet).
+fn stamped_seq(meta: &impl ReadableTable<&'static str, &'static [u8]>) -> Result<u64> {
+    let v = meta.get(META_SEQ)?;
+    Ok(v.and_then(|v| <[u8; 8]>::try_from(v.value()).ok())
+        .map_or(0, u64::from_le_bytes))
+}
+
 /// A journal record: its sequence number and its mutations.
 type Record<'b> = (u64, &'b [u8]);
 
-/// The sequence number of the store's last durable commit, and the whole records of `bytes`
-/// past it (sequence number and mutations), in order.
-fn records_after<'b>(db: &Database, bytes: &'b [u8]) -> Result<(u64, Vec<Record<'b>>)> {
-    let durable_seq = {
-        let tx = db.begin_read()?;
-        let meta = tx.open_table(META)?;
-        let v = meta.get(META_SEQ)?;
-        v.and_then(|v| <[u8; 8]>::try_from(v.value()).ok())
-            .map_or(0, u64::from_le_bytes)
-    };
+/// The whole records of `bytes` past the store's sequence number `durable_seq` (sequence number
+/// and mutations), in order, with that number.
+fn records_after(durable_seq: u64, bytes: &[u8]) -> (u64, Vec<Record<'_>>) {
     let mut records = Vec::new();
     let mut rest = bytes;
     while rest.len() >= 12 {
@@ -426,7 +473,7 @@ fn records_after<'b>(db: &Database, bytes: &'b [u8]) -> Result<(u64, Vec<Record<
         .into_iter()
         .filter(|(s, _)| *s > durable_seq)
         .collect();
-    Ok((durable_seq, todo))
+    (durable_seq, todo)
 }
 
 fn corrupt() -> Error {
@@ -533,7 +580,7 @@ fn unit_table<const N: usize>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{IssueRequest, Options, Rejection, Store};
+    use crate::{Error, IssueRequest, Options, Rejection, Store};
 
     /// Fails call `pass` (0: the next one) of `op` on the journal of `store`.
     fn fail(store: &Store, op: Op, pass: u32) {
@@ -628,5 +675,111 @@ mod tests {
         tx.commit().unwrap();
         assert!(journal.recover(&db).unwrap().is_empty(), "nothing past it");
         assert_eq!(journal.next_seq(), seq + 2);
+    }
+
+    /// Copies the store's file and journal as a crash would leave them, under `name`.
+    fn crash_image(path: &Path, name: &str) -> std::path::PathBuf {
+        let image = path.with_file_name(name);
+        std::fs::copy(path, &image).unwrap();
+        std::fs::copy(path_of(path), path_of(&image)).unwrap();
+        image
+    }
+
+    /// A store of the exclusive mode that ended without closing leaves changes only in its
+    /// journal: a process of the multi-process mode applies them before anything else, and
+    /// they never come back over its own changes later.
+    #[test]
+    fn a_multi_process_open_applies_what_a_crashed_journal_holds() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.redb");
+        let store = Store::open(&path, Options::new()).unwrap();
+        let a = store.issue(&IssueRequest::session("a")).unwrap();
+        let b = store.issue(&IssueRequest::session("b")).unwrap();
+        store.revoke(&a.token).unwrap();
+        let image = crash_image(&path, "crashed.redb");
+        drop(store);
+        let shared = Options::new().concurrency(crate::Concurrency::MultiProcess);
+        let store = Store::open(&image, shared).unwrap();
+        assert_eq!(
+            store.verify(a.token.as_str()).unwrap().rejection(),
+            Some(Rejection::Revoked)
+        );
+        assert!(store.verify(b.token.as_str()).unwrap().is_valid());
+        // A newer change of this mode, which the old journal must not undo.
+        store.revoke(&b.token).unwrap();
+        drop(store);
+        let store = Store::open(&image, Options::new()).unwrap();
+        for t in [&a, &b] {
+            assert_eq!(
+                store.verify(t.token.as_str()).unwrap().rejection(),
+                Some(Rejection::Revoked)
+            );
+        }
+    }
+
+    /// A store file put back from a backup next to the journal of a later state: replaying
+    /// that journal would apply changes onto a state they do not follow. The open refuses,
+    /// saying what to do.
+    #[test]
+    fn a_journal_that_does_not_continue_the_store_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.redb");
+        let store = Store::open(&path, Options::new()).unwrap();
+        let a = store.issue(&IssueRequest::session("a")).unwrap();
+        let backup = dir.path().join("backup.redb");
+        store.backup(&backup).unwrap();
+        // A checkpoint empties the journal: what follows starts past the backup's state.
+        store.issue(&IssueRequest::session("b")).unwrap();
+        store.checked().unwrap().checkpoint().unwrap();
+        store.revoke(&a.token).unwrap();
+        let image = crash_image(&path, "crashed.redb");
+        drop(store);
+        std::fs::copy(&backup, &image).unwrap();
+        match Store::open(&image, Options::new()) {
+            Err(Error::Corrupt(m)) => assert!(m.contains("move the journal away"), "{m}"),
+            other => panic!("{other:?}"),
+        }
+        // As it says: without the journal, the store is the backup.
+        std::fs::remove_file(path_of(&image)).unwrap();
+        let store = Store::open(&image, Options::new()).unwrap();
+        assert!(store.verify(a.token.as_str()).unwrap().is_valid());
+    }
+
+    /// A journal next to a path whose store was deleted belongs to no store: a new store there
+    /// starts empty.
+    #[test]
+    fn a_new_store_does_not_replay_a_journal_left_by_a_deleted_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.redb");
+        let store = Store::open(&path, Options::new()).unwrap();
+        let a = store.issue(&IssueRequest::session("a")).unwrap();
+        store
+            .revoke_issued_before(crate::RevokeScope::Store, store.now())
+            .unwrap();
+        let image = crash_image(&path, "crashed.redb");
+        drop(store);
+        std::fs::remove_file(&image).unwrap();
+        let stale = dir.path().join("stale.journal");
+        std::fs::copy(path_of(&image), &stale).unwrap();
+        for opts in [
+            Options::new(),
+            Options::new().concurrency(crate::Concurrency::MultiProcess),
+        ] {
+            let store = Store::open(&image, opts).unwrap();
+            assert_eq!(store.stats().unwrap().all.total(), 0);
+            assert_eq!(
+                store.verify(a.token.as_str()).unwrap().rejection(),
+                Some(Rejection::Unknown)
+            );
+            let b = store.issue(&IssueRequest::session("b")).unwrap();
+            assert!(
+                store.verify(b.token.as_str()).unwrap().is_valid(),
+                "no epoch came in"
+            );
+            drop(store);
+            std::fs::remove_file(&image).unwrap();
+            let _ = std::fs::remove_file(path_of(&image));
+            std::fs::copy(&stale, path_of(&image)).unwrap();
+        }
     }
 }

@@ -178,7 +178,7 @@ fn create_whole(path: &Path) {
         u64::from_le_bytes(nonce)
     ));
     let tmp = std::path::PathBuf::from(name);
-    if Builder::new().create(&tmp).is_ok() {
+    if Builder::new().create(&tmp).is_ok() && owner_only(&tmp).is_ok() {
         let linked = std::fs::hard_link(&tmp, path);
         if linked.is_ok() {
             if let Some(dir) = path.parent().and_then(|d| std::fs::File::open(d).ok()) {
@@ -187,6 +187,21 @@ fn create_whole(path: &Path) {
         }
     }
     let _ = std::fs::remove_file(&tmp);
+}
+
+/// Makes a file this process created readable and writable by its owner only: a store file
+/// holds the store's key (which derives rotation successors), its journal the rows written.
+pub(crate) fn owner_only(path: &Path) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = path;
+        Ok(())
+    }
 }
 
 /// Refuses a non-empty file that is not a redb database before the engine sees it.
@@ -222,28 +237,31 @@ fn check_magic(path: &Path) -> Result<()> {
 
 /// Checks the meta table of an opened database, creating the schema in an empty one, and returns
 /// the hash key.
-pub(crate) fn prepare(db: &Database, opts: &Options) -> Result<HashKey> {
+pub(crate) fn prepare(db: &Database, opts: &Options) -> Result<(HashKey, bool)> {
     prepare_with(db, opts, None)
 }
 
 /// Like [`prepare`]; a new store takes `store_key` (an import keeps its tokens' hashes valid)
-/// or draws a fresh one. Returns `Error::InvalidArgument` if `store_key` is given and the store
-/// already exists.
+/// or draws a fresh one. Returns the key and whether this call created the store;
+/// `Error::InvalidArgument` if `store_key` is given and the store already exists.
 pub(crate) fn prepare_with(
     db: &Database,
     opts: &Options,
     store_key: Option<&StoreKey>,
-) -> Result<HashKey> {
+) -> Result<(HashKey, bool)> {
     if let Some(meta) = read_meta(db)? {
         if store_key.is_some() {
             return Err(Error::InvalidArgument(
                 "an import needs a new, empty store file".into(),
             ));
         }
-        if meta.schema < SCHEMA_VERSION {
+        // The key first: a wrong pepper must leave an older file as it was.
+        let schema = meta.schema;
+        let key = meta.into_key(opts)?;
+        if schema < SCHEMA_VERSION {
             migrate(db)?;
         }
-        return meta.into_key(opts);
+        return Ok((key, false));
     }
     let tx = db.begin_write()?;
     let existing = {
@@ -252,6 +270,7 @@ pub(crate) fn prepare_with(
         drop(meta);
         found
     };
+    let created = !existing;
     if !existing {
         let others = tx
             .list_tables()?
@@ -283,9 +302,10 @@ pub(crate) fn prepare_with(
         token_text::wipe(&mut store_key);
     }
     tx.commit()?;
-    read_meta(db)?
+    let key = read_meta(db)?
         .ok_or_else(|| Error::Internal("the schema was written but cannot be read".into()))?
-        .into_key(opts)
+        .into_key(opts)?;
+    Ok((key, created))
 }
 
 /// Brings a file of an older schema version to this one, in one transaction (another process

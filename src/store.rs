@@ -155,6 +155,8 @@ impl Store {
             .find_map(|e| e.store.upgrade());
         if let Some(inner) = existing {
             drop(open);
+            // A close of the last other handle may have paused its background thread.
+            inner.maintenance.resume();
             return match inner.opts.same_as(&options) {
                 Ok(()) => Ok(Store { inner }),
                 Err(why) => Err(Error::OptionsConflict(format!("{}: {why}", path.display()))),
@@ -527,9 +529,15 @@ impl Store {
     /// cannot report errors).
     pub fn close(self) -> Result<()> {
         self.call(|inner| {
+            // The background thread holds the store while it works: wait for it, or this
+            // handle would not look like the last one, and the store would close on that
+            // thread after this call returned (the file still locked, errors lost).
+            inner.maintenance.pause();
             if Arc::strong_count(&self.inner) == 1 {
                 inner.flush_uses()?;
                 inner.checkpoint()?;
+            } else {
+                inner.maintenance.resume();
             }
             Ok(())
         })
@@ -619,10 +627,17 @@ impl Inner {
         opts: Options,
         reopen: Option<Reopen>,
     ) -> Result<Inner> {
-        let key = schema::prepare(&db, &opts)?;
+        let (key, created) = schema::prepare(&db, &opts)?;
+        if let (Some(p), true) = (&path, created) {
+            Journal::remove_stale(p)?;
+        }
         let journal = match (&path, opts.concurrency) {
             (Some(p), Concurrency::Exclusive) => Some(Journal::open(p, &db)?),
-            _ => None,
+            (Some(p), Concurrency::MultiProcess) => {
+                Journal::drain(p, &db)?;
+                None
+            }
+            (None, _) => None,
         };
         let epochs = MemEpochs::default();
         let sets = Arc::new(ScopeSets::new(&key.key));

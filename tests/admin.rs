@@ -2,6 +2,8 @@
 
 mod common;
 
+use std::time::Duration;
+
 use common::*;
 use tessera::{
     Error, ExportHeader, ExportedToken, IssueRequest, Options, Pepper, Rejection, SecretHash, Store,
@@ -185,4 +187,40 @@ fn a_store_runs_on_a_custom_storage_backend() {
         Store::with_backend(redb::backends::InMemoryBackend::new(), Options::new()).unwrap();
     let t = store.issue(&IssueRequest::session("alice")).unwrap();
     assert!(store.verify(t.token.as_str()).unwrap().is_valid());
+}
+
+#[test]
+fn an_import_refuses_out_of_range_fields_and_leaves_no_store() {
+    let f = fixture();
+    f.store.issue(&IssueRequest::session("alice")).unwrap();
+    let header = f.store.export_header().unwrap();
+    let mut rows = Vec::new();
+    f.store
+        .export(|t| {
+            rows.push(t);
+            Ok(())
+        })
+        .unwrap();
+    let good = rows.pop().unwrap();
+    let broken: [fn(&mut tessera::Record); 4] = [
+        |r| r.created_at = tessera::Timestamp::from_unix_millis(i64::MIN),
+        |r| r.expires_at = Some(tessera::Timestamp::from_unix_millis(i64::MAX)),
+        |r| r.idle_timeout = Some(Duration::ZERO),
+        |r| r.max_uses = Some(0),
+    ];
+    for (i, breaks) in broken.iter().enumerate() {
+        let mut row = good.clone();
+        breaks(&mut row.record);
+        let target = f.dir.path().join(format!("bad-{i}.redb"));
+        let got = Store::import(&target, f.options(), &header, [Ok(row)]);
+        assert!(
+            matches!(got, Err(Error::InvalidArgument(_))),
+            "{i}: {got:?}"
+        );
+        assert!(!target.exists(), "{i}: the store it created is removed");
+        assert!(
+            !f.dir.path().join(format!("bad-{i}.redb.journal")).exists(),
+            "{i}: and its journal"
+        );
+    }
 }

@@ -170,6 +170,39 @@ fn a_version_1_file_is_migrated_when_opened() {
     }
 }
 
+/// The pepper is checked before an older file is migrated: an open that fails leaves it as it
+/// was, for the version that wrote it.
+#[test]
+fn a_version_1_file_opened_without_its_pepper_is_left_as_it_was() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("p.redb");
+    let pepper = Pepper::new(b"a pepper of sixteen+ bytes".to_vec()).unwrap();
+    drop(Store::open(&path, Options::new().pepper(pepper.clone())).unwrap());
+    let meta: redb::TableDefinition<&str, &[u8]> = redb::TableDefinition::new("meta");
+    let sets: redb::TableDefinition<&[u8; 8], &[u8]> = redb::TableDefinition::new("scope_sets");
+    let version = || {
+        let db = redb::Database::open(&path).unwrap();
+        let tx = redb::ReadableDatabase::begin_read(&db).unwrap();
+        let v = tx.open_table(meta).unwrap().get("schema_version").unwrap();
+        u32::from_le_bytes(v.unwrap().value().try_into().unwrap())
+    };
+    {
+        let db = redb::Database::open(&path).unwrap();
+        let tx = db.begin_write().unwrap();
+        assert!(tx.delete_table(sets).unwrap());
+        tx.open_table(meta)
+            .unwrap()
+            .insert("schema_version", 1u32.to_le_bytes().as_slice())
+            .unwrap();
+        tx.commit().unwrap();
+    }
+    let err = Store::open(&path, Options::new()).unwrap_err();
+    assert!(matches!(err, Error::Pepper(_)), "{err:?}");
+    assert_eq!(version(), 1);
+    drop(Store::open(&path, Options::new().pepper(pepper)).unwrap());
+    assert_eq!(version(), tessera::SCHEMA_VERSION);
+}
+
 #[test]
 fn a_corrupt_file_gets_an_error_not_a_panic() {
     let f = fixture();
@@ -280,4 +313,24 @@ fn a_store_open_in_another_process_is_locked() {
     assert!(child.wait().unwrap().success());
     // Once the other process is gone, the store opens.
     Store::open(&path, Options::new()).unwrap();
+}
+
+/// The files a store creates hold its key (the store file, a backup) or its rows (the journal):
+/// they are readable by their owner only.
+#[cfg(unix)]
+#[test]
+fn the_files_a_store_creates_are_its_owner_s_only() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("t.redb");
+    let store = Store::open(&path, Options::new()).unwrap();
+    store.issue(&IssueRequest::session("alice")).unwrap();
+    let backup = dir.path().join("backup.redb");
+    store.backup(&backup).unwrap();
+    let mut journal = path.clone().into_os_string();
+    journal.push(".journal");
+    for file in [path.as_os_str(), journal.as_os_str(), backup.as_os_str()] {
+        let mode = std::fs::metadata(file).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600, "{file:?}");
+    }
 }
