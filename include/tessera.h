@@ -15,7 +15,8 @@
  * Inputs. Texts and bytes are (pointer, length) pairs, borrowed for the call only and never
  * required to be NUL-terminated. NULL with length 0 is the empty input; NULL with a length
  * above 0 is TESSERA_NULL_ARGUMENT; a length above TESSERA_MAX_INPUT_LEN is
- * TESSERA_INVALID_ARGUMENT. Texts must be UTF-8 (else TESSERA_INVALID_UTF8), except token
+ * TESSERA_INVALID_ARGUMENT. Where an input is optional (documented so), NULL with length 0
+ * means none and any other pointer with length 0 is the empty text. Texts must be UTF-8 (else TESSERA_INVALID_UTF8), except token
  * texts and HTTP header values, which are checked as what they are (a token that is not UTF-8
  * is TESSERA_MALFORMED). Arguments are checked in order: the first bad one decides the status.
  *
@@ -41,8 +42,9 @@
  *
  * - tessera_store*: share it freely. Any number of threads may call any function on one store
  *   handle at the same time, tessera_store_close and tessera_store_free included: they wait
- *   for the calls in flight, and later calls answer TESSERA_CLOSED (TESSERA_INVALID_HANDLE
- *   once freed).
+ *   for the calls in flight on that handle (on no other), and later calls answer
+ *   TESSERA_CLOSED (TESSERA_INVALID_HANDLE once freed). A long call on one handle holds up no
+ *   call on another, nor any open, close, free or fork.
  * - tessera_clock*: share it freely; reading and moving it are atomic.
  * - tessera_requirements*, tessera_request*: build on one thread; once built, any number of
  *   threads may pass the same one to tessera_verify_with / tessera_issue at the same time.
@@ -694,8 +696,8 @@ typedef struct tessera_requirements tessera_requirements;
  * An open store. Opaque: the pointer is a handle checked by the library, never an address to
  * dereference. Safe to share between threads: any number of threads may call any function on
  * one handle at the same time, `tessera_store_close` and `tessera_store_free` included (they
- * wait for the calls in flight; later calls answer `TESSERA_CLOSED`, or
- * `TESSERA_INVALID_HANDLE` once freed).
+ * wait for the calls in flight on this handle, and on no other; later calls answer
+ * `TESSERA_CLOSED`, or `TESSERA_INVALID_HANDLE` once freed).
  */
 typedef struct tessera_store tessera_store;
 
@@ -1143,7 +1145,11 @@ tessera_status tessera_issue(const struct tessera_store *store,
 
 /**
  * Verifies a token text (`token_len` bytes, as the client presented it; any bytes). Malformed
- * text is rejected without touching storage; verify never writes to the file.
+ * text is rejected without touching storage. Verifying most tokens writes nothing: uses
+ * (`last_used_at`, idle extensions) are recorded in memory and written in batches. Two cases
+ * write to the file, durably, before the answer: a use of a limited-use token (`max_uses`) is
+ * counted, and a rotated token presented after its grace revokes its whole family
+ * (`TESSERA_REUSE_DETECTED`).
  *
  * Returns `TESSERA_OK` for a valid token, and then writes its record to `*out_record` if
  * `out_record` is not NULL (release it with `tessera_free`; pass NULL to skip the
@@ -1154,7 +1160,8 @@ tessera_status tessera_issue(const struct tessera_store *store,
  *
  * Other statuses: `TESSERA_NULL_ARGUMENT`, `TESSERA_INVALID_ARGUMENT` (length above
  * `TESSERA_MAX_INPUT_LEN`), `TESSERA_INVALID_HANDLE`, `TESSERA_CLOSED`,
- * `TESSERA_FORKED_CHILD`, `TESSERA_STORAGE`, `TESSERA_IO`.
+ * `TESSERA_FORKED_CHILD`, `TESSERA_STORAGE`, `TESSERA_IO`, and `TESSERA_DISK_FULL` (for the
+ * two verifies that write).
  *
  * # Safety
  * `token` must be NULL or readable for `token_len` bytes; `out_record` NULL or writable.
@@ -1185,9 +1192,10 @@ tessera_status tessera_verify_with(const struct tessera_store *store,
  * Outputs (optional): `*out_record` the token as it is now (release with `tessera_free`);
  * `*out_capped` whether the maximum lifetime cut the new expiry short.
  *
- * Statuses: the rejection statuses of `tessera_verify` if the token is not valid;
- * `TESSERA_INVALID_ARGUMENT` for a negative or zero `extend_by_ms` or a token that never
- * expires; `TESSERA_NULL_ARGUMENT`, `TESSERA_INVALID_HANDLE`, `TESSERA_CLOSED`,
+ * Statuses: the rejection statuses of `tessera_verify` if the token is not valid
+ * (`TESSERA_REUSE_DETECTED` for the text of a rotated token after its grace window: its family
+ * is revoked); `TESSERA_INVALID_ARGUMENT` for a negative or zero `extend_by_ms`, a token that
+ * never expires, or one that was rotated or rolled (renew its successor); `TESSERA_NULL_ARGUMENT`, `TESSERA_INVALID_HANDLE`, `TESSERA_CLOSED`,
  * `TESSERA_FORKED_CHILD`, `TESSERA_IO`, `TESSERA_DISK_FULL`, `TESSERA_STORAGE`.
  *
  * # Safety
@@ -1218,8 +1226,9 @@ tessera_status tessera_renew_by_id(const struct tessera_store *store,
                                    bool *out_capped);
 
 /**
- * Revokes one token presented by its text (a logout: the secret must match). Durable when it
- * returns; every verify that starts afterwards answers `TESSERA_REVOKED`.
+ * Revokes one token presented by its text (a logout: the secret must match), with its
+ * descendants and, for a rotated session, every generation linked to it by rotations. Durable
+ * when it returns; every verify that starts afterwards answers `TESSERA_REVOKED`.
  *
  * Output (optional): `*out_revoked` the number of tokens revoked (0 if it already was).
  *
@@ -1255,7 +1264,8 @@ tessera_status tessera_revoke_by_id(const struct tessera_store *store,
 /**
  * Revokes every live token of `subject` (in every tenant), except the token whose id is
  * `except_id` if it is not NULL ("log out my other devices"; NULL with length 0: no
- * exception). Durable when it returns.
+ * exception; any other pointer with length 0 is the empty text, which is not an id:
+ * `TESSERA_INVALID_ARGUMENT`, and nothing is revoked). Durable when it returns.
  *
  * Output (optional): `*out_revoked` how many were revoked.
  *
@@ -1408,7 +1418,7 @@ tessera_status tessera_store_stats(const struct tessera_store *store,
 
 /**
  * Reads how many write transactions this process has committed on this store (to check that
- * verifies do not write).
+ * verifies of tokens without a use limit do not write).
  *
  * Statuses: `TESSERA_NULL_ARGUMENT`, `TESSERA_INVALID_HANDLE`, `TESSERA_CLOSED`,
  * `TESSERA_FORKED_CHILD`.
@@ -1501,10 +1511,12 @@ tessera_status tessera_check_integrity(const struct tessera_store *store,
  * Issues a child token of the valid token `parent` (presented by its text), as `request`
  * describes (possibly for another tenant). The child never outlives its parent: its expiry is
  * cut to the parent's (`*out_clamped`, optional, says whether it was), and revoking the parent
- * revokes the child in the same transaction. Outputs as `tessera_issue`.
+ * revokes the child in the same transaction. A limited-use parent spends one use on each
+ * child. Outputs as `tessera_issue`.
  *
- * Statuses: the rejection statuses of `tessera_verify` if the parent is not valid; the
- * statuses of `tessera_issue`.
+ * Statuses: the rejection statuses of `tessera_verify` if the parent is not valid
+ * (`TESSERA_REUSE_DETECTED` for a rotated parent after its grace window: its family is
+ * revoked); the statuses of `tessera_issue`.
  *
  * # Safety
  * `parent` must be NULL or readable for `parent_len` bytes; the rest as `tessera_issue`.
@@ -1561,7 +1573,7 @@ tessera_status tessera_children(const struct tessera_store *store,
  * hands it over as `tessera_issue` does. The old token keeps working for the store's rotation
  * grace; a retry inside that window returns the same successor. Presenting the old token after
  * the window is reuse: the whole family is revoked and the answer is
- * `TESSERA_REUSE_DETECTED`.
+ * `TESSERA_REUSE_DETECTED`. A limited-use token is not rotated (`TESSERA_INVALID_ARGUMENT`).
  *
  * Statuses: the rejection statuses of `tessera_verify`; `TESSERA_BUFFER_TOO_SMALL`,
  * `TESSERA_NULL_ARGUMENT`, `TESSERA_INVALID_ARGUMENT`, `TESSERA_INVALID_HANDLE`,
@@ -1586,7 +1598,7 @@ tessera_status tessera_rotate(const struct tessera_store *store,
  * `grace_ms` milliseconds, then expires.
  *
  * Statuses: the rejection statuses of `tessera_verify`; `TESSERA_INVALID_ARGUMENT` (a negative
- * grace, a token that is not an API key); `TESSERA_BUFFER_TOO_SMALL`, `TESSERA_NULL_ARGUMENT`,
+ * grace, a token that is not an API key, a limited-use key); `TESSERA_BUFFER_TOO_SMALL`, `TESSERA_NULL_ARGUMENT`,
  * `TESSERA_INVALID_HANDLE`, `TESSERA_CLOSED`, `TESSERA_FORKED_CHILD`, `TESSERA_RANDOM`,
  * `TESSERA_IO`, `TESSERA_DISK_FULL`, `TESSERA_STORAGE`.
  *
@@ -1624,8 +1636,8 @@ tessera_status tessera_roll_by_id(const struct tessera_store *store,
  * Revokes every token issued strictly before `before_unix_ms` in a scope, in a constant number
  * of writes ("sign out everywhere after a password change", "a key leaked yesterday"): `scope`
  * is a `tessera_revoke_scope`, and `name` the tenant or the subject (NULL with length 0 for
- * `TESSERA_SCOPE_STORE`). Durable when it returns; the dead rows are removed later by the
- * purge.
+ * `TESSERA_SCOPE_STORE`; the default tenant `""` is any other pointer with length 0). Durable
+ * when it returns; the dead rows are removed later by the purge.
  *
  * Statuses: `TESSERA_INVALID_ARGUMENT` (a number that is not a `tessera_revoke_scope`, a name
  * given for the store scope or missing for the others), `TESSERA_NULL_ARGUMENT`,

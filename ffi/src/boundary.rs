@@ -87,7 +87,8 @@ pub(crate) unsafe fn text<'a>(
         .map_err(|_| Fault::new(TESSERA_INVALID_UTF8, format!("`{name}` is not valid UTF-8")))
 }
 
-/// Borrows an optional text: `NULL` (with length 0) is "none".
+/// Borrows an optional text: `NULL` with length 0 is "none", any other pointer with length 0
+/// is the empty text (which bindings pass for `""`, distinct from their `None` / `nil`).
 ///
 /// # Safety
 /// As for [`bytes`].

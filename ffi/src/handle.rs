@@ -5,20 +5,29 @@
 //!   up in the registry: an unknown or freed handle is `TESSERA_INVALID_HANDLE` instead of
 //!   undefined behaviour, a closed one is `TESSERA_CLOSED`, one opened before `fork()` and used
 //!   in the child is `TESSERA_FORKED_CHILD`.
-//! * Every call holds the registry's lock shared for its whole duration; `close`, `free` and
-//!   `open` take it exclusively for a moment. So closing or freeing a handle waits for the calls
-//!   in flight on it, and a call that starts afterwards answers `TESSERA_CLOSED` (or
-//!   `TESSERA_INVALID_HANDLE`): closing races nothing. A shared lock costs one atomic operation
-//!   per call.
-//! * `fork()`: a `pthread_atfork` handler takes the lock exclusively before the fork (waiting
-//!   for the calls in flight) and releases it in both processes after it, so the child never
-//!   inherits a lock held by a thread that does not exist there; the child handler also moves
-//!   the fork generation on, which marks every inherited handle.
+//! * The registry's lock is held only to look a handle up (a shared lock, for the time of a map
+//!   lookup and a reference count increment) or to add or remove one (exclusively, as briefly).
+//!   It is never held during a call: a long call (a backup, a compaction, a write waiting for
+//!   another process's file lock) holds up nothing on other handles, nor any open, close, free
+//!   or fork.
+//! * Each handle has its own lock: every call on the handle holds it shared for its whole
+//!   duration, `close` and `free` take it exclusively for a moment. So closing or freeing a
+//!   handle waits for the calls in flight on that handle (and on no other), and a call that
+//!   starts afterwards answers `TESSERA_CLOSED` (or `TESSERA_INVALID_HANDLE`): closing races
+//!   nothing.
+//! * `fork()`: a `pthread_atfork` handler takes the registry's lock exclusively before the fork
+//!   and releases it in both processes after it, so the child never inherits it held by a
+//!   thread that does not exist there. The child handler also moves the fork generation on,
+//!   which marks every inherited handle; the child never takes an inherited handle's own lock
+//!   (a call in flight in the parent may have held it at the fork), it only reads the handle's
+//!   atomics and, when freeing it, drops its reference. Lock order: the registry's lock, then
+//!   the core's registry of open files (its `atfork` handler runs after this one before the
+//!   fork); a handle's lock is never held together with the registry's.
 
 use std::cell::RefCell;
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Once, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, AtomicUsize, Ordering};
+use std::sync::{Arc, Once, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use tessera::Store;
 
@@ -30,30 +39,65 @@ use tessera_status::*;
 /// An open store. Opaque: the pointer is a handle checked by the library, never an address to
 /// dereference. Safe to share between threads: any number of threads may call any function on
 /// one handle at the same time, `tessera_store_close` and `tessera_store_free` included (they
-/// wait for the calls in flight; later calls answer `TESSERA_CLOSED`, or
-/// `TESSERA_INVALID_HANDLE` once freed).
+/// wait for the calls in flight on this handle, and on no other; later calls answer
+/// `TESSERA_CLOSED`, or `TESSERA_INVALID_HANDLE` once freed).
 pub struct tessera_store {
     _private: [u8; 0],
 }
 
-struct Entry {
-    /// `None` once closed.
-    store: Option<Store>,
+/// The phases of a handle, in [`Slot::phase`].
+const OPEN: u8 = 0;
+const CLOSED: u8 = 1;
+const FREED: u8 = 2;
+
+/// One handle: its store behind the handle's own lock, and what a call checks without taking
+/// that lock.
+struct Slot {
+    /// `None` once closed or freed. Calls hold the lock shared for their whole duration; close
+    /// and free take it exclusively to take the store out.
+    store: RwLock<Option<Store>>,
+    /// `OPEN`, `CLOSED` or `FREED`; changed only with `store` locked exclusively, and never
+    /// back to `OPEN`.
+    phase: AtomicU8,
     /// The fork generation the handle was opened in.
     generation: u64,
     /// Set when a call on this handle panicked.
     poisoned: AtomicBool,
+    /// How many closes and frees are waiting for the calls in flight (for the tests).
+    #[cfg(test)]
+    ending: AtomicUsize,
 }
 
-type Registry = BTreeMap<usize, Entry>;
+impl Slot {
+    /// The fault of a handle that is no longer open, by its phase.
+    fn gone(&self) -> Fault {
+        match self.phase.load(Ordering::Acquire) {
+            FREED => invalid_handle(),
+            _ => closed(),
+        }
+    }
+
+    /// The handle's lock, exclusively. Nothing panics while holding it (a panic of a call is
+    /// caught inside the shared lock); should it happen, the slot is still consistent.
+    fn lock_exclusive(&self) -> RwLockWriteGuard<'_, Option<Store>> {
+        #[cfg(test)]
+        self.ending.fetch_add(1, Ordering::SeqCst);
+        let guard = self.store.write().unwrap_or_else(PoisonError::into_inner);
+        #[cfg(test)]
+        self.ending.fetch_sub(1, Ordering::SeqCst);
+        guard
+    }
+}
+
+type Registry = BTreeMap<usize, Arc<Slot>>;
 
 static REGISTRY: RwLock<Registry> = RwLock::new(BTreeMap::new());
 static NEXT_KEY: AtomicUsize = AtomicUsize::new(1);
 static GENERATION: AtomicU64 = AtomicU64::new(0);
 
 fn read() -> RwLockReadGuard<'static, Registry> {
-    // Nothing panics while holding the lock exclusively; should it happen, the map is still
-    // consistent (every change is a single insert or remove).
+    // Nothing panics while holding the lock; should it happen, the map is still consistent
+    // (every change is a single insert or remove).
     REGISTRY.read().unwrap_or_else(PoisonError::into_inner)
 }
 
@@ -80,89 +124,124 @@ fn forked() -> Fault {
     tessera::Error::ForkedChild.into()
 }
 
+/// The slot of a handle: the registry's lock is held for the lookup only.
+fn slot(handle: *const tessera_store) -> Result<Arc<Slot>, Fault> {
+    if handle.is_null() {
+        return Err(null_store());
+    }
+    let found = read().get(&(handle as usize)).cloned();
+    found.ok_or_else(invalid_handle)
+}
+
 /// Registers an open store and returns its handle.
 pub(crate) fn insert(store: Store) -> *mut tessera_store {
     watch_fork();
     let key = NEXT_KEY.fetch_add(1, Ordering::Relaxed);
-    write().insert(
-        key,
-        Entry {
-            store: Some(store),
-            generation: GENERATION.load(Ordering::Relaxed),
-            poisoned: AtomicBool::new(false),
-        },
-    );
+    let slot = Arc::new(Slot {
+        store: RwLock::new(Some(store)),
+        phase: AtomicU8::new(OPEN),
+        generation: GENERATION.load(Ordering::Relaxed),
+        poisoned: AtomicBool::new(false),
+        #[cfg(test)]
+        ending: AtomicUsize::new(0),
+    });
+    write().insert(key, slot);
     key as *mut tessera_store
 }
 
-/// Runs `f` with the store of a live handle, holding the registry lock shared.
+/// Runs `f` with the store of a live handle, holding that handle's lock shared (and not the
+/// registry's).
 pub(crate) fn with_store<T>(
     handle: *const tessera_store,
     f: impl FnOnce(&Store) -> Result<T, Fault>,
 ) -> Result<T, Fault> {
-    if handle.is_null() {
-        return Err(null_store());
+    let slot = slot(handle)?;
+    if slot.phase.load(Ordering::Acquire) != OPEN {
+        return Err(slot.gone());
     }
-    let registry = read();
-    let entry = registry
-        .get(&(handle as usize))
-        .ok_or_else(invalid_handle)?;
-    let store = entry.store.as_ref().ok_or_else(closed)?;
-    if entry.generation != GENERATION.load(Ordering::Relaxed) {
+    // Checked before the handle's lock: in a forked child, a thread of the parent that does
+    // not exist here may have held it at the fork.
+    if slot.generation != GENERATION.load(Ordering::Relaxed) {
         return Err(forked());
     }
-    if entry.poisoned.load(Ordering::Relaxed) {
+    if slot.poisoned.load(Ordering::Relaxed) {
         return Err(Fault::new(
             TESSERA_POISONED,
             "an earlier call on this store handle panicked; close it and open the store again",
         ));
     }
+    // A panic of `f` is caught below, inside the lock: it is never poisoned by a call.
+    let guard = slot.store.read().unwrap_or_else(PoisonError::into_inner);
+    // Closed or freed while this call waited for the lock.
+    let store = guard.as_ref().ok_or_else(|| slot.gone())?;
     match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(store))) {
         Ok(result) => result,
         Err(payload) => {
-            entry.poisoned.store(true, Ordering::Relaxed);
+            slot.poisoned.store(true, Ordering::Relaxed);
             Err(panic_fault(payload.as_ref()))
         }
     }
 }
 
-/// Closes a handle: waits for the calls in flight, then closes the store (writing pending uses
-/// if it is the last handle on its file). The handle stays registered, answering
+/// Closes a handle: waits for the calls in flight on it, then closes the store (writing pending
+/// uses if it is the last handle on its file). The handle stays registered, answering
 /// `TESSERA_CLOSED`, until it is freed.
 pub(crate) fn close(handle: *const tessera_store) -> Result<(), Fault> {
-    if handle.is_null() {
-        return Err(null_store());
+    let slot = slot(handle)?;
+    if slot.phase.load(Ordering::Acquire) != OPEN {
+        return Err(slot.gone());
+    }
+    if slot.generation != GENERATION.load(Ordering::Relaxed) {
+        // The parent owns the file: leave the inherited store alone until it is freed.
+        return Err(forked());
     }
     let store = {
-        let mut registry = write();
-        let entry = registry
-            .get_mut(&(handle as usize))
-            .ok_or_else(invalid_handle)?;
-        if entry.store.is_none() {
-            return Err(closed());
-        }
-        if entry.generation != GENERATION.load(Ordering::Relaxed) {
-            // The parent owns the file: leave the inherited store alone until it is freed.
-            return Err(forked());
-        }
-        entry.store.take()
+        let mut guard = slot.lock_exclusive();
+        let store = guard.take().ok_or_else(|| slot.gone())?;
+        slot.phase.store(CLOSED, Ordering::Release);
+        store
     };
-    match store {
-        Some(store) => store.close().map_err(Fault::from),
-        None => Err(closed()),
-    }
+    // Closed outside the lock: a call that waited for it answers `TESSERA_CLOSED` at once.
+    store.close().map_err(Fault::from)
 }
 
 /// Forgets a handle, closing its store if it is open (errors are lost: call close first to see
-/// them). In a forked child, the inherited store is released without touching the file.
-/// Unknown handles are ignored.
+/// them). In a forked child, the inherited store is released without touching the parent's
+/// file. Unknown handles are ignored.
 pub(crate) fn free(handle: *const tessera_store) {
     if handle.is_null() {
         return;
     }
-    let entry = write().remove(&(handle as usize));
-    // Dropped outside the lock: dropping the last handle of a file writes pending uses.
-    drop(entry);
+    let Some(slot) = write().remove(&(handle as usize)) else {
+        return;
+    };
+    if slot.generation != GENERATION.load(Ordering::Relaxed) {
+        // An inherited handle: its lock may have been held at the fork by a thread that does
+        // not exist here, so it is not taken. Dropping the last reference releases the store
+        // (the core leaves a parent's file alone in a child); a reference held by such a
+        // thread keeps it, leaked, which is all that can be done with it.
+        drop(slot);
+        return;
+    }
+    let store = {
+        let mut guard = slot.lock_exclusive();
+        slot.phase.store(FREED, Ordering::Release);
+        guard.take()
+    };
+    // Dropped outside every lock: dropping the last handle of a file writes pending uses.
+    drop(store);
+}
+
+/// A probe of `handle` (taken now, so that it outlives a free): whether a close or a free of
+/// the handle waits for the calls in flight on it (for the tests).
+#[cfg(test)]
+pub(crate) fn waiting_for_calls(handle: *const tessera_store) -> impl Fn() -> bool {
+    let found = read().get(&(handle as usize)).cloned();
+    move || {
+        found
+            .as_ref()
+            .is_some_and(|slot| slot.ending.load(Ordering::SeqCst) > 0)
+    }
 }
 
 thread_local! {

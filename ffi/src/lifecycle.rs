@@ -56,10 +56,12 @@ unsafe fn issue_child(
 /// Issues a child token of the valid token `parent` (presented by its text), as `request`
 /// describes (possibly for another tenant). The child never outlives its parent: its expiry is
 /// cut to the parent's (`*out_clamped`, optional, says whether it was), and revoking the parent
-/// revokes the child in the same transaction. Outputs as `tessera_issue`.
+/// revokes the child in the same transaction. A limited-use parent spends one use on each
+/// child. Outputs as `tessera_issue`.
 ///
-/// Statuses: the rejection statuses of `tessera_verify` if the parent is not valid; the
-/// statuses of `tessera_issue`.
+/// Statuses: the rejection statuses of `tessera_verify` if the parent is not valid
+/// (`TESSERA_REUSE_DETECTED` for a rotated parent after its grace window: its family is
+/// revoked); the statuses of `tessera_issue`.
 ///
 /// # Safety
 /// `parent` must be NULL or readable for `parent_len` bytes; the rest as `tessera_issue`.
@@ -173,7 +175,7 @@ pub unsafe extern "C" fn tessera_children(
 /// hands it over as `tessera_issue` does. The old token keeps working for the store's rotation
 /// grace; a retry inside that window returns the same successor. Presenting the old token after
 /// the window is reuse: the whole family is revoked and the answer is
-/// `TESSERA_REUSE_DETECTED`.
+/// `TESSERA_REUSE_DETECTED`. A limited-use token is not rotated (`TESSERA_INVALID_ARGUMENT`).
 ///
 /// Statuses: the rejection statuses of `tessera_verify`; `TESSERA_BUFFER_TOO_SMALL`,
 /// `TESSERA_NULL_ARGUMENT`, `TESSERA_INVALID_ARGUMENT`, `TESSERA_INVALID_HANDLE`,
@@ -231,7 +233,7 @@ unsafe fn roll(
 /// `grace_ms` milliseconds, then expires.
 ///
 /// Statuses: the rejection statuses of `tessera_verify`; `TESSERA_INVALID_ARGUMENT` (a negative
-/// grace, a token that is not an API key); `TESSERA_BUFFER_TOO_SMALL`, `TESSERA_NULL_ARGUMENT`,
+/// grace, a token that is not an API key, a limited-use key); `TESSERA_BUFFER_TOO_SMALL`, `TESSERA_NULL_ARGUMENT`,
 /// `TESSERA_INVALID_HANDLE`, `TESSERA_CLOSED`, `TESSERA_FORKED_CHILD`, `TESSERA_RANDOM`,
 /// `TESSERA_IO`, `TESSERA_DISK_FULL`, `TESSERA_STORAGE`.
 ///
@@ -311,8 +313,8 @@ pub unsafe extern "C" fn tessera_roll_by_id(
 /// Revokes every token issued strictly before `before_unix_ms` in a scope, in a constant number
 /// of writes ("sign out everywhere after a password change", "a key leaked yesterday"): `scope`
 /// is a `tessera_revoke_scope`, and `name` the tenant or the subject (NULL with length 0 for
-/// `TESSERA_SCOPE_STORE`). Durable when it returns; the dead rows are removed later by the
-/// purge.
+/// `TESSERA_SCOPE_STORE`; the default tenant `""` is any other pointer with length 0). Durable
+/// when it returns; the dead rows are removed later by the purge.
 ///
 /// Statuses: `TESSERA_INVALID_ARGUMENT` (a number that is not a `tessera_revoke_scope`, a name
 /// given for the store scope or missing for the others), `TESSERA_NULL_ARGUMENT`,

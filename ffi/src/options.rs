@@ -63,6 +63,9 @@ pub struct tessera_clock {
     inner: ManualClock,
 }
 
+/// Changes options: `f` builds the new options from a copy, which replaces them only when it
+/// succeeds. A bad argument (or a panic) leaves the options as they were, every setting made
+/// before included, as the header promises for any status but `TESSERA_OK`.
 fn set(
     options: *mut tessera_options,
     f: impl FnOnce(Options) -> Result<Options, Fault>,
@@ -70,7 +73,7 @@ fn set(
     status(|| {
         // SAFETY: the caller passes a live options handle used by this thread only.
         let o = unsafe { handle_mut(options, "options") }?;
-        o.inner = f(std::mem::take(&mut o.inner))?;
+        o.inner = f(o.inner.clone())?;
         Ok(())
     })
 }

@@ -27,8 +27,8 @@ pub struct tessera_requirements {
     pub(crate) inner: Requirements,
 }
 
-/// Changes a request: checks the handle, converts the argument, then applies it (so a bad
-/// argument leaves the request as it was).
+/// Changes a request: checks the handle, converts the argument, then applies it to a copy that
+/// replaces the request (so a bad argument, or a panic, leaves the request as it was).
 fn update<A>(
     request: *mut tessera_request,
     arg: impl FnOnce() -> Result<A, Fault>,
@@ -38,8 +38,7 @@ fn update<A>(
         // SAFETY: the caller passes a live request handle used by this thread only.
         let r = unsafe { handle_mut(request, "request") }?;
         let a = arg()?;
-        let taken = std::mem::replace(&mut r.inner, IssueRequest::session(String::new()));
-        r.inner = apply(taken, a);
+        r.inner = apply(r.inner.clone(), a);
         Ok(())
     })
 }
@@ -326,7 +325,7 @@ pub unsafe extern "C" fn tessera_requirements_set_tenant(
         let r = unsafe { handle_mut(requirements, "requirements") }?;
         // SAFETY: by the caller's contract.
         let t = unsafe { text(tenant, tenant_len, "tenant") }?;
-        r.inner = std::mem::take(&mut r.inner).tenant(t);
+        r.inner = r.inner.clone().tenant(t);
         Ok(())
     })
 }
@@ -350,7 +349,7 @@ pub unsafe extern "C" fn tessera_requirements_add_scope(
         let r = unsafe { handle_mut(requirements, "requirements") }?;
         // SAFETY: by the caller's contract.
         let s = unsafe { text(scope, scope_len, "scope") }?;
-        r.inner = std::mem::take(&mut r.inner).scope(s);
+        r.inner = r.inner.clone().scope(s);
         Ok(())
     })
 }

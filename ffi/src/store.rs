@@ -256,7 +256,11 @@ fn verified(outcome: Outcome, out_record: MaybeOut<*mut tessera_record>) -> Resu
 }
 
 /// Verifies a token text (`token_len` bytes, as the client presented it; any bytes). Malformed
-/// text is rejected without touching storage; verify never writes to the file.
+/// text is rejected without touching storage. Verifying most tokens writes nothing: uses
+/// (`last_used_at`, idle extensions) are recorded in memory and written in batches. Two cases
+/// write to the file, durably, before the answer: a use of a limited-use token (`max_uses`) is
+/// counted, and a rotated token presented after its grace revokes its whole family
+/// (`TESSERA_REUSE_DETECTED`).
 ///
 /// Returns `TESSERA_OK` for a valid token, and then writes its record to `*out_record` if
 /// `out_record` is not NULL (release it with `tessera_free`; pass NULL to skip the
@@ -267,7 +271,8 @@ fn verified(outcome: Outcome, out_record: MaybeOut<*mut tessera_record>) -> Resu
 ///
 /// Other statuses: `TESSERA_NULL_ARGUMENT`, `TESSERA_INVALID_ARGUMENT` (length above
 /// `TESSERA_MAX_INPUT_LEN`), `TESSERA_INVALID_HANDLE`, `TESSERA_CLOSED`,
-/// `TESSERA_FORKED_CHILD`, `TESSERA_STORAGE`, `TESSERA_IO`.
+/// `TESSERA_FORKED_CHILD`, `TESSERA_STORAGE`, `TESSERA_IO`, and `TESSERA_DISK_FULL` (for the
+/// two verifies that write).
 ///
 /// # Safety
 /// `token` must be NULL or readable for `token_len` bytes; `out_record` NULL or writable.
@@ -347,9 +352,10 @@ unsafe fn renew(
 /// Outputs (optional): `*out_record` the token as it is now (release with `tessera_free`);
 /// `*out_capped` whether the maximum lifetime cut the new expiry short.
 ///
-/// Statuses: the rejection statuses of `tessera_verify` if the token is not valid;
-/// `TESSERA_INVALID_ARGUMENT` for a negative or zero `extend_by_ms` or a token that never
-/// expires; `TESSERA_NULL_ARGUMENT`, `TESSERA_INVALID_HANDLE`, `TESSERA_CLOSED`,
+/// Statuses: the rejection statuses of `tessera_verify` if the token is not valid
+/// (`TESSERA_REUSE_DETECTED` for the text of a rotated token after its grace window: its family
+/// is revoked); `TESSERA_INVALID_ARGUMENT` for a negative or zero `extend_by_ms`, a token that
+/// never expires, or one that was rotated or rolled (renew its successor); `TESSERA_NULL_ARGUMENT`, `TESSERA_INVALID_HANDLE`, `TESSERA_CLOSED`,
 /// `TESSERA_FORKED_CHILD`, `TESSERA_IO`, `TESSERA_DISK_FULL`, `TESSERA_STORAGE`.
 ///
 /// # Safety
@@ -410,8 +416,9 @@ unsafe fn count(out: *mut usize, n: usize) -> Result<(), Fault> {
     Ok(())
 }
 
-/// Revokes one token presented by its text (a logout: the secret must match). Durable when it
-/// returns; every verify that starts afterwards answers `TESSERA_REVOKED`.
+/// Revokes one token presented by its text (a logout: the secret must match), with its
+/// descendants and, for a rotated session, every generation linked to it by rotations. Durable
+/// when it returns; every verify that starts afterwards answers `TESSERA_REVOKED`.
 ///
 /// Output (optional): `*out_revoked` the number of tokens revoked (0 if it already was).
 ///
@@ -469,7 +476,8 @@ pub unsafe extern "C" fn tessera_revoke_by_id(
 
 /// Revokes every live token of `subject` (in every tenant), except the token whose id is
 /// `except_id` if it is not NULL ("log out my other devices"; NULL with length 0: no
-/// exception). Durable when it returns.
+/// exception; any other pointer with length 0 is the empty text, which is not an id:
+/// `TESSERA_INVALID_ARGUMENT`, and nothing is revoked). Durable when it returns.
 ///
 /// Output (optional): `*out_revoked` how many were revoked.
 ///
@@ -749,7 +757,7 @@ pub unsafe extern "C" fn tessera_store_stats(
 }
 
 /// Reads how many write transactions this process has committed on this store (to check that
-/// verifies do not write).
+/// verifies of tokens without a use limit do not write).
 ///
 /// Statuses: `TESSERA_NULL_ARGUMENT`, `TESSERA_INVALID_HANDLE`, `TESSERA_CLOSED`,
 /// `TESSERA_FORKED_CHILD`.

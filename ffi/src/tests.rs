@@ -1,4 +1,5 @@
-//! Rust tests of the shims that C cannot reach: version constants, a caught panic.
+//! Rust tests of the shims that C cannot reach: version constants, a caught panic, a call held
+//! open on one handle while others are used.
 
 use super::*;
 
@@ -52,4 +53,137 @@ fn every_status_has_a_distinct_name() {
         }
     }
     assert_eq!(seen.len(), 40);
+}
+
+/// Opens a store in memory with the default options.
+fn open_in_memory() -> *mut tessera_store {
+    let mut store = std::ptr::null_mut();
+    // SAFETY: valid output pointer.
+    let s = unsafe { tessera_store_open_in_memory(std::ptr::null(), &mut store) };
+    assert_eq!(s, tessera_status::TESSERA_OK);
+    store
+}
+
+/// Holds a call open on handle A, ends A with `end` (close or free) on another thread, and
+/// checks that calls on handle B, and opening, closing and freeing other handles, go on while
+/// `end` waits for the call on A; then that `end` finished only after that call.
+///
+/// Nothing here depends on timing when the handles are independent: the call on A is held open
+/// by a channel, and the probe `handle::waiting_for_calls` says when `end` waits for it. The
+/// timeout only turns a stall (the calls on B waiting for the call on A, which is released only
+/// afterwards) into a failure instead of a hung test.
+fn calls_on_other_handles_go_on_while_a_handle_ends(
+    end: fn(usize) -> tessera_status,
+    then: tessera_status,
+) {
+    use std::sync::mpsc;
+    use std::thread;
+    use tessera_status::*;
+
+    let a = open_in_memory() as usize;
+    let b = open_in_memory() as usize;
+    let mut request = std::ptr::null_mut();
+    // SAFETY: valid text and output.
+    let s = unsafe { tessera_request_new_session(c"bob".as_ptr(), 3, &mut request) };
+    assert_eq!(s, TESSERA_OK);
+    let mut token = [0 as std::ffi::c_char; TESSERA_TOKEN_BUF_LEN];
+    let mut token_len = 0usize;
+    // SAFETY: live handles, a buffer of the required size.
+    let s = unsafe {
+        tessera_issue(
+            b as *const tessera_store,
+            request,
+            token.as_mut_ptr(),
+            token.len(),
+            &mut token_len,
+            std::ptr::null_mut(),
+        )
+    };
+    assert_eq!(s, TESSERA_OK);
+    // SAFETY: live request, not used afterwards.
+    unsafe { tessera_request_free(request) };
+
+    // A long call on A (a backup, a compaction, a wait for another process's lock), held open
+    // until released.
+    let (entered_tx, entered_rx) = mpsc::channel();
+    let (release_tx, release_rx) = mpsc::channel::<()>();
+    let long_call = thread::spawn(move || {
+        boundary::status(|| {
+            handle::with_store(a as *const tessera_store, |_| {
+                entered_tx.send(()).expect("the test waits");
+                release_rx.recv().expect("the test releases the call");
+                Ok(())
+            })
+        })
+    });
+    entered_rx.recv().expect("the call on A started");
+    let waiting = handle::waiting_for_calls(a as *const tessera_store);
+    let ending = thread::spawn(move || end(a));
+    while !waiting() {
+        thread::yield_now();
+    }
+
+    let (done_tx, done_rx) = mpsc::channel();
+    let others = thread::spawn(move || {
+        // SAFETY: a live handle, the token text issued above, live outputs.
+        let verified = unsafe {
+            tessera_verify(
+                b as *const tessera_store,
+                token.as_ptr(),
+                token_len,
+                std::ptr::null_mut(),
+            )
+        };
+        let c = open_in_memory();
+        // SAFETY: a live handle, closed then freed once.
+        let closed = unsafe { tessera_store_close(c) };
+        // SAFETY: as above.
+        unsafe { tessera_store_free(c) };
+        done_tx.send((verified, closed)).expect("the test waits");
+    });
+    let answered = done_rx.recv_timeout(std::time::Duration::from_secs(60));
+    let ended_early = ending.is_finished();
+    release_tx.send(()).expect("the call on A waits");
+    assert_eq!(
+        answered,
+        Ok((TESSERA_OK, TESSERA_OK)),
+        "calls on other handles waited for a call in flight on handle A"
+    );
+    assert!(!ended_early, "handle A ended before its call in flight");
+    others.join().expect("no panic");
+    assert_eq!(long_call.join().expect("no panic"), TESSERA_OK);
+    assert_eq!(ending.join().expect("no panic"), TESSERA_OK);
+
+    let mut now = 0i64;
+    // SAFETY: a handle closed or freed above (looked up, never dereferenced); a live output.
+    assert_eq!(
+        unsafe { tessera_now(a as *const tessera_store, &mut now) },
+        then
+    );
+    // SAFETY: each handle freed once more (a second free is ignored).
+    unsafe {
+        tessera_store_free(a as *mut tessera_store);
+        tessera_store_free(b as *mut tessera_store);
+    }
+}
+
+#[test]
+fn closing_a_handle_waits_for_its_calls_only() {
+    calls_on_other_handles_go_on_while_a_handle_ends(
+        // SAFETY: a handle is looked up, never dereferenced.
+        |a| unsafe { tessera_store_close(a as *mut tessera_store) },
+        tessera_status::TESSERA_CLOSED,
+    );
+}
+
+#[test]
+fn freeing_a_handle_waits_for_its_calls_only() {
+    calls_on_other_handles_go_on_while_a_handle_ends(
+        |a| {
+            // SAFETY: a handle is looked up, never dereferenced.
+            unsafe { tessera_store_free(a as *mut tessera_store) };
+            tessera_status::TESSERA_OK
+        },
+        tessera_status::TESSERA_INVALID_HANDLE,
+    );
 }

@@ -696,6 +696,100 @@ static void small_buffers_bad_numbers_and_ids(void) {
     CHECK(strstr(tessera_last_error_message(), "except_id") != NULL);
 }
 
+/* A setter that fails changes nothing: the options set before it stay in force (the pepper, the
+ * prefixes, the clock), whatever the failure (a bad number, a bad length, bad UTF-8, NULL). */
+static void failed_setters_change_nothing(void) {
+    char dir[] = "/tmp/tessera-c-options-XXXXXX";
+    CHECK(mkdtemp(dir) != NULL);
+    char path[128];
+    snprintf(path, sizeof path, "%s/tokens.redb", dir);
+    static const uint8_t pepper[] = "a pepper of 32 bytes, not less!!";
+    tessera_clock *c = NULL;
+    tessera_options *o = NULL, *plain = NULL;
+    tessera_request *q = NULL;
+    tessera_store *s = NULL;
+    char t[TESSERA_TOKEN_BUF_LEN];
+    int64_t now = 0;
+
+    CHECK_OK(tessera_clock_new(1795392000000, &c));
+    CHECK_OK(tessera_options_new(&o));
+    CHECK_OK(tessera_options_set_pepper(o, pepper, 32));
+    CHECK_OK(tessera_options_set_prefixes(o, S("kept"), S("keptkey")));
+    CHECK_OK(tessera_options_set_clock(o, c));
+    CASE(tessera_options_set_durability(o, 0), TESSERA_INVALID_ARGUMENT);
+    CASE(tessera_options_set_concurrency(o, 9), TESSERA_INVALID_ARGUMENT);
+    CASE(tessera_options_set_pepper(o, (const uint8_t *)"too short", 9), TESSERA_INVALID_ARGUMENT);
+    CASE(tessera_options_set_pepper(o, NULL, 16), TESSERA_NULL_ARGUMENT);
+    CASE(tessera_options_set_prefixes(o, S(NOT_UTF8), S("k")), TESSERA_INVALID_UTF8);
+    CASE(tessera_options_set_session_ttl(o, -2), TESSERA_INVALID_ARGUMENT);
+    CASE(tessera_options_set_flush_interval(o, TESSERA_DURATION_NONE), TESSERA_INVALID_ARGUMENT);
+    CASE(tessera_options_set_subject_cap(o, 0, 1, TESSERA_CAP_REFUSE), TESSERA_INVALID_ARGUMENT);
+    CASE(tessera_options_set_clock(o, NULL), TESSERA_NULL_ARGUMENT);
+
+    /* The prefixes and the clock are still in force... */
+    CHECK_OK(tessera_store_open(S(path), o, &s));
+    CHECK_OK(tessera_request_new_session(S("carol"), &q));
+    CHECK_OK(tessera_issue(s, q, t, sizeof t, NULL, NULL));
+    tessera_request_free(q);
+    CHECK(strncmp(t, "kept_", 5) == 0);
+    CHECK_OK(tessera_now(s, &now));
+    CHECK(now == 1795392000000);
+    CHECK_OK(tessera_store_close(s));
+    tessera_store_free(s);
+
+    /* ...and so is the pepper: the file was created with it, and opens with it only. */
+    CHECK_OK(tessera_options_new(&plain));
+    CHECK_OK(tessera_options_set_prefixes(plain, S("kept"), S("keptkey")));
+    s = NULL;
+    CASE(tessera_store_open(S(path), plain, &s), TESSERA_PEPPER);
+    CHECK(s == NULL);
+    tessera_options_free(plain);
+    CHECK_OK(tessera_store_open(S(path), o, &s));
+    CASE(tessera_verify(s, S(t), NULL), TESSERA_OK);
+    CHECK_OK(tessera_store_close(s));
+    tessera_store_free(s);
+
+    tessera_options_free(o);
+    tessera_clock_free(c);
+    unlink(path);
+    rmdir(dir);
+}
+
+/* An empty text is not an absent one: NULL with length 0 is "none" where an input is optional,
+ * any other pointer with length 0 is the empty text. */
+static void empty_is_not_absent(void) {
+    tessera_store *s = NULL;
+    tessera_request *q = NULL;
+    char in_default[TESSERA_TOKEN_BUF_LEN], in_acme[TESSERA_TOKEN_BUF_LEN];
+    tessera_record *r = NULL;
+    size_t n = 0;
+    int64_t now = 0;
+
+    CHECK_OK(tessera_store_open_in_memory(options, &s));
+    CHECK_OK(tessera_request_new_session(S("dave"), &q));
+    CHECK_OK(tessera_issue(s, q, in_default, sizeof in_default, NULL, NULL));
+    CHECK_OK(tessera_request_set_tenant(q, S("acme")));
+    CHECK_OK(tessera_issue(s, q, in_acme, sizeof in_acme, NULL, &r));
+    tessera_request_free(q);
+    CHECK_OK(tessera_now(s, &now));
+    /* The default tenant "" is a tenant like any other. */
+    CASE(tessera_revoke_issued_before(s, TESSERA_SCOPE_TENANT, "", 0, now + 1), TESSERA_OK);
+    CASE(tessera_verify(s, S(in_default), NULL), TESSERA_REVOKED);
+    CASE(tessera_verify(s, S(in_acme), NULL), TESSERA_OK);
+    CASE(tessera_revoke_issued_before(s, TESSERA_SCOPE_TENANT, NULL, 0, now + 1),
+         TESSERA_INVALID_ARGUMENT);
+    CASE(tessera_revoke_issued_before(s, TESSERA_SCOPE_STORE, "", 0, now + 1),
+         TESSERA_INVALID_ARGUMENT);
+    /* An empty except_id is not "no exception": it is not an id, and nothing is revoked. */
+    CASE(tessera_revoke_subject(s, S("dave"), "", 0, &n), TESSERA_INVALID_ARGUMENT);
+    CASE(tessera_verify(s, S(in_acme), NULL), TESSERA_OK);
+    CASE(tessera_revoke_subject(s, S("dave"), S(r->id), &n), TESSERA_OK);
+    CASE(tessera_verify(s, S(in_acme), NULL), TESSERA_OK);
+    tessera_free(r);
+    CHECK_OK(tessera_store_close(s));
+    tessera_store_free(s);
+}
+
 static void files(void) {
     char dir[] = "/tmp/tessera-c-bad-XXXXXX";
     CHECK(mkdtemp(dir) != NULL);
@@ -835,6 +929,8 @@ int main(void) {
     zero_lengths_utf8_and_nul();
     wrong_and_forged_tokens();
     small_buffers_bad_numbers_and_ids();
+    failed_setters_change_nothing();
+    empty_is_not_absent();
     files();
     closed_and_freed();
     forked_child();

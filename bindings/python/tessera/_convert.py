@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ctypes
 from datetime import datetime, timedelta, timezone
 from typing import Optional, Union
 
@@ -9,6 +10,14 @@ from .errors import InvalidArgument
 
 EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 _MS = timedelta(milliseconds=1)
+
+#: The ranges of the C ABI's integer types. ctypes would silently wrap a Python int outside
+#: them (``c_size_t(-1)`` is ``SIZE_MAX``, an ``int64_t`` of ``2**64 - 5`` is -5), so every
+#: integer argument is checked against its type first.
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+UINT32_MAX = 2**32 - 1
+UINT64_MAX = 2**64 - 1
+SIZE_MAX = 2 ** (8 * ctypes.sizeof(ctypes.c_size_t)) - 1
 
 
 class _Never:
@@ -48,8 +57,35 @@ def text(value: Union[str, bytes], what: str) -> bytes:
     raise TypeError(f"{what} must be str, not {type(value).__name__}")
 
 
+def integer(value: int, what: str, low: int, high: int, ctype: str) -> int:
+    """``value`` if it is an int (not a bool) in ``low..high``, the range of the C type
+    ``ctype`` it is passed as; :class:`tessera.InvalidArgument` if it is outside (ctypes would
+    wrap it), ``TypeError`` if it is no int."""
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise TypeError(f"{what} must be an int, not {type(value).__name__}")
+    if not low <= value <= high:
+        raise InvalidArgument(f"{what} is {value}; it must be in {low}..{high} (a {ctype})")
+    return int(value)
+
+
+def size(value: int, what: str) -> int:
+    """A count or a size for a ``size_t`` argument: 0 to ``SIZE_MAX``."""
+    return integer(value, what, 0, SIZE_MAX, "size_t")
+
+
+def u64(value: int, what: str) -> int:
+    """A ``uint64_t`` argument: 0 to 2**64 - 1."""
+    return integer(value, what, 0, UINT64_MAX, "uint64_t")
+
+
+def u32(value: int, what: str) -> int:
+    """An enum number (``uint32_t``): 0 to 2**32 - 1 (the library judges which are valid)."""
+    return integer(value, what, 0, UINT32_MAX, "uint32_t")
+
+
 def duration_ms(value: Union[Duration, _Never], what: str) -> int:
-    """Milliseconds for the C ABI; :data:`NEVER` is ``TESSERA_DURATION_NONE`` (-1)."""
+    """Milliseconds for the C ABI (an ``int64_t``); :data:`NEVER` is
+    ``TESSERA_DURATION_NONE`` (-1)."""
     if value is NEVER:
         return -1
     if isinstance(value, timedelta):
@@ -63,17 +99,21 @@ def duration_ms(value: Union[Duration, _Never], what: str) -> int:
         )
     if ms < 0:
         raise InvalidArgument(f"{what} is negative (use tessera.NEVER for none)")
-    return ms
+    if ms > INT64_MAX:
+        raise InvalidArgument(
+            f"{what} is {ms} ms; a duration is at most {INT64_MAX} ms (an int64_t)"
+        )
+    return int(ms)
 
 
 def instant_ms(value: Instant, what: str) -> int:
-    """Unix milliseconds of an aware datetime or an int."""
+    """Unix milliseconds (an ``int64_t``) of an aware datetime or an int."""
     if isinstance(value, datetime):
         if value.tzinfo is None:
             raise ValueError(f"{what} must be an aware datetime (e.g. tzinfo=timezone.utc)")
         return (value - EPOCH) // _MS
     if isinstance(value, int) and not isinstance(value, bool):
-        return value
+        return integer(value, what, INT64_MIN, INT64_MAX, "int64_t of Unix milliseconds")
     raise TypeError(f"{what} must be a datetime or an int of Unix milliseconds")
 
 

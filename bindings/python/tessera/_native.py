@@ -3,7 +3,8 @@
 Every function of ``include/tessera.h`` is declared here with its exact ``argtypes`` and
 ``restype`` (``tests/test_header.py`` checks this against the header). Inputs that are bytes
 or text are ``(pointer, length)`` pairs: they are passed as ctypes arrays (see :func:`buf`),
-never as ``c_char_p``, which would stop at a NUL byte.
+never as ``c_char_p``, which would stop at a NUL byte; the empty text is a non-NULL pointer
+with length 0, and NULL is passed only for an absent optional input (``None``).
 
 The library is found in this order: the path in the ``TESSERA_LIB`` environment variable, then
 the copy installed inside this package. A library whose ABI version is not
@@ -411,13 +412,15 @@ _declare(lib)
 
 
 def buf(data: bytes) -> Tuple[Any, int]:
-    """A ``(pointer, length)`` pair for a C input: a ctypes copy of ``data`` (NULL, 0 if empty).
+    """A ``(pointer, length)`` pair for a C input: a ctypes copy of ``data``.
 
-    The array is accepted where the header says ``const char *`` or ``const uint8_t *``.
+    Empty data is a non-NULL pointer with length 0: the empty text, which the library tells
+    apart from an absent optional input (``None, 0``, NULL with length 0). The array is
+    accepted where the header says ``const char *`` or ``const uint8_t *``.
     """
     n = len(data)
     if n == 0:
-        return None, 0
+        return (c_char * 1)(), 0
     return (c_char * n).from_buffer_copy(data), n
 
 
@@ -425,8 +428,13 @@ def bytes_buf(data: bytes) -> Tuple[Any, int]:
     """As :func:`buf`, for ``const uint8_t *`` inputs."""
     n = len(data)
     if n == 0:
-        return None, 0
+        return (c_uint8 * 1)(), 0
     return (c_uint8 * n).from_buffer_copy(data), n
+
+
+def optional_buf(data: Optional[bytes]) -> Tuple[Any, int]:
+    """As :func:`buf` for an optional text: None is NULL with length 0 ("none")."""
+    return (None, 0) if data is None else buf(data)
 
 
 def last_error_message() -> str:

@@ -53,6 +53,18 @@ class Clock:
     def __repr__(self) -> str:
         return f"Clock(now={self.now_ms()})" if self._handle is not None else "Clock(released)"
 
+    # A Clock owns its handle: a copy would release it a second time (in ``__del__``). Share
+    # the one object instead (it is thread-safe), or make a new Clock at ``now_ms()``.
+
+    def __copy__(self) -> "Clock":
+        raise TypeError("a tessera.Clock cannot be copied: share it, or make a new Clock")
+
+    def __deepcopy__(self, memo: object) -> "Clock":
+        raise TypeError("a tessera.Clock cannot be copied: share it, or make a new Clock")
+
+    def __reduce_ex__(self, protocol: object) -> str:
+        raise TypeError("a tessera.Clock cannot be pickled: make a new Clock in the other process")
+
     def __del__(self) -> None:
         handle, self._handle = getattr(self, "_handle", None), None
         if handle is not None and _native is not None:

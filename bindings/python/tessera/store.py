@@ -10,9 +10,21 @@ from datetime import datetime
 from typing import Iterable, List, Mapping, Optional, Tuple, Union
 
 from . import _native
-from ._convert import NEVER, Duration, Instant, _Never, duration_ms, instant_ms, text, to_datetime
+from ._convert import (
+    NEVER,
+    Duration,
+    Instant,
+    _Never,
+    duration_ms,
+    instant_ms,
+    size,
+    text,
+    to_datetime,
+    u32,
+    u64,
+)
 from .clock import Clock
-from .errors import ClosedError, InvalidArgument, Status, TesseraError, check, error_for
+from .errors import ClosedError, Status, TesseraError, check, error_for
 from .records import (
     CapPolicy,
     Event,
@@ -112,9 +124,7 @@ class _Request:
         _set_duration(lib.tessera_request_set_idle_timeout, req, idle_timeout, "idle_timeout")
         _set_duration(lib.tessera_request_set_max_lifetime, req, max_lifetime, "max_lifetime")
         if max_uses is not None:
-            if max_uses < 0:
-                raise InvalidArgument("max_uses is negative")
-            check(lib.tessera_request_set_max_uses(req, max_uses))
+            check(lib.tessera_request_set_max_uses(req, u64(max_uses, "max_uses")))
 
     def __enter__(self) -> "ctypes._Pointer[_native._Request]":
         return self.handle
@@ -176,11 +186,11 @@ class Store:
         check(lib.tessera_options_new(ctypes.byref(opts)))
         try:
             if cache_size is not None:
-                check(lib.tessera_options_set_cache_size(opts, cache_size))
+                check(lib.tessera_options_set_cache_size(opts, size(cache_size, "cache_size")))
             if durability is not None:
-                check(lib.tessera_options_set_durability(opts, int(durability)))
+                check(lib.tessera_options_set_durability(opts, u32(durability, "durability")))
             if concurrency is not None:
-                check(lib.tessera_options_set_concurrency(opts, int(concurrency)))
+                check(lib.tessera_options_set_concurrency(opts, u32(concurrency, "concurrency")))
             if session_prefix is not None or api_key_prefix is not None:
                 sp, sl = _native.buf(text("tss" if session_prefix is None else session_prefix, "session_prefix"))
                 ap, al = _native.buf(text("tsk" if api_key_prefix is None else api_key_prefix, "api_key_prefix"))
@@ -217,7 +227,7 @@ class Store:
                 lib.tessera_options_set_sweep_interval, opts, sweep_interval, "sweep_interval"
             )
             if purge_batch is not None:
-                check(lib.tessera_options_set_purge_batch(opts, purge_batch))
+                check(lib.tessera_options_set_purge_batch(opts, size(purge_batch, "purge_batch")))
             _set_duration(
                 lib.tessera_options_set_revoked_retention,
                 opts,
@@ -225,14 +235,29 @@ class Store:
                 "revoked_retention",
             )
             if max_metadata_len is not None:
-                check(lib.tessera_options_set_max_metadata_len(opts, max_metadata_len))
+                check(
+                    lib.tessera_options_set_max_metadata_len(
+                        opts, size(max_metadata_len, "max_metadata_len")
+                    )
+                )
             _set_duration(
                 lib.tessera_options_set_rotation_grace, opts, rotation_grace, "rotation_grace"
             )
             for kind, (most, policy) in (subject_caps or {}).items():
-                check(lib.tessera_options_set_subject_cap(opts, int(kind), most, int(policy)))
+                check(
+                    lib.tessera_options_set_subject_cap(
+                        opts,
+                        u32(kind, "the kind of subject_caps"),
+                        size(most, "the cap of subject_caps"),
+                        u32(policy, "the policy of subject_caps"),
+                    )
+                )
             if event_retention is not None:
-                check(lib.tessera_options_set_event_retention(opts, event_retention))
+                check(
+                    lib.tessera_options_set_event_retention(
+                        opts, size(event_retention, "event_retention")
+                    )
+                )
             handle = _native.StoreP()
             if path is None:
                 check(lib.tessera_store_open_in_memory(opts, ctypes.byref(handle)))
@@ -293,6 +318,20 @@ class Store:
     def __repr__(self) -> str:
         where = "memory" if self.path is None else repr(self.path)
         return f"<tessera.Store {where}{' closed' if self._closed else ''}>"
+
+    # A Store owns its handle: a copy would free it (in ``__del__``) while the original still
+    # uses it. Open the store again instead (a second open of a file shares its store).
+
+    def __copy__(self) -> "Store":
+        raise TypeError("a tessera.Store cannot be copied: open the store again instead")
+
+    def __deepcopy__(self, memo: object) -> "Store":
+        raise TypeError("a tessera.Store cannot be copied: open the store again instead")
+
+    def __reduce_ex__(self, protocol: object) -> str:
+        raise TypeError(
+            "a tessera.Store cannot be pickled: pass its path and open it in the other process"
+        )
 
     # --- issue -----------------------------------------------------------------------------
 
@@ -537,7 +576,8 @@ class Store:
         """Revokes every live token of ``subject`` in every tenant, except ``except_id`` ("log
         out my other devices"). Returns how many were revoked."""
         sb, sl = _native.buf(text(subject, "subject"))
-        eb, el = _native.buf(text(except_id, "except_id")) if except_id is not None else (None, 0)
+        # "" is an except_id (the library refuses it: not an id); None is no exception.
+        eb, el = _native.optional_buf(None if except_id is None else text(except_id, "except_id"))
         out = ctypes.c_size_t()
         check(_native.lib.tessera_revoke_subject(self._h(), sb, sl, eb, el, ctypes.byref(out)))
         return out.value
@@ -561,13 +601,14 @@ class Store:
         when neither is given ("sign out everywhere after a password change")."""
         if tenant is not None and subject is not None:
             raise TypeError("give tenant or subject, not both")
+        name: Optional[bytes]
         if tenant is not None:
-            scope, name = _SCOPE_TENANT, text(tenant, "tenant")
+            scope, name = _SCOPE_TENANT, text(tenant, "tenant")  # "" is the default tenant
         elif subject is not None:
             scope, name = _SCOPE_SUBJECT, text(subject, "subject")
         else:
-            scope, name = _SCOPE_STORE, b""
-        nb, nl = _native.buf(name)
+            scope, name = _SCOPE_STORE, None
+        nb, nl = _native.optional_buf(name)
         check(
             _native.lib.tessera_revoke_issued_before(
                 self._h(), scope, nb, nl, instant_ms(before, "before")
@@ -599,6 +640,7 @@ class Store:
         """The audit feed: at most ``limit`` events after the cursor ``since`` (0: the oldest
         kept), oldest first. Pass the last event's ``seq`` to read on."""
         out = ctypes.POINTER(_native.EventList)()
+        since, limit = u64(since, "since"), size(limit, "limit")
         check(_native.lib.tessera_events(self._h(), since, limit, ctypes.byref(out)))
         return take_events(out)
 
@@ -614,7 +656,7 @@ class Store:
         """The live tokens of ``tenant``, of one ``kind`` or of every kind, oldest first."""
         b, n = _native.buf(text(tenant, "tenant"))
         out = ctypes.POINTER(_native.RecordList)()
-        k = _native.ANY_KIND if kind is None else int(kind)
+        k = _native.ANY_KIND if kind is None else u32(kind, "kind")
         check(_native.lib.tessera_list_tenant(self._h(), b, n, k, ctypes.byref(out)))
         return take_list(out)
 

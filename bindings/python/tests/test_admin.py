@@ -44,11 +44,6 @@ def test_compaction_shrinks_the_file_and_keeps_the_tokens(
     assert file_store.check_integrity() is True
 
 
-@pytest.mark.xfail(
-    reason="core bug since the write journal (3376a57): compact() writes a checkpoint first, so "
-    "it always reports that it compacted something and a `while compact()` loop never ends",
-    strict=False,
-)
 def test_compacting_a_compacted_store_reports_nothing_to_do(file_store: tessera.Store) -> None:
     file_store.issue_session("alice")
     results = [file_store.compact() for _ in range(5)]

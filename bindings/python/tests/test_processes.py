@@ -71,7 +71,7 @@ def report(capsys: pytest.CaptureFixture, line: str) -> None:
 
 def test_four_worker_processes_share_one_store(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     path = tmp_path / "shared.redb"
-    # Created before the workers start, as a deployment would (see the xfail test below).
+    # Created before the workers start, as a deployment would.
     tessera.Store(path, concurrency=MULTI).close()
     pool = Pool(path)
     try:
@@ -110,12 +110,6 @@ def test_four_worker_processes_share_one_store(tmp_path: Path, capsys: pytest.Ca
     )
 
 
-@pytest.mark.xfail(
-    reason="C ABI/core bug: processes that open a store file that does not exist yet at the same "
-    "moment in the multi-process mode can fail with TESSERA_NOT_A_STORE (one creates the file, "
-    "another reads it half-initialised)",
-    strict=False,
-)
 def test_several_processes_may_create_a_new_store_at_once(tmp_path: Path) -> None:
     ctx = multiprocessing.get_context("spawn")
     answers: list = []

@@ -1,12 +1,37 @@
 # frozen_string_literal: true
 
 module Tessera
-  # A token found in an HTTP header (not yet checked against any store). #inspect hides it.
-  Credential = Struct.new(:scheme, :token) do
+  # A token found in an HTTP header (not yet checked against any store): #scheme (:token,
+  # :bearer, :api_key, :bare) and #token, its text. A plain class rather than a Struct, whose
+  # pretty_print (pp, IRB, pretty_inspect) and to_a / to_h would show the token: #inspect,
+  # #to_s and #pretty_print all hide it.
+  class Credential
+    attr_reader :scheme, :token
+
+    def initialize(scheme, token)
+      @scheme = scheme
+      @token = token
+      freeze
+    end
+
+    def ==(other)
+      other.is_a?(Credential) && scheme == other.scheme && token == other.token
+    end
+    alias eql? ==
+
+    def hash
+      [Credential, scheme, token].hash
+    end
+
     def inspect
       "#<Tessera::Credential scheme=#{scheme} token=[REDACTED]>"
     end
-    alias_method :to_s, :inspect
+    alias to_s inspect
+
+    # What pp and pretty_inspect print: #inspect, never the token.
+    def pretty_print(pp)
+      pp.text(inspect)
+    end
   end
 
   class << self
@@ -39,7 +64,7 @@ module Tessera
 
     def found(value, scheme, offset, len)
       token = value.byteslice(offset.read(:size_t), len.read(:size_t)).force_encoding(Encoding::UTF_8)
-      Credential.new(name_of(SCHEMES, scheme.read_uint32), token.freeze).freeze
+      Credential.new(name_of(SCHEMES, scheme.read_uint32), token.freeze)
     end
   end
 end

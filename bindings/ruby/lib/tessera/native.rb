@@ -9,7 +9,8 @@ module Tessera
   # Every function of the header is attached here with its exact types
   # (test/header_test.rb checks this against the header). Byte and text inputs are
   # (pointer, length) pairs passed as :buffer_in (a copy of the Ruby String, never read up to a
-  # NUL). Store calls are attached with blocking: true: they may wait for another process's
+  # NUL); the empty String is a non-NULL pointer with length 0, and NULL is passed only for an
+  # absent optional input (nil). Integers are checked against their C type's range. Store calls are attached with blocking: true: they may wait for another process's
   # write lock, and the ffi gem then releases the GVL so other Ruby threads run meanwhile.
   #
   # The library is loaded from ENV["TESSERA_LIB"], else from the copy inside the gem
@@ -275,12 +276,54 @@ module Tessera
     end
     raise LoadError, "tessera: the library lacks #{missing.join(", ")}" unless missing.empty?
 
+    # The pointer passed for an empty input: not NULL, so that the library reads the empty text
+    # rather than an absent optional input (NULL with length 0). Never read: its length is 0.
+    EMPTY = FFI::MemoryPointer.new(:char, 1)
+
+    # The ranges of the C ABI's integer types. The ffi gem wraps some integers outside them
+    # silently (a negative :size_t becomes SIZE_MAX), so every integer argument is checked first.
+    INT64_RANGE = (-(2**63))..((2**63) - 1)
+    UINT32_RANGE = 0..((2**32) - 1)
+    UINT64_RANGE = 0..((2**64) - 1)
+    SIZE_RANGE = 0..((2**(8 * FFI.type_size(:size_t))) - 1)
+
     module_function
 
-    # [buffer, length] for a (pointer, length) input; [nil, 0] for an empty one.
+    # [buffer, length] for a (pointer, length) input. An empty String is [EMPTY, 0], the empty
+    # text; see optional_buf for an input that may be absent.
     def buf(str)
       str = str.to_s
-      str.empty? ? [nil, 0] : [str, str.bytesize]
+      str.empty? ? [EMPTY, 0] : [str, str.bytesize]
+    end
+
+    # As buf for an optional text input: nil is [nil, 0] (NULL with length 0: none), "" the
+    # empty text.
+    def optional_buf(str)
+      str.nil? ? [nil, 0] : buf(str)
+    end
+
+    # +value+ if it is an Integer in +range+, the range of the C type +ctype+ it is passed as;
+    # else Tessera::InvalidArgument (TypeError if it is no Integer).
+    def integer(value, what, range, ctype)
+      raise TypeError, "#{what} must be an Integer, not #{value.inspect}" unless value.is_a?(Integer)
+      return value if range.cover?(value)
+
+      raise InvalidArgument, "#{what} is #{value}; it must be in #{range.begin}..#{range.end} (a #{ctype})"
+    end
+
+    # A count or a size (size_t).
+    def size_t(value, what)
+      integer(value, what, SIZE_RANGE, "size_t")
+    end
+
+    # A uint64_t.
+    def uint64(value, what)
+      integer(value, what, UINT64_RANGE, "uint64_t")
+    end
+
+    # Milliseconds (int64_t).
+    def int64(value, what)
+      integer(value, what, INT64_RANGE, "int64_t of milliseconds")
     end
 
     def last_error_message

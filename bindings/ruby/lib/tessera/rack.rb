@@ -18,7 +18,9 @@ module Tessera
     # library's one parser (so every language accepts the same forms): Authorization (Token
     # token=..., quoted or not; token ...; Bearer ...; ApiKey ...), Auth-Token, X-Access-Token,
     # X-Auth-Token, X-Api-Key. With X-Access-Token, an X-Key header (Webitel's form), when
-    # present, must equal the token's public id.
+    # present, must equal the token's public id; it is compared with the id in the token text
+    # before the token is verified, so a wrong X-Key uses up nothing (verify counts a use of a
+    # limited-use token).
     #
     # A valid token's record goes to the app in env["tessera.record"]. Anything else is a 401
     # with the JSON body {"error":"401 Unauthorized"} (every reason gets the same answer; the
@@ -45,6 +47,16 @@ module Tessera
         %w[HTTP_X_API_KEY X-Api-Key]
       ].freeze
       DEFAULT_BODY = JSON.generate(error: "401 Unauthorized").freeze
+      # The length of a token text after its prefix and "_": id, secret and check digits.
+      TOKEN_BODY_LEN = Native::MAX_TOKEN_LEN - Native::MAX_PREFIX_LEN - 1
+
+      # The public id in a token text (the TESSERA_ID_LEN characters after the prefix's "_"),
+      # read without verifying anything; nil when the text cannot be a token (verify then
+      # rejects it as malformed, without touching the store).
+      def self.token_id(token)
+        body = token.b.rpartition("_").last
+        body.bytesize == TOKEN_BODY_LEN ? body.byteslice(0, Native::ID_LEN) : nil
+      end
 
       def initialize(app, store:, tenant: nil, scopes: nil, env_key: "tessera.record",
                      optional: false, body: DEFAULT_BODY, realm: "api")
@@ -68,13 +80,15 @@ module Tessera
         return unauthorized(env, found) if found.is_a?(Symbol)
 
         header, cred = found
+        # X-Key first: a verify may count a use (a limited-use token), which a request with the
+        # wrong X-Key must not spend.
+        x_key = header == "X-Access-Token" ? env["HTTP_X_KEY"] : nil
+        id = x_key && Authenticate.token_id(cred.token)
+        return unauthorized(env, :x_key_mismatch) if id && x_key.b != id
+
         outcome = store.verify(cred.token, tenant: value(@tenant, env), scopes: value(@scopes, env) || [])
         return unauthorized(env, outcome.rejection) unless outcome.valid?
-
-        x_key = env["HTTP_X_KEY"]
-        if header == "X-Access-Token" && x_key && x_key != outcome.record.id
-          return unauthorized(env, :x_key_mismatch)
-        end
+        return unauthorized(env, :x_key_mismatch) if x_key && x_key.b != outcome.record.id.b
 
         env[@env_key] = outcome.record
         @app.call(env)

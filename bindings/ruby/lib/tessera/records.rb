@@ -114,6 +114,11 @@ module Tessera
       "#<Tessera::Issued id=#{id} kind=#{record.kind} token=[REDACTED]>"
     end
     alias to_s inspect
+
+    # What pp and pretty_inspect print: #inspect, never the token.
+    def pretty_print(pp)
+      pp.text(inspect)
+    end
   end
 
   # The answer of Store#verify: valid with a record, or the rejection (:expired, :revoked,

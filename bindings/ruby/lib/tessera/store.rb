@@ -74,6 +74,17 @@ module Tessera
         @pid = nil
       end
 
+      # Never shows the options: they may hold a pepper.
+      def inspect
+        "#<Tessera::Store::PerProcess #{@path.inspect}>"
+      end
+      alias to_s inspect
+
+      # What pp and pretty_inspect print: #inspect.
+      def pretty_print(pp)
+        pp.text(inspect)
+      end
+
       # This process's store, opened on the first call in the process.
       def call
         @lock.synchronize do
@@ -247,8 +258,9 @@ module Tessera
 
     # Revokes every live token of +subject+ in every tenant, except except_id: ("log out my
     # other devices"). Returns how many.
+    # An empty except_id is not nil: it is not an id (Tessera::InvalidArgument).
     def revoke_subject(subject, except_id: nil)
-      except = except_id.nil? ? [nil, 0] : Native.buf(text(except_id, "except_id"))
+      except = Native.optional_buf(except_id.nil? ? nil : text(except_id, "except_id"))
       count(:tessera_revoke_subject, *Native.buf(text(subject, "subject")), *except)
     end
 
@@ -258,15 +270,16 @@ module Tessera
     end
 
     # Revokes every token issued strictly before +time+ (a Time or Unix milliseconds): of
-    # tenant:, of subject: (every tenant), or of the whole store when neither is given.
+    # tenant: ("" is the default tenant), of subject: (every tenant), or of the whole store when
+    # neither is given.
     def revoke_issued_before(time, tenant: nil, subject: nil)
       raise ArgumentError, "give tenant: or subject:, not both" if tenant && subject
 
       scope, name = if tenant then [:tenant, text(tenant, "tenant")]
                     elsif subject then [:subject, text(subject, "subject")]
-                    else [:store, "".b]
+                    else [:store, nil]
                     end
-      Tessera.check(Native.tessera_revoke_issued_before(h, REVOKE_SCOPES.fetch(scope), *Native.buf(name),
+      Tessera.check(Native.tessera_revoke_issued_before(h, REVOKE_SCOPES.fetch(scope), *Native.optional_buf(name),
                                                         TimeUnits.instant_ms(time, "time")))
       nil
     end
@@ -306,6 +319,8 @@ module Tessera
 
     # The audit feed: at most +limit+ events after the cursor +since+ (0: the oldest kept).
     def events(since: 0, limit: 1000)
+      since = Native.uint64(since, "since")
+      limit = Native.size_t(limit, "limit")
       out = FFI::MemoryPointer.new(:pointer)
       Tessera.check(Native.tessera_events(h, since, limit, out))
       Event.take_list(out)
@@ -411,7 +426,7 @@ module Tessera
         if OPTION_DURATIONS.key?(key)
           Tessera.check(Native.send(OPTION_DURATIONS[key], opts, TimeUnits.duration_ms(value, key.to_s)))
         elsif OPTION_SIZES.key?(key)
-          Tessera.check(Native.send(OPTION_SIZES[key], opts, Integer(value)))
+          Tessera.check(Native.send(OPTION_SIZES[key], opts, Native.size_t(Integer(value), key.to_s)))
         end
       end
       set_enum(opts, :tessera_options_set_durability, DURABILITIES, options[:durability], "durability")
@@ -430,7 +445,8 @@ module Tessera
       (options[:subject_caps] || {}).each do |kind, (max, policy)|
         Tessera.check(Native.tessera_options_set_subject_cap(
                         opts, KINDS.fetch(kind) { raise ArgumentError, "unknown kind #{kind.inspect}" },
-                        Integer(max), CAP_POLICIES.fetch(policy) { raise ArgumentError, "unknown cap policy #{policy.inspect}" }
+                        Native.size_t(Integer(max), "the cap of subject_caps"),
+                        CAP_POLICIES.fetch(policy) { raise ArgumentError, "unknown cap policy #{policy.inspect}" }
                       ))
       end
     end
@@ -502,9 +518,8 @@ module Tessera
         Tessera.check(Native.send(fn, req, TimeUnits.duration_ms(value, what.to_s))) unless value.nil?
       end
       return if max_uses.nil?
-      raise InvalidArgument, "max_uses is negative" if max_uses.negative?
 
-      Tessera.check(Native.tessera_request_set_max_uses(req, max_uses))
+      Tessera.check(Native.tessera_request_set_max_uses(req, Native.uint64(max_uses, "max_uses")))
     end
 
     def with_requirements(tenant, scopes)

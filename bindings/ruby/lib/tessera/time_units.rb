@@ -6,24 +6,31 @@ module Tessera
   module TimeUnits
     module_function
 
-    # Milliseconds for a duration in seconds; :never is TESSERA_DURATION_NONE (-1).
+    # Milliseconds (an int64_t) for a duration in seconds; :never is TESSERA_DURATION_NONE (-1).
     def duration_ms(value, what)
       return Native::DURATION_NONE if value == :never
       raise TypeError, "#{what} must be seconds (Numeric) or :never, not #{value.inspect}" unless value.is_a?(Numeric)
+      raise InvalidArgument, "#{what} is #{value} seconds: not a finite number" unless finite?(value)
 
       ms = (value * 1000).round
       raise InvalidArgument, "#{what} is negative (use :never for none)" if ms.negative?
 
-      ms
+      Native.int64(ms, what)
     end
 
-    # Unix milliseconds of a Time (or an Integer of milliseconds).
+    # Unix milliseconds (an int64_t) of a Time (or an Integer of milliseconds).
     def instant_ms(value, what)
-      case value
-      when Time then (value.to_r * 1000).round
-      when Integer then value
-      else raise TypeError, "#{what} must be a Time or Integer Unix milliseconds, not #{value.inspect}"
-      end
+      ms = case value
+           when Time then (value.to_r * 1000).round
+           when Integer then value
+           else raise TypeError, "#{what} must be a Time or Integer Unix milliseconds, not #{value.inspect}"
+           end
+      Native.integer(ms, what, Native::INT64_RANGE, "int64_t of Unix milliseconds")
+    end
+
+    # Whether a Numeric is finite (Float::INFINITY and NaN are not).
+    def finite?(value)
+      !value.respond_to?(:finite?) || value.finite?
     end
 
     # Seconds of a duration in milliseconds: an Integer when whole, else an exact Rational.
