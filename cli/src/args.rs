@@ -273,7 +273,9 @@ pub struct ImportArgs {
 }
 
 /// Parses a token id, with a warning when a whole token was given instead. Ids are parsed after
-/// clap, so that a usage error never repeats what was given (it may be a whole token).
+/// clap, so that a usage error never repeats what was given (it may be a whole token). The
+/// message never quotes the text, not even a short one (it may be a piece of a secret): it
+/// gives its length only.
 pub fn parse_id(what: &str, text: &str) -> Result<TokenId, String> {
     if text.len() > tessera::ID_TEXT_LEN && text.contains('_') {
         return Err(format!(
@@ -282,8 +284,21 @@ pub fn parse_id(what: &str, text: &str) -> Result<TokenId, String> {
              characters after the prefix's `_`)"
         ));
     }
-    text.parse()
-        .map_err(|e: tessera::BadTokenId| format!("{what}: {text:?} is not a token id: {e}"))
+    text.parse().map_err(|e: tessera::BadTokenId| {
+        let given = text.chars().count();
+        let mut message = format!(
+            "{what}: not a token id (the text given, not repeated here, is {given} character{}): \
+             {e}",
+            if given == 1 { "" } else { "s" }
+        );
+        if text.len() > tessera::ID_TEXT_LEN {
+            message.push_str(
+                "; if it is a token or a piece of one, never put it on the command line: pipe \
+                 the token to `tessera verify`, which prints its id",
+            );
+        }
+        message
+    })
 }
 
 /// Parses an instant for `--before`: RFC 3339 (`2026-11-23T16:00:00Z`) or `now`.
@@ -291,9 +306,8 @@ pub fn parse_before(text: &str) -> Result<Timestamp, String> {
     if text == "now" {
         return Ok(Timestamp::from(std::time::SystemTime::now()));
     }
-    Timestamp::parse_rfc3339(text).ok_or_else(|| {
-        format!("{text:?} is not a time: use RFC 3339, as in 2026-11-23T16:00:00Z, or now")
-    })
+    Timestamp::parse_rfc3339(text)
+        .ok_or_else(|| "not a time: use RFC 3339, as in 2026-11-23T16:00:00Z, or now".to_string())
 }
 
 /// Parses a kind name: `session` or `api_key`.
@@ -304,11 +318,8 @@ pub fn parse_kind(text: &str) -> Result<Kind, String> {
 /// Parses a duration: a whole number and a unit, `s`, `m`, `h`, `d` or `w` (`90s`, `30m`,
 /// `12h`, `7d`, `2w`).
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    let bad = || {
-        format!(
-            "{text:?} is not a duration: use a number and a unit, as in 90s, 30m, 12h, 7d or 2w"
-        )
-    };
+    let bad =
+        || "not a duration: use a number and a unit, as in 90s, 30m, 12h, 7d or 2w".to_string();
     let split = text
         .find(|c: char| !c.is_ascii_digit())
         .filter(|&i| i > 0)
@@ -324,11 +335,11 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
         _ => return Err(bad()),
     };
     if n == 0 {
-        return Err(format!("{text:?}: a duration must be longer than zero"));
+        return Err("a duration must be longer than zero".to_string());
     }
     n.checked_mul(seconds)
         .map(Duration::from_secs)
-        .ok_or_else(|| format!("{text:?} is too long"))
+        .ok_or_else(|| "too long a duration".to_string())
 }
 
 #[cfg(test)]

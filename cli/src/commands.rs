@@ -731,12 +731,16 @@ fn check(ctx: &Context) -> Result {
 fn backup(ctx: &Context, a: BackupArgs) -> Result {
     must_not_exist(&a.out, "a backup")?;
     let store = ctx.open_existing()?;
-    let n = match store.backup(&a.out) {
+    let n = match store.backup(&a.out).map_err(Failure::from).and_then(|n| {
+        // The copy holds the store key: readable by its owner only.
+        private(&a.out)?;
+        Ok(n)
+    }) {
         Ok(n) => n,
         Err(e) => {
             // Leave no partial copy behind (the file did not exist before).
             let _ = std::fs::remove_file(&a.out);
-            return Err(e.into());
+            return Err(e);
         }
     };
     close(store)?;
@@ -761,14 +765,19 @@ fn export(ctx: &Context, a: ExportArgs) -> Result {
         must_not_exist(path, "an export")?;
     }
     let store = ctx.open_existing()?;
-    let target: Box<dyn Write> = match &a.out {
-        Some(path) => Box::new(
-            File::create_new(path)
-                .map_err(|e| Failure::new(Code::Failed, format!("{}: {e}", path.display())))?,
-        ),
-        None => Box::new(std::io::stdout().lock()),
+    let written = match &a.out {
+        Some(path) => {
+            let file = create_private(path)
+                .map_err(|e| Failure::new(Code::Failed, format!("{}: {e}", path.display())))?;
+            write_export(&store, BufWriter::new(&file)).and_then(|n| {
+                // On disk before success is reported.
+                file.sync_all()?;
+                sync_parent(path);
+                Ok(n)
+            })
+        }
+        None => write_export(&store, BufWriter::new(std::io::stdout().lock())),
     };
-    let written = write_export(&store, BufWriter::new(target));
     let n = match written.and_then(|n| close(store).map(|()| n)) {
         Ok(n) => n,
         Err(e) => {
@@ -789,6 +798,50 @@ fn export(ctx: &Context, a: ExportArgs) -> Result {
         if n == 1 { "" } else { "s" }
     );
     Ok(())
+}
+
+/// Creates a new file (never overwriting one) that only its owner may read and write: mode 0600
+/// on Unix (the umask may only take bits away).
+fn create_private(path: &std::path::Path) -> std::io::Result<File> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    options.open(path)
+}
+
+/// Makes a file the library created readable and writable by its owner only (mode 0600 on Unix;
+/// nothing elsewhere).
+fn private(path: &std::path::Path) -> Result {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
+            .map_err(|e| Failure::new(Code::Failed, format!("{}: {e}", path.display())))?;
+    }
+    #[cfg(not(unix))]
+    let _ = path;
+    Ok(())
+}
+
+/// Makes a new file's directory entry durable, where the system allows it (best effort: some
+/// file systems cannot sync a directory; the file's own data is synced already).
+fn sync_parent(path: &std::path::Path) {
+    #[cfg(unix)]
+    {
+        let parent = match path.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p,
+            _ => std::path::Path::new("."),
+        };
+        if let Ok(dir) = File::open(parent) {
+            let _ = dir.sync_all();
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = path;
 }
 
 /// Writes the header line and every token's line; returns how many tokens were written.
@@ -819,14 +872,10 @@ fn import(ctx: &Context, a: ImportArgs) -> Result {
         &header,
         transfer::tokens(reader.lines()),
     );
-    let (store, n) = match result {
-        Ok(done) => done,
-        Err(e) => {
-            // The import stopped half-way: leave no half-filled store behind.
-            let _ = std::fs::remove_file(&ctx.path);
-            return Err(Failure::from(e).with_context("nothing was imported"));
-        }
-    };
+    // On a failure the library removes the store it was creating, and never a file it did not
+    // create (the target may have been created meanwhile by another process): nothing to clean
+    // up here.
+    let (store, n) = result.map_err(|e| Failure::from(e).with_context("nothing was imported"))?;
     close(store)?;
     if ctx.json {
         return out_json(&json!({ "imported": n, "store": ctx.path.display().to_string() }));

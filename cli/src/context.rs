@@ -42,7 +42,11 @@ impl Context {
             let value = std::env::var_os(var).ok_or_else(|| {
                 Failure::new(
                     Code::Pepper,
-                    format!("--pepper-env: the environment variable {var} is not set"),
+                    format!(
+                        "--pepper-env: the environment variable {} is not set (give the name of \
+                         the variable that holds the pepper, never the pepper itself)",
+                        variable_name(var)
+                    ),
                 )
             })?;
             let pepper = Pepper::new(value.into_encoded_bytes())
@@ -69,6 +73,20 @@ impl Context {
             return Err(not_a_file(&self.path));
         }
         Ok(Store::open(&self.path, self.options()?)?)
+    }
+}
+
+/// The name of the environment variable given to `--pepper-env`, to print when it is not set:
+/// unless it is shorter than the shortest pepper (16 bytes), it is not repeated, since an
+/// operator may have given the pepper itself.
+fn variable_name(var: &str) -> String {
+    if var.len() < 16 {
+        var.to_string()
+    } else {
+        format!(
+            "given ({} characters, not repeated here)",
+            var.chars().count()
+        )
     }
 }
 

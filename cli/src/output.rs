@@ -93,10 +93,22 @@ pub fn key_values(pairs: &[(&str, String)]) -> String {
     text
 }
 
-/// A time for people: RFC 3339 to the second.
+/// A time for people: RFC 3339 to the second; `@<milliseconds since the epoch>ms` (as
+/// [`Timestamp::to_rfc3339`] writes them) for instants outside RFC 3339's years 0 to 9999.
 pub fn time(t: Timestamp) -> String {
     let ms = t.as_unix_millis();
-    Timestamp::from_unix_millis(ms - ms.rem_euclid(1000)).to_rfc3339()
+    let raw = || format!("@{ms}ms");
+    // Truncated to the second: near the smallest instant, that would go below it.
+    let Some(second) = ms.checked_sub(ms.rem_euclid(1000)) else {
+        return raw();
+    };
+    let text = Timestamp::from_unix_millis(second).to_rfc3339();
+    if text.starts_with('@') {
+        // Out of RFC 3339's range: the exact instant, not the truncated one.
+        raw()
+    } else {
+        text
+    }
 }
 
 /// An optional time for people, with the word for `None`.
@@ -333,6 +345,18 @@ pub fn hex(bytes: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn times_print_to_the_second_or_as_milliseconds_out_of_range() {
+        let at = |ms| time(Timestamp::from_unix_millis(ms));
+        assert_eq!(at(1_795_449_600_999), "2026-11-23T16:00:00Z");
+        assert_eq!(at(-1), "1969-12-31T23:59:59Z");
+        assert_eq!(at(i64::MIN), "@-9223372036854775808ms");
+        assert_eq!(at(i64::MIN + 191), "@-9223372036854775617ms");
+        assert_eq!(at(i64::MAX), "@9223372036854775807ms");
+        assert_eq!(at(253_402_300_800_001), "@253402300800001ms");
+        assert_eq!(time_or(None, "never"), "never");
+    }
 
     #[test]
     fn durations_print_in_their_largest_whole_unit() {

@@ -2,8 +2,9 @@
 
 mod common;
 
-use common::{json, seed};
+use common::{json, seed, tessera};
 use predicates::prelude::*;
+use tessera::{IssueRequest, ManualClock, Options, Store, Timestamp};
 
 #[test]
 fn stats_counts_tokens_by_kind_and_tenant() {
@@ -201,4 +202,124 @@ fn show_refuses_a_whole_token_and_says_why() {
         .stderr(predicate::str::contains("whole token"))
         .stderr(predicate::str::contains("tessera verify"))
         .stderr(predicate::str::contains(&s.bob.text).not());
+}
+
+/// The body of a token: the token without its `<prefix>_`.
+fn body(token: &str) -> &str {
+    token.split_once('_').expect("a token has a prefix").1
+}
+
+#[test]
+fn a_token_without_its_prefix_is_never_echoed() {
+    let s = seed();
+    let body = body(&s.bob.text);
+    // The secret: the characters after the 22 of the id.
+    let secret = &body[tessera::ID_TEXT_LEN..];
+    for args in [
+        vec!["show", body],
+        vec!["revoke", body],
+        vec!["revoke", "--subject", "bob", "--except", body],
+        vec!["show", secret],
+    ] {
+        s.tessera()
+            .args(&args)
+            .assert()
+            .code(2)
+            .stderr(predicate::str::contains("not a token id"))
+            .stderr(predicate::str::contains("characters"))
+            .stderr(predicate::str::contains(secret).not())
+            .stderr(predicate::str::contains(&secret[..22]).not());
+    }
+    // A short text is not repeated either: it may be a piece of a secret.
+    s.tessera()
+        .args(["show", "abc123"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("6 characters"))
+        .stderr(predicate::str::contains("abc123").not());
+    s.tessera()
+        .args(["revoke", "--subject", "bob", "--except", "xyz"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("--except"))
+        .stderr(predicate::str::contains("xyz").not());
+    s.tessera()
+        .args(["show", &s.bob.id.to_string()])
+        .assert()
+        .success();
+}
+
+#[test]
+fn a_token_in_the_wrong_place_on_the_command_line_is_never_echoed() {
+    let s = seed();
+    let token = s.bob.text.as_str();
+    let body = body(token);
+    let secret = &body[tessera::ID_TEXT_LEN..];
+    let id = s.bob.id.to_string();
+    for args in [
+        vec![token],
+        vec![body],
+        vec!["show", &id, token],
+        vec!["show", &id, body],
+        vec!["revoke", "--before", token],
+        vec!["revoke", "--before", body],
+        vec!["issue-key", "--tenant", "acme", "--ttl", body],
+        vec!["--revoked-retention", token, "stats"],
+        vec!["events", "--since", body],
+    ] {
+        s.tessera()
+            .args(&args)
+            .assert()
+            .code(2)
+            .stderr(predicate::str::contains("error"))
+            .stderr(predicate::str::contains(&secret[..22]).not())
+            .stderr(predicate::str::contains(&secret[22..]).not());
+    }
+    // Values that cannot be a token are still named.
+    s.tessera()
+        .args(["revoke", "--before", "yesterday"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("yesterday"))
+        .stderr(predicate::str::contains("RFC 3339"));
+    s.tessera()
+        .arg("frobnicate")
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("frobnicate"));
+}
+
+#[test]
+fn a_token_with_an_extreme_time_shows_and_lists() {
+    // Issued at the smallest instant there is (the clock of the application said so): the
+    // tables print the time as its milliseconds, which RFC 3339 cannot write.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("tokens.redb");
+    let clock = ManualClock::new(Timestamp::from_unix_millis(i64::MIN));
+    let store = Store::open(&path, Options::new().manual_clock(&clock)).unwrap();
+    let t = store
+        .issue(&IssueRequest::api_key("ancient").label("old"))
+        .unwrap();
+    let id = t.token.id().to_string();
+    drop(t);
+    store.close().unwrap();
+    let min = "@-9223372036854775808ms";
+    tessera(&path)
+        .args(["show", &id])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains(format!("created       {min}")));
+    tessera(&path)
+        .args(["list", "--tenant", "ancient"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains(&id))
+        .stdout(predicate::str::contains(min));
+    tessera(&path)
+        .arg("events")
+        .assert()
+        .success()
+        .stdout(predicate::str::contains(min));
+    let v = json(tessera(&path).args(["show", "--json", &id]));
+    assert_eq!(v["created_at"], min);
 }

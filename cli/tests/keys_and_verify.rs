@@ -296,3 +296,23 @@ fn a_store_without_pepper_refuses_one() {
         .assert()
         .code(6);
 }
+
+#[test]
+fn a_pepper_given_in_place_of_its_variable_is_never_echoed() {
+    let s = seed_with(Options::new().pepper(Pepper::new(PEPPER).unwrap()));
+    for pepper in [
+        PEPPER,
+        "Pepper_0123456789abcdefXYZ",
+        "pepper=with=equals-0123456789",
+    ] {
+        s.tessera()
+            .args(["stats", "--pepper-env", pepper])
+            .env_remove(pepper.split('=').next().unwrap())
+            .assert()
+            .code(6)
+            .stderr(predicate::str::contains("--pepper-env"))
+            .stderr(predicate::str::contains("is not set"))
+            .stderr(predicate::str::contains(pepper).not())
+            .stderr(predicate::str::contains(&pepper[..16]).not());
+    }
+}

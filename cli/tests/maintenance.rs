@@ -360,3 +360,85 @@ fn a_peppered_export_imports_only_with_the_same_pepper() {
         .assert()
         .success();
 }
+
+/// The permission bits of a file.
+#[cfg(unix)]
+fn mode(path: &std::path::Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path).unwrap().permissions().mode() & 0o777
+}
+
+#[cfg(unix)]
+#[test]
+fn an_export_file_is_readable_by_its_owner_only() {
+    let s = seed();
+    let export = s.file("tokens.jsonl");
+    s.tessera()
+        .args(["export", "-o"])
+        .arg(&export)
+        .assert()
+        .success();
+    assert_eq!(mode(&export), 0o600, "the export holds the store key");
+    assert_eq!(std::fs::read_to_string(&export).unwrap().lines().count(), 8);
+}
+
+#[cfg(unix)]
+#[test]
+fn a_backup_file_is_readable_by_its_owner_only() {
+    let s = seed();
+    let out = s.file("backup.redb");
+    s.tessera().arg("backup").arg(&out).assert().success();
+    assert_eq!(mode(&out), 0o600, "a backup holds the store key");
+    let v = json(tessera(&out).args(["stats", "--json"]));
+    assert_eq!(v["all"]["total"], 7);
+}
+
+#[test]
+fn a_failed_import_never_deletes_a_store_it_did_not_create() {
+    use std::process::{Command, Stdio};
+    let s = seed();
+    let export = s
+        .tessera()
+        .arg("export")
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let target = s.file("target.redb");
+    // The import checks that the target does not exist, then waits for the export on its
+    // standard input; meanwhile another process creates a store there.
+    let mut import = Command::new(env!("CARGO_BIN_EXE_tessera"))
+        .arg("--store")
+        .arg(&target)
+        .args(["import", "-"])
+        .env_remove("TESSERA_STORE")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let other = Store::open(&target, Options::new()).unwrap();
+    let theirs = other.issue(&IssueRequest::session("erin")).unwrap();
+    other.close().unwrap();
+    let mut stdin = import.stdin.take().unwrap();
+    // The import may stop before reading everything: a closed pipe is no failure here.
+    let _ = stdin.write_all(&export);
+    drop(stdin);
+    let out = import.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("exists"), "{stderr}");
+    assert!(
+        target.exists(),
+        "the import deleted a store it did not create"
+    );
+    let other = Store::open(&target, Options::new()).unwrap();
+    assert!(other.verify(theirs.token.as_str()).unwrap().is_valid());
+    assert_eq!(
+        other.stats().unwrap().all.total(),
+        1,
+        "nothing was imported"
+    );
+}

@@ -163,5 +163,7 @@ fn revoke_needs_exactly_one_target() {
         .args(["revoke", "nonsense"])
         .assert()
         .code(2)
-        .stderr(predicate::str::contains("is not a token id"));
+        .stderr(predicate::str::contains("not a token id"))
+        .stderr(predicate::str::contains("8 characters"))
+        .stderr(predicate::str::contains("nonsense").not());
 }
