@@ -96,7 +96,10 @@ impl ExportHeader {
         text
     }
 
-    /// The `revoke_issued_before` cutoffs the export carries (scope key, instant).
+    /// The `revoke_issued_before` cutoffs the export carries (scope key, instant). In the
+    /// multi-process mode another process may raise one between this header and
+    /// [`Store::export`]: read the header again after the export, and start over if its cutoffs
+    /// differ (the command-line tool does).
     pub fn cutoffs(&self) -> &[(String, Timestamp)] {
         &self.epochs
     }

@@ -846,11 +846,20 @@ fn sync_parent(path: &std::path::Path) {
 
 /// Writes the header line and every token's line; returns how many tokens were written.
 fn write_export(store: &Store, mut sink: impl Write) -> Result<u64> {
-    let header = transfer::header_line(&store.export_header()?, store.now());
-    writeln!(sink, "{header}")?;
+    let header = store.export_header()?;
+    writeln!(sink, "{}", transfer::header_line(&header, store.now()))?;
     let n = store.export(|t: ExportedToken| {
         writeln!(sink, "{}", transfer::token_line(&t)).map_err(tessera::Error::from)
     })?;
+    // Another process (the multi-process mode) may have raised a cutoff after the header was
+    // read: the export would bring back what it revoked.
+    if store.export_header()?.cutoffs() != header.cutoffs() {
+        return Err(Failure::new(
+            Code::Failed,
+            "a cutoff was raised while exporting (revoke --before, by another process): \
+             nothing was exported; run the export again",
+        ));
+    }
     sink.flush()?;
     Ok(n)
 }
