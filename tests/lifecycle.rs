@@ -2,6 +2,9 @@
 //! per-subject caps, revoking everything issued before an instant, and the audit feed.
 
 mod common;
+#[path = "reliability/forge.rs"]
+#[allow(dead_code)]
+mod forge;
 
 use std::collections::HashSet;
 use std::sync::{Arc, Barrier};
@@ -17,12 +20,12 @@ fn rejection(store: &Store, token: &str) -> Option<Rejection> {
     store.verify(token).unwrap().rejection()
 }
 
-#[test]
-fn a_child_for_another_tenant_is_clamped_to_its_parent_and_dies_with_it() {
-    let f = fixture();
+/// An admin session of tenant 37000 (living `ttl`) and its child for tenant 37001 (asking for a
+/// day), as BookingBug's admin login to a company makes them.
+fn admin_and_child(f: &Fixture, ttl: Duration) -> (tessera::Issued, tessera::Child) {
     let admin = f
         .store
-        .issue(&IssueRequest::session("admin@bb").tenant("37000").ttl(HOUR))
+        .issue(&IssueRequest::session("admin@bb").tenant("37000").ttl(ttl))
         .unwrap();
     let child = f
         .store
@@ -31,6 +34,13 @@ fn a_child_for_another_tenant_is_clamped_to_its_parent_and_dies_with_it() {
             &IssueRequest::session("admin@bb").tenant("37001").ttl(DAY),
         )
         .unwrap();
+    (admin, child)
+}
+
+#[test]
+fn a_child_for_another_tenant_is_clamped_to_its_parent_and_dies_with_it() {
+    let f = fixture();
+    let (admin, child) = admin_and_child(&f, HOUR);
     assert!(
         child.clamped,
         "a child asking for more than its parent is clamped"
@@ -616,17 +626,7 @@ fn a_rolled_key_is_not_renewed_past_the_grace_its_roll_gave_it() {
 #[test]
 fn revoking_what_was_issued_before_an_instant_kills_the_children_too() {
     let f = fixture();
-    let admin = f
-        .store
-        .issue(&IssueRequest::session("admin@bb").tenant("37000").ttl(DAY))
-        .unwrap();
-    let child = f
-        .store
-        .issue_child(
-            &admin.token,
-            &IssueRequest::session("admin@bb").tenant("37001").ttl(DAY),
-        )
-        .unwrap();
+    let (admin, child) = admin_and_child(&f, DAY);
     let grandchild = f
         .store
         .issue_child(
@@ -703,27 +703,8 @@ fn logging_out_with_either_generation_ends_a_rotated_session() {
 /// The text of the same id and secret under another prefix, with its check digits computed
 /// again (what someone who edits a token would do).
 fn under_prefix(text: &str, prefix: &str) -> String {
-    let body = &text[text.len() - 72..text.len() - 6];
-    let signed = format!("{prefix}_{body}");
-    let mut crc = !0u32;
-    for &b in signed.as_bytes() {
-        crc ^= u32::from(b);
-        for _ in 0..8 {
-            crc = if crc & 1 != 0 {
-                0xEDB8_8320 ^ (crc >> 1)
-            } else {
-                crc >> 1
-            };
-        }
-    }
-    let alphabet = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
-    let mut v = u64::from(!crc);
-    let mut check = [0u8; 6];
-    for c in check.iter_mut().rev() {
-        *c = alphabet[(v % 62) as usize];
-        v /= 62;
-    }
-    format!("{signed}{}", std::str::from_utf8(&check).unwrap())
+    let parts = forge::parts(text);
+    forge::forge(prefix, &parts.id, &parts.secret)
 }
 
 #[test]

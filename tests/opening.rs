@@ -114,6 +114,23 @@ fn creating_a_store_leaves_only_the_store_file() {
 }
 
 /// A file of schema version 1 (no scope set table) opens, is migrated, and keeps its tokens.
+/// Makes a store file what version 1 wrote: the same tables but scope_sets, scopes inline in
+/// every row. Returns whether scope_sets was empty (version 1 could not have written it).
+fn back_to_version_1(path: &std::path::Path) -> bool {
+    let meta: redb::TableDefinition<&str, &[u8]> = redb::TableDefinition::new("meta");
+    let sets: redb::TableDefinition<&[u8; 8], &[u8]> = redb::TableDefinition::new("scope_sets");
+    let db = redb::Database::open(path).unwrap();
+    let tx = db.begin_write().unwrap();
+    let empty = tx.open_table(sets).unwrap().is_empty().unwrap();
+    assert!(tx.delete_table(sets).unwrap());
+    tx.open_table(meta)
+        .unwrap()
+        .insert("schema_version", 1u32.to_le_bytes().as_slice())
+        .unwrap();
+    tx.commit().unwrap();
+    empty
+}
+
 #[test]
 fn a_version_1_file_is_migrated_when_opened() {
     let f = fixture();
@@ -139,18 +156,7 @@ fn a_version_1_file_is_migrated_when_opened() {
             .to_vec();
         u32::from_le_bytes(v.try_into().unwrap())
     };
-    {
-        // What version 1 wrote: the same tables but scope_sets, scopes inline in every row.
-        let db = redb::Database::open(&path).unwrap();
-        let tx = db.begin_write().unwrap();
-        assert!(tx.open_table(sets).unwrap().is_empty().unwrap());
-        assert!(tx.delete_table(sets).unwrap());
-        tx.open_table(meta)
-            .unwrap()
-            .insert("schema_version", 1u32.to_le_bytes().as_slice())
-            .unwrap();
-        tx.commit().unwrap();
-    }
+    assert!(back_to_version_1(&path), "scope_sets was empty");
     let store = Store::open(&path, options.clone()).unwrap();
     let new = store
         .issue(&IssueRequest::api_key("acme").scopes(["reports:read", "billing:write"]))
@@ -179,23 +185,13 @@ fn a_version_1_file_opened_without_its_pepper_is_left_as_it_was() {
     let pepper = Pepper::new(b"a pepper of sixteen+ bytes".to_vec()).unwrap();
     drop(Store::open(&path, Options::new().pepper(pepper.clone())).unwrap());
     let meta: redb::TableDefinition<&str, &[u8]> = redb::TableDefinition::new("meta");
-    let sets: redb::TableDefinition<&[u8; 8], &[u8]> = redb::TableDefinition::new("scope_sets");
     let version = || {
         let db = redb::Database::open(&path).unwrap();
         let tx = redb::ReadableDatabase::begin_read(&db).unwrap();
         let v = tx.open_table(meta).unwrap().get("schema_version").unwrap();
         u32::from_le_bytes(v.unwrap().value().try_into().unwrap())
     };
-    {
-        let db = redb::Database::open(&path).unwrap();
-        let tx = db.begin_write().unwrap();
-        assert!(tx.delete_table(sets).unwrap());
-        tx.open_table(meta)
-            .unwrap()
-            .insert("schema_version", 1u32.to_le_bytes().as_slice())
-            .unwrap();
-        tx.commit().unwrap();
-    }
+    assert!(back_to_version_1(&path));
     let err = Store::open(&path, Options::new()).unwrap_err();
     assert!(matches!(err, Error::Pepper(_)), "{err:?}");
     assert_eq!(version(), 1);
