@@ -220,17 +220,21 @@ fn an_exported_token_still_verifies_after_import() {
     assert_eq!(a["created_at"], b["created_at"]);
 }
 
-#[test]
-fn export_to_standard_output_and_import_from_standard_input() {
-    let s = seed();
-    let out = s
-        .tessera()
+/// The seed store's export, as `tessera export` writes it to standard output.
+fn exported(s: &Seed) -> Vec<u8> {
+    s.tessera()
         .arg("export")
         .assert()
         .success()
         .get_output()
         .stdout
-        .clone();
+        .clone()
+}
+
+#[test]
+fn export_to_standard_output_and_import_from_standard_input() {
+    let s = seed();
+    let out = exported(&s);
     let copy = s.file("piped.redb");
     tessera(&copy)
         .args(["import", "-", "--json"])
@@ -397,14 +401,7 @@ fn a_backup_file_is_readable_by_its_owner_only() {
 fn a_failed_import_never_deletes_a_store_it_did_not_create() {
     use std::process::{Command, Stdio};
     let s = seed();
-    let export = s
-        .tessera()
-        .arg("export")
-        .assert()
-        .success()
-        .get_output()
-        .stdout
-        .clone();
+    let export = exported(&s);
     let target = s.file("target.redb");
     // The import checks that the target does not exist, then waits for the export on its
     // standard input; meanwhile another process creates a store there.
