@@ -221,7 +221,7 @@ fn an_exported_token_still_verifies_after_import() {
 }
 
 /// The seed store's export, as `tessera export` writes it to standard output.
-fn exported(s: &Seed) -> Vec<u8> {
+fn exported(s: &common::Seed) -> Vec<u8> {
     s.tessera()
         .arg("export")
         .assert()
