@@ -13,7 +13,7 @@ use crate::sync::{Condvar, Mutex};
 use crate::clock::Timestamp;
 use crate::error::{Error, Result};
 use crate::events::{EventKind, NewEvent};
-use crate::lifecycle::{killed, killed_in_line};
+use crate::lifecycle::{killed, line_of, Line};
 use crate::record::{Record, Stored};
 use crate::storage::{deadline_key, id_of, name_rows, purge_deadline, DeadlineKey, NameKey};
 use crate::store::Inner;
@@ -205,9 +205,10 @@ fn purge_keys(
             tx.tables.put(None, &s)?;
         }
     }
-    // The children of a token an epoch killed (its own or an ancestor's) are dead through it:
-    // they go with it, before the rows that link them to it go.
-    // The rows of this batch are out of the tree already: a token's line is read through them.
+    // The children of a token purged for good (expired, or a tombstone) or dead through an
+    // epoch or its line are dead through it: they go with it, before the rows that link them to
+    // it go (a child of an idle token lives on). The rows of this batch are out of the tree
+    // already: a token's line is read through them.
     let mut orphans = Vec::new();
     let mut batch: Option<HashMap<TokenId, Record>> = None;
     for s in taken.iter().chain(&dead) {
@@ -223,15 +224,17 @@ fn purge_keys(
                 .collect()
         });
         let tables = &tx.tables;
-        let killed = killed_in_line(
-            &s.record,
-            |id| match batch.get(id) {
-                Some(r) => Ok(Some(r.clone())),
-                None => Ok(tables.get(id)?.map(|s| s.record)),
-            },
-            |a| killed(a, |k| tables.epoch(k)),
-        )?;
-        if killed {
+        let dead = past_for_good(s, retention, now)
+            || line_of(
+                &s.record,
+                now,
+                |id| match batch.get(id) {
+                    Some(r) => Ok(Some(r.clone())),
+                    None => Ok(tables.get(id)?.map(|s| s.record)),
+                },
+                |a| killed(a, |k| tables.epoch(k)),
+            )? != Line::Alive;
+        if dead {
             orphans.extend(children);
         }
     }

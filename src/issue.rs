@@ -5,6 +5,7 @@ use std::time::Duration;
 use crate::clock::Timestamp;
 use crate::error::{Error, Result};
 use crate::events::{EventKind, NewEvent};
+use crate::lifecycle::CapPolicy;
 use crate::options::Options;
 use crate::record::{Kind, Record, Scopes, Stored};
 use crate::store::Inner;
@@ -314,7 +315,19 @@ impl Inner {
         };
         drop(secret);
         let record = stored.record.clone();
-        self.write(Commit::Issue, move |tx| tx.insert_new(&stored, true))?;
+        // An issue that may evict a token under the subject's cap revokes: durably, whatever
+        // the issue durability.
+        let evicts = self
+            .opts
+            .caps
+            .get(&record.kind)
+            .is_some_and(|&(_, policy)| policy != CapPolicy::Refuse);
+        let commit = if evicts && record.subject.is_some() {
+            Commit::Durable
+        } else {
+            Commit::Issue
+        };
+        self.write(commit, move |tx| tx.insert_new(&stored, true))?;
         Ok(Issued { token, record })
     }
 

@@ -68,9 +68,12 @@ pub(crate) struct Log(Vec<u8>);
 
 impl Log {
     pub(crate) fn insert(&mut self, t: T, key: &[u8], value: &[u8]) {
+        // Values are rows (a record, an event) whose fields are bounded well below this: a
+        // longer one is a bug, and must fail its batch (a panic in a batch does) rather than
+        // write a record that replays as something else.
+        let len = u32::try_from(value.len()).expect("a journal value longer than 4 GiB");
         self.head(t, 1, key);
-        self.0
-            .extend_from_slice(&(value.len() as u32).to_le_bytes());
+        self.0.extend_from_slice(&len.to_le_bytes());
         self.0.extend_from_slice(value);
     }
 
@@ -79,9 +82,11 @@ impl Log {
     }
 
     fn head(&mut self, t: T, op: u8, key: &[u8]) {
+        // Keys are ids or scope keys of checked names (see `raise_epoch`).
+        let len = u16::try_from(key.len()).expect("a journal key longer than 64 KiB");
         self.0.push(t as u8);
         self.0.push(op);
-        self.0.extend_from_slice(&(key.len() as u16).to_le_bytes());
+        self.0.extend_from_slice(&len.to_le_bytes());
         self.0.extend_from_slice(key);
     }
 
@@ -179,6 +184,8 @@ struct State {
     /// Bytes allocated to the file.
     allocated: u64,
     seq: u64,
+    /// Whether records were written without a sync since the last one.
+    unsynced: bool,
 }
 
 /// The journal file of the store at `store`.
@@ -197,7 +204,13 @@ impl Journal {
         options.read(true).write(true).create(true).truncate(false);
         #[cfg(unix)]
         std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        let existed = path.exists();
         let mut file = options.open(&path).map_err(|e| io(&path, e))?;
+        if !existed {
+            // The journal's name must reach the disk too: a revocation acknowledged after a
+            // `fdatasync` of a file whose directory entry a power loss takes is lost.
+            crate::schema::sync_dir_of(&path).map_err(|e| io(&path, e))?;
+        }
         let mut bytes = Vec::new();
         file.read_to_end(&mut bytes).map_err(|e| io(&path, e))?;
         let seq = replay(db, &path, &bytes)?;
@@ -213,6 +226,7 @@ impl Journal {
                 records: 0,
                 allocated: PREALLOCATE,
                 seq,
+                unsynced: false,
             }),
             #[cfg(test)]
             faults: Mutex::new(Vec::new()),
@@ -307,7 +321,21 @@ impl Journal {
         st.len = end;
         st.records += 1;
         st.seq = seq;
+        st.unsynced = !durable;
         Ok(st.len > CHECKPOINT_BYTES || st.records >= CHECKPOINT_RECORDS)
+    }
+
+    /// Syncs records written without a sync, if any: a durable batch that wrote nothing of its
+    /// own (a revocation of a token already revoked) returns only once what it saw is durable.
+    pub(crate) fn sync_pending(&self) -> Result<()> {
+        let mut st = self.state.lock();
+        if st.unsynced {
+            self.fault(Op::Sync)
+                .and_then(|()| st.file.sync_data())
+                .map_err(|e| io(&self.path, e))?;
+            st.unsynced = false;
+        }
+        Ok(())
     }
 
     /// Records that sequence number `seq` was used (by a transaction that was not appended).
@@ -343,6 +371,7 @@ impl Journal {
         self.fault(Op::Sync)
             .and_then(|()| st.file.sync_data())
             .map_err(|e| io(&self.path, e))?;
+        st.unsynced = false;
         Ok(())
     }
 
@@ -781,5 +810,51 @@ mod tests {
             let _ = std::fs::remove_file(path_of(&image));
             std::fs::copy(&stale, path_of(&image)).unwrap();
         }
+    }
+
+    /// A durable call that has nothing to write (a revocation of a token already revoked)
+    /// still returns only once the writes before it are durable (it may have read them).
+    #[test]
+    fn a_durable_call_that_writes_nothing_syncs_what_came_before() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.redb");
+        let opts = Options::new().durability(crate::IssueDurability::Eventual);
+        let store = Store::open(&path, opts).unwrap();
+        let a = store.issue(&IssueRequest::session("a")).unwrap();
+        store.revoke(&a.token).unwrap();
+        // Not synced: an issue of the eventual durability.
+        let b = store.issue(&IssueRequest::session("b")).unwrap();
+        fail(&store, Op::Sync, 0);
+        assert!(
+            store.revoke(&a.token).is_err(),
+            "the sync was attempted, and failed"
+        );
+        assert_eq!(store.revoke(&a.token).unwrap(), 0);
+        let crashed = after_crash(store, &path);
+        assert!(crashed.verify(b.token.as_str()).unwrap().is_valid());
+    }
+
+    /// A scope name too long for a name (and for the journal's keys) is refused, and the store
+    /// goes on as before.
+    #[test]
+    fn a_cutoff_for_an_overlong_name_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.redb");
+        let store = Store::open(&path, Options::new()).unwrap();
+        let a = store.issue(&IssueRequest::session("a")).unwrap();
+        for scope in [
+            crate::RevokeScope::Subject("a".repeat(70_000)),
+            crate::RevokeScope::Tenant("t".repeat(300)),
+            crate::RevokeScope::Subject("line\nbreak".into()),
+        ] {
+            let got = store.revoke_issued_before(scope, store.now());
+            assert!(matches!(got, Err(Error::InvalidArgument(_))), "{got:?}");
+        }
+        store.revoke(&a.token).unwrap();
+        let crashed = after_crash(store, &path);
+        assert_eq!(
+            crashed.verify(a.token.as_str()).unwrap().rejection(),
+            Some(Rejection::Revoked)
+        );
     }
 }

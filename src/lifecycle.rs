@@ -97,27 +97,54 @@ pub(crate) fn killed(
 /// chains are a few levels deep).
 const MAX_ANCESTORS: usize = 64;
 
-/// Whether an epoch kills this record or one of its ancestors: a child dies with its parent, and
-/// [`crate::Store::revoke_issued_before`] kills without writing to the rows. `get` reads a
-/// token's record, `kills` says whether an epoch kills one record.
-pub(crate) fn killed_in_line(
+/// What an epoch and a token's ancestors say of it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Line {
+    /// Nothing ends it.
+    Alive,
+    /// An epoch kills it, or one of its ancestors is revoked or killed by an epoch.
+    Revoked,
+    /// One of its ancestors is past its expiry (a rolled key whose grace is over, say).
+    Expired,
+}
+
+/// What ends a token through an epoch or its line: a child never outlives its parent, and
+/// [`crate::Store::revoke_issued_before`] kills without writing to the rows. A parent's idle
+/// timeout does not end its children: their own use keeps them going. `get` reads a token's
+/// record, `kills` says whether an epoch kills one record.
+pub(crate) fn line_of(
     r: &Record,
+    now: Timestamp,
     get: impl Fn(&TokenId) -> Result<Option<Record>>,
     kills: impl Fn(&Record) -> Result<bool>,
-) -> Result<bool> {
+) -> Result<Line> {
     if kills(r)? {
-        return Ok(true);
+        return Ok(Line::Revoked);
     }
     let mut next = r.parent;
     for _ in 0..MAX_ANCESTORS {
         let Some(id) = next else { break };
         let Some(p) = get(&id)? else { break };
-        if kills(&p)? {
-            return Ok(true);
+        if p.revoked.is_some() || kills(&p)? {
+            return Ok(Line::Revoked);
+        }
+        if p.expires_at.is_some_and(|e| e <= now) {
+            return Ok(Line::Expired);
         }
         next = p.parent;
     }
-    Ok(false)
+    Ok(Line::Alive)
+}
+
+impl Line {
+    /// The rejection it makes, if any.
+    pub(crate) fn rejection(self) -> Option<Rejection> {
+        match self {
+            Line::Alive => None,
+            Line::Revoked => Some(Rejection::Revoked),
+            Line::Expired => Some(Rejection::Expired),
+        }
+    }
 }
 
 /// Whether a rotated token inside its grace window has lost its successor (revoked, or gone):
@@ -222,19 +249,16 @@ impl Tx<'_, '_> {
     /// and its ancestors').
     pub(crate) fn judge(&self, r: &Record) -> Result<Result<(), Rejection>> {
         let get = |id: &TokenId| Ok(self.tables.get(id)?.map(|s| s.record));
-        if r.revoked.is_none() && (self.killed_in_line(r)? || successor_ended(r, self.now, get)?) {
-            return Ok(Err(Rejection::Revoked));
+        if r.revoked.is_none() {
+            let line = line_of(r, self.now, get, |a| killed(a, |k| self.tables.epoch(k)))?;
+            if let Some(why) = line.rejection() {
+                return Ok(Err(why));
+            }
+            if successor_ended(r, self.now, get)? {
+                return Ok(Err(Rejection::Revoked));
+            }
         }
         Ok(self.inner.judge_state(r, self.now))
-    }
-
-    /// Whether an epoch kills the token or one of its ancestors, read in this transaction.
-    pub(crate) fn killed_in_line(&self, r: &Record) -> Result<bool> {
-        killed_in_line(
-            r,
-            |id| Ok(self.tables.get(id)?.map(|s| s.record)),
-            |a| killed(a, |k| self.tables.epoch(k)),
-        )
     }
 
     /// Judges a token that a call acts on (the parent of a child, a token to renew or roll):
@@ -449,7 +473,9 @@ impl Inner {
         let hash = secret_hash(&self.key, &id, &secret);
         let key_version = self.key.version;
         let token = token_text::format(&prefix, &id, &secret);
-        let made = self.write(Commit::Issue, move |tx| {
+        // Durable whatever the issue durability: it may spend a use of a limited-use parent (or
+        // evict a token under the subject's cap), and neither may come back after a crash.
+        let made = self.write(Commit::Durable, move |tx| {
             let p = parent.load(tx)?;
             if let Err(why) = tx.judge_target(&p, parent.presented())? {
                 return Ok(Err(why));

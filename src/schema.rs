@@ -149,6 +149,13 @@ pub(crate) fn open_database(path: Option<&Path>, opts: &Options) -> Result<Datab
         return Ok(builder.create_with_backend(redb::backends::InMemoryBackend::new())?);
     };
     create_whole(path);
+    // Where the file could not be made whole elsewhere, it is made here, owner-only as well,
+    // before redb initialises it in place.
+    match create_owner_only(path) {
+        Ok(()) => sync_dir_of(path).map_err(|e| Error::Io(format!("{}: {e}", path.display())))?,
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+        Err(e) => return Err(Error::Io(format!("{}: {e}", path.display()))),
+    }
     check_magic(path)?;
     builder.create(path).map_err(|e| match Error::from(e) {
         Error::Corrupt(m) => Error::Corrupt(format!("{}: {m}", path.display())),
@@ -178,29 +185,30 @@ fn create_whole(path: &Path) {
         u64::from_le_bytes(nonce)
     ));
     let tmp = std::path::PathBuf::from(name);
-    if Builder::new().create(&tmp).is_ok() && owner_only(&tmp).is_ok() {
+    if create_owner_only(&tmp).is_ok() && Builder::new().create(&tmp).is_ok() {
         let linked = std::fs::hard_link(&tmp, path);
         if linked.is_ok() {
-            if let Some(dir) = path.parent().and_then(|d| std::fs::File::open(d).ok()) {
-                let _ = dir.sync_all();
-            }
+            let _ = sync_dir_of(path);
         }
     }
     let _ = std::fs::remove_file(&tmp);
 }
 
-/// Makes a file this process created readable and writable by its owner only: a store file
-/// holds the store's key (which derives rotation successors), its journal the rows written.
-pub(crate) fn owner_only(path: &Path) -> std::io::Result<()> {
+/// Creates an empty file that only its owner may read and write (it will hold the store's
+/// key): redb then initialises it in place. Fails if it exists.
+fn create_owner_only(path: &Path) -> std::io::Result<()> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
     #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = path;
-        Ok(())
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options.open(path).map(drop)
+}
+
+/// Writes the directory holding `path` to disk (the name of a file just created in it).
+pub(crate) fn sync_dir_of(path: &Path) -> std::io::Result<()> {
+    match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => std::fs::File::open(dir)?.sync_all(),
+        _ => std::fs::File::open(".")?.sync_all(),
     }
 }
 

@@ -248,6 +248,11 @@ impl<'t> WriteTables<'t> {
     /// Raises the epoch under `key` to `t` (never lowers it) and queues the cleanup of the rows
     /// it kills. Returns the epoch now in force.
     pub(crate) fn raise_epoch(&mut self, key: &str, t: Timestamp) -> Result<Timestamp> {
+        // The key carries a subject's or tenant's name: the same limits as at issue (a name of
+        // 64 KiB or more did not fit the journal's key length).
+        if let Some((_, name)) = key.split_once(':') {
+            crate::issue::check_name("scope name", name, true)?;
+        }
         let now_in_force = match self.epoch(key)? {
             Some(old) if old >= t => old,
             _ => {

@@ -678,13 +678,15 @@ impl Inner {
     /// The state of a stored record now, epochs read from `tables`.
     fn state_of(&self, tables: &ReadTables, r: &Record, now: Timestamp) -> Result<TokenState> {
         let get = |id: &TokenId| Ok(tables.get(id)?.map(|s| s.record));
-        if r.revoked.is_some()
-            || crate::lifecycle::killed_in_line(r, get, |a| {
-                crate::lifecycle::killed(a, |k| tables.epoch(k))
-            })?
-            || crate::lifecycle::successor_ended(r, now, get)?
-        {
+        if r.revoked.is_some() || crate::lifecycle::successor_ended(r, now, get)? {
             return Ok(TokenState::Revoked);
+        }
+        match crate::lifecycle::line_of(r, now, get, |a| {
+            crate::lifecycle::killed(a, |k| tables.epoch(k))
+        })? {
+            crate::lifecycle::Line::Alive => {}
+            crate::lifecycle::Line::Revoked => return Ok(TokenState::Revoked),
+            crate::lifecycle::Line::Expired => return Ok(TokenState::Expired),
         }
         Ok(match self.judge_state(r, now) {
             Ok(()) => TokenState::Live,

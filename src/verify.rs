@@ -302,11 +302,14 @@ impl Inner {
                 }
             };
             let record = |id: &TokenId| Ok(get(id)?.map(|s| s.record));
-            let killed = crate::lifecycle::killed_in_line(&stored.record, record, kills)?
-                || crate::lifecycle::successor_ended(&stored.record, now, record)?;
-            Ok(Some((stored, killed)))
+            let mut ended =
+                crate::lifecycle::line_of(&stored.record, now, record, kills)?.rejection();
+            if ended.is_none() && crate::lifecycle::successor_ended(&stored.record, now, record)? {
+                ended = Some(Rejection::Revoked);
+            }
+            Ok(Some((stored, ended)))
         })?;
-        let Some((stored, killed)) = found else {
+        let Some((stored, ended)) = found else {
             return Ok(Outcome::Invalid(Rejection::Unknown));
         };
         if let Err(r) = self.judge_secret(&stored, &hash) {
@@ -322,8 +325,11 @@ impl Inner {
                 MalformedReason::Prefix,
             )));
         }
-        if killed {
-            return Ok(Outcome::Invalid(Rejection::Revoked));
+        if let Some(why) = ended {
+            // A tombstone says revoked itself, below.
+            if stored.record.revoked.is_none() {
+                return Ok(Outcome::Invalid(why));
+            }
         }
         if let Err(r) = self.judge_state(&stored.record, now) {
             return Ok(Outcome::Invalid(r));

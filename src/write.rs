@@ -317,6 +317,9 @@ impl Inner {
         }
         if log.is_empty() {
             pending.wtx = Some(wtx);
+            if durable {
+                journal.sync_pending()?;
+            }
             return Ok(None);
         }
         match journal.append(seq, &log, durable) {

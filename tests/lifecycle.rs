@@ -838,3 +838,77 @@ fn ending_a_session_ends_its_previous_generation_after_the_first_were_purged() {
         Err(Error::Rejected(Rejection::Revoked))
     ));
 }
+
+#[test]
+fn the_children_of_a_rolled_key_end_with_its_grace() {
+    let f = fixture();
+    let key = f
+        .store
+        .issue(&IssueRequest::api_key("acme").never_expires())
+        .unwrap();
+    let child = f
+        .store
+        .issue_child(&key.token, &IssueRequest::api_key("acme").never_expires())
+        .unwrap();
+    let new = f.store.roll(&key.token, HOUR).unwrap();
+    assert!(f
+        .store
+        .verify(child.issued.token.as_str())
+        .unwrap()
+        .is_valid());
+    f.clock.advance(2 * HOUR);
+    assert_eq!(
+        rejection(&f.store, child.issued.token.as_str()),
+        Some(Rejection::Expired)
+    );
+    // The purge takes the old key and its child with it.
+    assert_eq!(f.store.purge_expired().unwrap(), 2);
+    assert_eq!(
+        rejection(&f.store, child.issued.token.as_str()),
+        Some(Rejection::Unknown)
+    );
+    assert!(f.store.verify(new.token.as_str()).unwrap().is_valid());
+}
+
+#[test]
+fn an_idle_parent_leaves_its_children_to_their_own_use() {
+    let f = fixture();
+    let parent = f
+        .store
+        .issue(
+            &IssueRequest::session("admin")
+                .never_expires()
+                .no_max_lifetime()
+                .idle_timeout(HOUR),
+        )
+        .unwrap();
+    let child = f
+        .store
+        .issue_child(
+            &parent.token,
+            &IssueRequest::session("admin")
+                .tenant("b")
+                .never_expires()
+                .no_max_lifetime()
+                .idle_timeout(HOUR),
+        )
+        .unwrap();
+    for _ in 0..3 {
+        f.clock.advance(HOUR / 2);
+        assert!(f
+            .store
+            .verify(child.issued.token.as_str())
+            .unwrap()
+            .is_valid());
+    }
+    assert_eq!(
+        rejection(&f.store, parent.token.as_str()),
+        Some(Rejection::Idle)
+    );
+    assert_eq!(f.store.purge_expired().unwrap(), 1);
+    assert!(f
+        .store
+        .verify(child.issued.token.as_str())
+        .unwrap()
+        .is_valid());
+}
