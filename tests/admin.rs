@@ -224,3 +224,35 @@ fn an_import_refuses_out_of_range_fields_and_leaves_no_store() {
         );
     }
 }
+
+#[test]
+fn an_import_does_not_replay_a_journal_left_by_a_deleted_store() {
+    let f = fixture();
+    let t = f.store.issue(&IssueRequest::session("alice")).unwrap();
+    let header = f.store.export_header().unwrap();
+    let mut rows = Vec::new();
+    f.store
+        .export(|t| {
+            rows.push(t);
+            Ok(())
+        })
+        .unwrap();
+    // A store at the target that revoked everything, left without closing (its journal holds
+    // the cutoff), then deleted.
+    let target = f.dir.path().join("target.redb");
+    let journal = f.dir.path().join("target.redb.journal");
+    let left = f.dir.path().join("left.journal");
+    f.clock.advance(Duration::from_secs(60));
+    {
+        let gone = Store::open(&target, f.options()).unwrap();
+        gone.revoke_issued_before(tessera::RevokeScope::Store, gone.now())
+            .unwrap();
+        std::fs::copy(&journal, &left).unwrap();
+    }
+    std::fs::remove_file(&target).unwrap();
+    std::fs::copy(&left, &journal).unwrap();
+    let (store, n) =
+        Store::import(&target, f.options(), &header, rows.into_iter().map(Ok)).unwrap();
+    assert_eq!(n, 1);
+    assert!(store.verify(t.token.as_str()).unwrap().is_valid());
+}
