@@ -258,12 +258,15 @@ impl Store {
         options.validate()?;
         {
             let db = schema::open_database(Some(path), &options)?;
+            // A journal left at this path by a store that is gone belongs to no store this one
+            // continues (an import killed halfway, its store then deleted). Never one of a
+            // store another process made meanwhile.
+            if schema::is_new(&db)? {
+                crate::journal::Journal::remove_stale(path)?;
+            }
             // An error here (the store exists: another process made it meanwhile) leaves it.
             schema::prepare_with(&db, &options, Some(&header.store_key))?;
         }
-        // A journal left at this path by a store that is gone belongs to no store this one
-        // continues (an import killed halfway, its store then deleted).
-        crate::journal::Journal::remove_stale(path)?;
         // The store is this import's from here on: if anything fails, it goes.
         let imported = Self::fill(path, options, header, tokens);
         if imported.is_err() {

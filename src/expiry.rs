@@ -60,9 +60,15 @@ impl Inner {
     /// next purge, which removes them; a token the last step finds not due after all (a wall
     /// clock stepped back across its expiry) gets its rows written back.
     pub(crate) fn purge_all(&self) -> Result<usize> {
+        self.purge_all_while(&|| true)
+    }
+
+    /// [`Self::purge_all`], stopping between batches once `go` says so (what a stop between
+    /// steps leaves, the next purge removes).
+    pub(crate) fn purge_all_while(&self, go: &dyn Fn() -> bool) -> Result<usize> {
         let limit = self.opts.purge_batch;
         let mut total = 0;
-        loop {
+        while go() {
             let (keys, _) =
                 self.write(Commit::Issue, |tx| tx.tables.due_by_id(tx.now, PURGE_PLAN))?;
             if keys.len() <= limit {
@@ -93,6 +99,9 @@ impl Inner {
                 }
             }
             for chunk in keys.chunks(limit) {
+                if !go() {
+                    return Ok(total);
+                }
                 let chunk = chunk.to_vec();
                 // Rows that are gone or moved since the plan was read are judged again by
                 // `purge_keys`, like any row. A job may run again (when another in its batch
@@ -104,13 +113,14 @@ impl Inner {
                 total += b.removed;
             }
         }
-        loop {
+        while go() {
             let b = self.purge_batch()?;
             total += b.removed;
             if !b.more {
-                return Ok(total);
+                break;
             }
         }
+        Ok(total)
     }
 }
 
@@ -374,18 +384,25 @@ impl Maintenance {
     }
 
     /// Keeps the thread from starting work, and waits for the work it is doing (which holds the
-    /// store): a close then knows whether its handle is the last one.
+    /// store; a purge stops between its batches): a close then knows whether its handle is the
+    /// last one. Closes on several threads pause it each.
     pub(crate) fn pause(&self) {
         let mut st = self.signal.state.lock();
-        st.paused = true;
+        st.paused += 1;
         while st.busy {
             st = self.signal.wake.wait(st);
         }
     }
 
-    /// Lets the thread work again after [`Self::pause`].
+    /// Lets the thread work again after [`Self::pause`] (once every pause is resumed).
     pub(crate) fn resume(&self) {
-        self.signal.state.lock().paused = false;
+        let mut st = self.signal.state.lock();
+        st.paused = st.paused.saturating_sub(1);
+    }
+
+    /// Lets the thread work again whatever paused it: a new handle on the store.
+    pub(crate) fn resume_all(&self) {
+        self.signal.state.lock().paused = 0;
     }
 
     /// Stops the thread and waits for it, unless called from it.
@@ -415,8 +432,19 @@ struct StopSignal {
 #[derive(Default)]
 struct Thread {
     stop: bool,
-    paused: bool,
+    /// Closes waiting to know whether theirs is the last handle.
+    paused: u32,
     busy: bool,
+}
+
+/// Clears `busy` when a round ends, also by a panic (a close waits for it).
+struct Busy<'a>(&'a StopSignal);
+
+impl Drop for Busy<'_> {
+    fn drop(&mut self) {
+        self.0.state.lock().busy = false;
+        self.0.wake.notify_all();
+    }
 }
 
 fn run(signal: &StopSignal, weak: Weak<Inner>, tick: Duration, sweep: Option<Duration>) {
@@ -430,19 +458,23 @@ fn run(signal: &StopSignal, weak: Weak<Inner>, tick: Duration, sweep: Option<Dur
             if st.stop {
                 return;
             }
-            if st.paused {
+            if st.paused > 0 {
                 continue;
             }
             st.busy = true;
         }
-        work(&weak, sweep, &mut last_sweep);
-        signal.state.lock().busy = false;
-        signal.wake.notify_all();
+        let _busy = Busy(signal);
+        work(signal, &weak, sweep, &mut last_sweep);
     }
 }
 
 /// One round of the thread's work, holding the store meanwhile.
-fn work(weak: &Weak<Inner>, sweep: Option<Duration>, last_sweep: &mut Instant) {
+fn work(
+    signal: &StopSignal,
+    weak: &Weak<Inner>,
+    sweep: Option<Duration>,
+    last_sweep: &mut Instant,
+) {
     {
         let Some(inner) = weak.upgrade() else { return };
         let mut result = Ok(());
@@ -452,7 +484,12 @@ fn work(weak: &Weak<Inner>, sweep: Option<Duration>, last_sweep: &mut Instant) {
         if let Some(every) = sweep {
             if last_sweep.elapsed() >= every {
                 *last_sweep = Instant::now();
-                result = result.and_then(|()| inner.purge_all().map(|_| ()));
+                // Stopping between batches for a close or a stop.
+                let go = || {
+                    let st = signal.state.lock();
+                    st.paused == 0 && !st.stop
+                };
+                result = result.and_then(|()| inner.purge_all_while(&go).map(|_| ()));
             }
         }
         if let Err(e) = result {

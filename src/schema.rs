@@ -205,11 +205,37 @@ fn create_owner_only(path: &Path) -> std::io::Result<()> {
 }
 
 /// Writes the directory holding `path` to disk (the name of a file just created in it).
+/// Only where directories can be synced (Unix); file systems that do not support it are left
+/// alone, an I/O error is returned.
 pub(crate) fn sync_dir_of(path: &Path) -> std::io::Result<()> {
-    match path.parent() {
-        Some(dir) if !dir.as_os_str().is_empty() => std::fs::File::open(dir)?.sync_all(),
-        _ => std::fs::File::open(".")?.sync_all(),
+    #[cfg(unix)]
+    {
+        let dir = match path.parent() {
+            Some(dir) if !dir.as_os_str().is_empty() => dir,
+            _ => Path::new("."),
+        };
+        match std::fs::File::open(dir).and_then(|d| d.sync_all()) {
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::InvalidInput | std::io::ErrorKind::Unsupported
+                ) =>
+            {
+                Ok(())
+            }
+            other => other,
+        }
     }
+    #[cfg(not(unix))]
+    {
+        let _ = path;
+        Ok(())
+    }
+}
+
+/// Whether the database holds no store yet (nothing was ever committed to it).
+pub(crate) fn is_new(db: &Database) -> Result<bool> {
+    Ok(read_meta(db)?.is_none())
 }
 
 /// Refuses a non-empty file that is not a redb database before the engine sees it.

@@ -156,7 +156,7 @@ impl Store {
         if let Some(inner) = existing {
             drop(open);
             // A close of the last other handle may have paused its background thread.
-            inner.maintenance.resume();
+            inner.maintenance.resume_all();
             return match inner.opts.same_as(&options) {
                 Ok(()) => Ok(Store { inner }),
                 Err(why) => Err(Error::OptionsConflict(format!("{}: {why}", path.display()))),
@@ -627,10 +627,14 @@ impl Inner {
         opts: Options,
         reopen: Option<Reopen>,
     ) -> Result<Inner> {
-        let (key, created) = schema::prepare(&db, &opts)?;
-        if let (Some(p), true) = (&path, created) {
-            Journal::remove_stale(p)?;
+        // A journal next to a file that holds no store yet belongs to none this one continues
+        // (removed before the store is made, so that a crash in between changes nothing).
+        if let Some(p) = &path {
+            if schema::is_new(&db)? {
+                Journal::remove_stale(p)?;
+            }
         }
+        let (key, _) = schema::prepare(&db, &opts)?;
         let journal = match (&path, opts.concurrency) {
             (Some(p), Concurrency::Exclusive) => Some(Journal::open(p, &db)?),
             (Some(p), Concurrency::MultiProcess) => {

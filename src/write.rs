@@ -316,10 +316,18 @@ impl Inner {
             return Ok(None);
         }
         if log.is_empty() {
-            pending.wtx = Some(wtx);
             if durable {
-                journal.sync_pending()?;
+                if let Err(e) = journal.sync_pending() {
+                    // As for a record that cannot be synced: a durable redb commit of what the
+                    // open transaction holds (the kernel reports a lost writeback once: the
+                    // next sync could succeed behind a hole that stops replay).
+                    self.commit_open(wtx, journal.next_seq() - 1, &mut pending)
+                        .map_err(|_| e)?;
+                    let _ = journal.truncate();
+                    return Ok(None);
+                }
             }
+            pending.wtx = Some(wtx);
             return Ok(None);
         }
         match journal.append(seq, &log, durable) {

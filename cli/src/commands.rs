@@ -856,8 +856,9 @@ fn write_export(store: &Store, mut sink: impl Write) -> Result<u64> {
     if store.export_header()?.cutoffs() != header.cutoffs() {
         return Err(Failure::new(
             Code::Failed,
-            "a cutoff was raised while exporting (revoke --before, by another process): \
-             nothing was exported; run the export again",
+            "a cutoff was raised while exporting (revoke --before, by another process): the \
+             export does not hold it (an output file is removed; what went to standard output \
+             is not valid): run the export again",
         ));
     }
     sink.flush()?;
