@@ -67,6 +67,9 @@ pub struct ExportHeader {
     /// Every `revoke_issued_before` cutoff, so that an import does not bring back what they
     /// revoked.
     epochs: Vec<(String, Timestamp)>,
+    /// The sequence number of the exported store's last audit event: the imported store's
+    /// events come after it, so that a reader's cursor goes on.
+    events_seq: u64,
 }
 
 impl ExportHeader {
@@ -76,7 +79,9 @@ impl ExportHeader {
     }
 
     /// Text form: `<hash mode>:<store key, 64 hex digits>:<key check, 32 hex digits>`, then,
-    /// if the store has `revoke_issued_before` cutoffs, `:<hex of "scope<TAB>ms" lines>`.
+    /// if the store has `revoke_issued_before` cutoffs or audit events,
+    /// `:<hex of "scope<TAB>ms" lines>` (maybe empty), then, if it has audit events,
+    /// `:<sequence number of the last one>`.
     pub fn to_text(&self) -> String {
         let mut text = format!(
             "{}:{}:{}",
@@ -84,7 +89,7 @@ impl ExportHeader {
             hex(&self.store_key.0),
             hex(&self.key_check)
         );
-        if !self.epochs.is_empty() {
+        if !self.epochs.is_empty() || self.events_seq > 0 {
             let lines: String = self
                 .epochs
                 .iter()
@@ -93,7 +98,16 @@ impl ExportHeader {
             text.push(':');
             text.push_str(&hex(lines.as_bytes()));
         }
+        if self.events_seq > 0 {
+            text.push_str(&format!(":{}", self.events_seq));
+        }
         text
+    }
+
+    /// The sequence number of the exported store's last audit event (0: none); the imported
+    /// store's events follow it.
+    pub fn events_seq(&self) -> u64 {
+        self.events_seq
     }
 
     /// The `revoke_issued_before` cutoffs the export carries (scope key, instant). In the
@@ -108,11 +122,14 @@ impl ExportHeader {
     pub fn from_text(text: &str) -> Result<ExportHeader> {
         let bad = || {
             Error::InvalidArgument(
-                "an export header is <0|1>:<64 hex digits>:<32 hex digits>".into(),
+                "an export header is <0|1>:<64 hex digits>:<32 hex digits>, then maybe \
+                 :<hex digits> (cutoffs) and :<digits> (last event)"
+                    .into(),
             )
         };
         let mut parts = text.split(':');
-        let (Some(mode), Some(key), Some(check), epochs, None) = (
+        let (Some(mode), Some(key), Some(check), epochs, events, None) = (
+            parts.next(),
             parts.next(),
             parts.next(),
             parts.next(),
@@ -124,6 +141,11 @@ impl ExportHeader {
         let epochs = match epochs {
             None => Vec::new(),
             Some(h) => parse_epochs(h).ok_or_else(bad)?,
+        };
+        let events_seq = match events {
+            None => 0,
+            Some(n) if n.bytes().all(|b| b.is_ascii_digit()) => n.parse().map_err(|_| bad())?,
+            Some(_) => return Err(bad()),
         };
         let hash_mode = match mode {
             "0" => 0,
@@ -137,6 +159,7 @@ impl ExportHeader {
             hash_mode,
             key_check,
             epochs,
+            events_seq,
         })
     }
 }
@@ -192,11 +215,17 @@ impl Store {
             let (store_key, hash_mode, key_check) = schema::key_material(&db)?;
             let tx = db.begin_read()?;
             let epochs = ReadTables::new(&tx, &inner.sets)?.all_epochs()?;
+            let events_seq = {
+                let events = tx.open_table(schema::EVENTS)?;
+                let last = redb::ReadableTable::last(&events)?;
+                last.map_or(0, |(k, _)| k.value())
+            };
             Ok(ExportHeader {
                 store_key,
                 hash_mode,
                 key_check,
                 epochs,
+                events_seq,
             })
         })
     }
@@ -266,6 +295,13 @@ impl Store {
             }
             // An error here (the store exists: another process made it meanwhile) leaves it.
             schema::prepare_with(&db, &options, Some(&header.store_key))?;
+            if header.events_seq > 0 {
+                if let Err(e) = schema::set_events_base(&db, header.events_seq) {
+                    drop(db);
+                    let _ = std::fs::remove_file(path);
+                    return Err(e);
+                }
+            }
         }
         // The store is this import's from here on: if anything fails, it goes.
         let imported = Self::fill(path, options, header, tokens);

@@ -238,6 +238,29 @@ pub(crate) fn is_new(db: &Database) -> Result<bool> {
     Ok(read_meta(db)?.is_none())
 }
 
+/// Where a store's audit events start: after the last event of the store it was imported from
+/// (0: at 1).
+const META_EVENTS_BASE: &str = "events_base";
+
+/// The sequence number the events of this store follow (see [`set_events_base`]).
+pub(crate) fn events_base(
+    meta: &impl redb::ReadableTable<&'static str, &'static [u8]>,
+) -> Result<u64> {
+    let v = meta.get(META_EVENTS_BASE)?;
+    Ok(v.and_then(|v| <[u8; 8]>::try_from(v.value()).ok())
+        .map_or(0, u64::from_le_bytes))
+}
+
+/// Makes a new store's audit events continue after `base` (an import), durably.
+pub(crate) fn set_events_base(db: &Database, base: u64) -> Result<()> {
+    let mut tx = db.begin_write()?;
+    tx.set_durability(redb::Durability::Immediate)?;
+    tx.open_table(META)?
+        .insert(META_EVENTS_BASE, base.to_le_bytes().as_slice())?;
+    tx.commit()?;
+    Ok(())
+}
+
 /// Refuses a non-empty file that is not a redb database before the engine sees it.
 fn check_magic(path: &Path) -> Result<()> {
     use std::io::Read;

@@ -16,7 +16,7 @@ use crate::journal::{Log, T};
 
 use crate::record::{ScopeSetId, Scopes, Stored};
 use crate::schema::{
-    BY_DEADLINE, BY_SUBJECT, BY_TENANT, CHILDREN, CLEANUP, EPOCHS, EVENTS, SCOPE_SETS, TOKENS,
+    BY_DEADLINE, BY_SUBJECT, BY_TENANT, CHILDREN, CLEANUP, EPOCHS, EVENTS, META, SCOPE_SETS, TOKENS,
 };
 use crate::token_text::TokenId;
 
@@ -196,6 +196,8 @@ pub(crate) struct WriteTables<'t> {
     cleanup: Table<'t, &'static str, &'static [u8]>,
     events: Table<'t, u64, &'static [u8]>,
     scope_sets: Table<'t, &'static [u8; 8], &'static [u8]>,
+    /// For the rare reads of `meta` (where the event sequence starts).
+    tx: &'t WriteTransaction,
     sets: &'t ScopeSets,
     retention: Duration,
     /// The rows this transaction changed, when a journal is kept.
@@ -219,6 +221,7 @@ impl<'t> WriteTables<'t> {
             cleanup: tx.open_table(CLEANUP)?,
             events: tx.open_table(EVENTS)?,
             scope_sets: tx.open_table(SCOPE_SETS)?,
+            tx,
             sets,
             retention,
             log: journaled.then(Log::default),
@@ -302,7 +305,8 @@ impl<'t> WriteTables<'t> {
     pub(crate) fn append_event(&mut self, bytes: &[u8]) -> Result<u64> {
         let seq = match self.events.last()? {
             Some((k, _)) => k.value() + 1,
-            None => 1,
+            // The first event: after those of the store it was imported from, if any.
+            None => crate::schema::events_base(&self.tx.open_table(META)?)? + 1,
         };
         self.events.insert(seq, bytes)?;
         if let Some(log) = &mut self.log {

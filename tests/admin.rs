@@ -256,3 +256,35 @@ fn an_import_does_not_replay_a_journal_left_by_a_deleted_store() {
     assert_eq!(n, 1);
     assert!(store.verify(t.token.as_str()).unwrap().is_valid());
 }
+
+#[test]
+fn the_audit_feed_of_an_imported_store_goes_on_after_the_exported_one() {
+    let f = fixture();
+    let t = f.store.issue(&IssueRequest::session("alice")).unwrap();
+    f.store.revoke(&t.token).unwrap();
+    let last = f.store.events(0, 100).unwrap().last().unwrap().seq;
+    assert!(last >= 2);
+    let header = f.store.export_header().unwrap();
+    assert_eq!(header.events_seq(), last);
+    let header = ExportHeader::from_text(&header.to_text()).unwrap();
+    let mut rows = Vec::new();
+    f.store
+        .export(|t| {
+            rows.push(t);
+            Ok(())
+        })
+        .unwrap();
+    let target = f.dir.path().join("imported.redb");
+    let (store, _) =
+        Store::import(&target, f.options(), &header, rows.into_iter().map(Ok)).unwrap();
+    // A reader whose cursor is at the exported store's last event sees what comes next.
+    let next = store.issue(&IssueRequest::session("bob")).unwrap();
+    let events = store.events(last, 100).unwrap();
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert_eq!(events[0].seq, last + 1);
+    assert_eq!(events[0].token, Some(next.record.id));
+    // Headers written before this field still read.
+    let old = header.to_text();
+    let (old, _) = old.rsplit_once(':').unwrap();
+    assert_eq!(ExportHeader::from_text(old).unwrap().events_seq(), 0);
+}
