@@ -2196,8 +2196,9 @@ void tessera_free(void *ptr);
  * Statuses: `TESSERA_CREDENTIAL_EMPTY`, `TESSERA_UNSUPPORTED_HEADER` (including a name that
  * is not UTF-8), `TESSERA_UNKNOWN_SCHEME`, `TESSERA_MISSING_TOKEN`,
  * `TESSERA_UNTERMINATED_QUOTE`, `TESSERA_INVALID_CHARACTER` (including a value that is not
- * UTF-8), `TESSERA_CREDENTIAL_TOO_LONG`: answer each with a 401. `TESSERA_NULL_ARGUMENT`,
- * `TESSERA_INVALID_ARGUMENT` (a length above `TESSERA_MAX_INPUT_LEN`).
+ * UTF-8), `TESSERA_CREDENTIAL_TOO_LONG` (a value of more than 4096 bytes, however long):
+ * answer each with a 401. `TESSERA_NULL_ARGUMENT`, `TESSERA_INVALID_ARGUMENT` (a name longer
+ * than `TESSERA_MAX_INPUT_LEN`).
  *
  * # Safety
  * `name` and `value` must be NULL or readable for their lengths; outputs NULL or writable.

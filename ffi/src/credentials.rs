@@ -83,8 +83,9 @@ fn value_text(value: &[u8]) -> Result<&str, Fault> {
 /// Statuses: `TESSERA_CREDENTIAL_EMPTY`, `TESSERA_UNSUPPORTED_HEADER` (including a name that
 /// is not UTF-8), `TESSERA_UNKNOWN_SCHEME`, `TESSERA_MISSING_TOKEN`,
 /// `TESSERA_UNTERMINATED_QUOTE`, `TESSERA_INVALID_CHARACTER` (including a value that is not
-/// UTF-8), `TESSERA_CREDENTIAL_TOO_LONG`: answer each with a 401. `TESSERA_NULL_ARGUMENT`,
-/// `TESSERA_INVALID_ARGUMENT` (a length above `TESSERA_MAX_INPUT_LEN`).
+/// UTF-8), `TESSERA_CREDENTIAL_TOO_LONG` (a value of more than 4096 bytes, however long):
+/// answer each with a 401. `TESSERA_NULL_ARGUMENT`, `TESSERA_INVALID_ARGUMENT` (a name longer
+/// than `TESSERA_MAX_INPUT_LEN`).
 ///
 /// # Safety
 /// `name` and `value` must be NULL or readable for their lengths; outputs NULL or writable.
@@ -99,6 +100,7 @@ pub unsafe extern "C" fn tessera_parse_header(
     out_token_len: *mut usize,
 ) -> tessera_status {
     status(|| {
+        too_long(value, value_len)?;
         // SAFETY: by the caller's contract.
         let name = unsafe { bytes(name.cast(), name_len, "name") }?;
         // SAFETY: by the caller's contract.
@@ -122,6 +124,16 @@ pub unsafe extern "C" fn tessera_parse_header(
     })
 }
 
+/// A header value longer than any credential is a bad credential (a 401), whatever its length:
+/// the limit on every input (`TESSERA_MAX_INPUT_LEN`) must not turn a client's oversized header
+/// into a usage error of the host.
+fn too_long(value: *const c_char, value_len: usize) -> Result<(), Fault> {
+    if !value.is_null() && value_len > tessera::MAX_CREDENTIAL_LEN {
+        return Err(Fault::from(CredentialError::TooLong));
+    }
+    Ok(())
+}
+
 /// Finds the token in the value of an `Authorization` header; as `tessera_parse_header` with
 /// the name `Authorization`.
 ///
@@ -136,6 +148,7 @@ pub unsafe extern "C" fn tessera_parse_authorization(
     out_token_len: *mut usize,
 ) -> tessera_status {
     status(|| {
+        too_long(value, value_len)?;
         // SAFETY: by the caller's contract.
         let value = unsafe { bytes(value.cast(), value_len, "value") }?;
         let out_scheme = MaybeOut::new(out_scheme);

@@ -8,6 +8,7 @@
 
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "check.h"
@@ -96,6 +97,17 @@ static void header_parser(const char *token) {
                  TESSERA_UNKNOWN_SCHEME);
     CHECK_STATUS(tessera_parse_header(S("Cookie"), S("a=b"), &scheme, &offset, &len),
                  TESSERA_UNSUPPORTED_HEADER);
+    /* A header longer than the limit on every input is a bad credential too, not a usage error. */
+    size_t huge_len = 2u * 1024 * 1024;
+    char *huge = malloc(huge_len);
+    CHECK(huge != NULL);
+    memset(huge, 'x', huge_len);
+    memcpy(huge, "Token ", 6);
+    CHECK_STATUS(tessera_parse_header(S("Authorization"), huge, huge_len, &scheme, &offset, &len),
+                 TESSERA_CREDENTIAL_TOO_LONG);
+    CHECK_STATUS(tessera_parse_authorization(huge, huge_len, &scheme, &offset, &len),
+                 TESSERA_CREDENTIAL_TOO_LONG);
+    free(huge);
 }
 
 /* Child tokens, rotation, rolling keys, per-subject caps, epochs and the audit feed. */

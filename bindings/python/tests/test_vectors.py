@@ -126,3 +126,13 @@ def test_expiry_vector(golden: dict, case: dict) -> None:
                     with pytest.raises(tessera.TesseraError) as err:
                         store.renew(token, extend_by=step["extend_by_ms"])
                     assert err.value.name == step["expect"], where
+
+
+def test_a_header_of_any_length_above_the_limit_is_a_credential_error() -> None:
+    # Above the limit on every input of the library too (1 MiB): still a bad credential (a 401),
+    # never a usage error of the host.
+    huge = b"Token token=" + b"x" * (2 << 20)
+    with pytest.raises(tessera.CredentialTooLong):
+        tessera.parse_header("Authorization", huge)
+    with pytest.raises(tessera.CredentialTooLong):
+        tessera.parse_authorization(huge)

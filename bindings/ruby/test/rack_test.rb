@@ -112,6 +112,21 @@ class RackMiddlewareTest < StoreTest
     assert_equal :scope_denied, last_request.env["tessera.rejection"]
   end
 
+  def test_a_requirement_the_request_cannot_name_refuses_it
+    middleware_options.merge!(tenant: ->(env) { env["PATH_INFO"][%r{\A/(\w+)}, 1] },
+                              scopes: ->(env) { env["PATH_INFO"].end_with?("/open") ? [] : nil })
+    key = @store.issue_api_key("acme", scopes: ["reports:read"])
+    get "/acme/open", {}, "HTTP_AUTHORIZATION" => "ApiKey #{key.token}"
+    assert_equal 200, last_response.status
+    # No tenant in the path: the callable gives nil, which must not mean "any tenant".
+    get "/-/open", {}, "HTTP_AUTHORIZATION" => "ApiKey #{key.token}"
+    assert_unauthorized
+    assert_equal :tenant_mismatch, last_request.env["tessera.rejection"]
+    get "/acme/reports", {}, "HTTP_AUTHORIZATION" => "ApiKey #{key.token}"
+    assert_unauthorized
+    assert_equal :scope_denied, last_request.env["tessera.rejection"]
+  end
+
   def test_x_key_must_name_the_x_access_token
     t = @store.issue_session("webitel-user")
     other = @store.issue_session("someone")

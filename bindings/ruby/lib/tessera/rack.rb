@@ -30,8 +30,10 @@ module Tessera
     # store::      a Tessera::Store, or a callable that opens one. A callable is called once in
     #              each process, on its first request: in a pre-forking server (Puma cluster,
     #              Unicorn) every worker opens its own handle after the fork, as it must.
-    # tenant::     a tenant the token must belong to, or a callable(env) giving it.
-    # scopes::     scopes the token must grant, or a callable(env) giving them.
+    # tenant::     a tenant the token must belong to, or a callable(env) giving it. A callable
+    #              that gives nil (it found no tenant in the request) refuses the request.
+    # scopes::     scopes the token must grant, or a callable(env) giving them. A callable that
+    #              gives nil refuses the request (give [] to require no scope).
     # env_key::    where the record goes (default "tessera.record").
     # optional::   let requests without any credential header through (no record); a
     #              credential that is present must still be valid. Default false.
@@ -86,7 +88,13 @@ module Tessera
         id = x_key && Authenticate.token_id(cred.token)
         return unauthorized(env, :x_key_mismatch) if id && x_key.b != id
 
-        outcome = store.verify(cred.token, tenant: value(@tenant, env), scopes: value(@scopes, env) || [])
+        # A requirement the request could not name is not "no requirement".
+        tenant = value(@tenant, env)
+        return unauthorized(env, :tenant_mismatch) if tenant.nil? && @tenant.respond_to?(:call)
+        scopes = value(@scopes, env)
+        return unauthorized(env, :scope_denied) if scopes.nil? && @scopes.respond_to?(:call)
+
+        outcome = store.verify(cred.token, tenant: tenant, scopes: scopes || [])
         return unauthorized(env, outcome.rejection) unless outcome.valid?
         return unauthorized(env, :x_key_mismatch) if x_key && x_key.b != outcome.record.id.b
 
