@@ -171,11 +171,22 @@ fn looks_like_params(rest: &str) -> bool {
     }
 }
 
-/// Finds the `token` parameter in `k=v, k="v"` (RFC 7235 auth-params).
+/// Finds the `token` parameter in `k=v, k="v"` (RFC 7235 auth-params). The whole list must be
+/// well formed and name one token: `Token token=a, Token token=b` (two headers a server joined)
+/// or text after the token is ambiguous, and refused rather than read as its first token.
 fn token_param(mut rest: &str) -> Result<&str, CredentialError> {
+    let mut found = None;
     loop {
-        let eq = rest.find('=').ok_or(CredentialError::MissingToken)?;
+        let Some(eq) = rest.find('=') else {
+            return Err(match found {
+                Some(_) => CredentialError::InvalidCharacter,
+                None => CredentialError::MissingToken,
+            });
+        };
         let key = trim(&rest[..eq]);
+        if key.is_empty() || !key.bytes().all(is_tchar) {
+            return Err(CredentialError::InvalidCharacter);
+        }
         let after = trim(&rest[eq + 1..]);
         let (val, tail) = if let Some(quoted) = after.strip_prefix('"') {
             let end = quoted.find('"').ok_or(CredentialError::UnterminatedQuote)?;
@@ -187,15 +198,24 @@ fn token_param(mut rest: &str) -> Result<&str, CredentialError> {
             }
         };
         if key.eq_ignore_ascii_case("token") {
-            return token_value(val);
+            if found.is_some() {
+                return Err(CredentialError::InvalidCharacter);
+            }
+            found = Some(token_value(val)?);
         }
         let tail = trim(tail);
         rest = match tail.strip_prefix(',') {
+            Some(t) if trim(t).is_empty() => return found.ok_or(CredentialError::MissingToken),
             Some(t) => trim(t),
-            None if tail.is_empty() => return Err(CredentialError::MissingToken),
+            None if tail.is_empty() => return found.ok_or(CredentialError::MissingToken),
             None => return Err(CredentialError::InvalidCharacter),
         };
     }
+}
+
+/// A character of an HTTP token (RFC 9110 `tchar`): what a parameter name is made of.
+fn is_tchar(c: u8) -> bool {
+    c.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&c)
 }
 
 /// A bare token, optionally in double quotes.
