@@ -287,12 +287,8 @@ impl Store {
         options.validate()?;
         {
             let db = schema::open_database(Some(path), &options)?;
-            // A journal left at this path by a store that is gone belongs to no store this one
-            // continues (an import killed halfway, its store then deleted). Never one of a
-            // store another process made meanwhile.
-            if schema::is_new(&db)? {
-                crate::journal::Journal::remove_stale(path)?;
-            }
+            // A journal left here by an import killed halfway whose store was then deleted.
+            crate::journal::Journal::remove_if_new(path, &db)?;
             // An error here (the store exists: another process made it meanwhile) leaves it.
             schema::prepare_with(&db, &options, Some(&header.store_key))?;
             if header.events_seq > 0 {

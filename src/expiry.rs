@@ -234,7 +234,7 @@ fn purge_keys(
                 .collect()
         });
         let tables = &tx.tables;
-        let dead = past_for_good(s, retention, now)
+        let through = past_for_good(s, retention, now)
             || line_of(
                 &s.record,
                 now,
@@ -244,7 +244,7 @@ fn purge_keys(
                 },
                 |a| killed(a, |k| tables.epoch(k)),
             )? != Line::Alive;
-        if dead {
+        if through {
             orphans.extend(children);
         }
     }

@@ -256,8 +256,18 @@ impl Journal {
             .map_err(|e| io(&path, e))
     }
 
-    /// Removes a journal left by a store that is gone, before a new store at its path starts:
-    /// its changes belong to no store this one continues.
+    /// Removes a journal next to a database that holds no store yet (nothing was ever committed
+    /// to it): it was left by a store that is gone, and its changes belong to no store this one
+    /// continues. Called before the store is made, so that a crash in between changes nothing;
+    /// never removes the journal of a store another process made meanwhile.
+    pub(crate) fn remove_if_new(store: &Path, db: &Database) -> Result<()> {
+        if crate::schema::is_new(db)? {
+            Self::remove_stale(store)?;
+        }
+        Ok(())
+    }
+
+    /// Removes the journal of the store at `store`, if any.
     pub(crate) fn remove_stale(store: &Path) -> Result<()> {
         let path = path_of(store);
         match std::fs::remove_file(&path) {
@@ -469,9 +479,7 @@ fn replay(db: &Database, path: &Path, bytes: &[u8]) -> Result<u64> {
 
 /// The journal sequence number stamped in a `meta` table (0: none yet).
 fn stamped_seq(meta: &impl ReadableTable<&'static str, &'static [u8]>) -> Result<u64> {
-    let v = meta.get(META_SEQ)?;
-    Ok(v.and_then(|v| <[u8; 8]>::try_from(v.value()).ok())
-        .map_or(0, u64::from_le_bytes))
+    crate::schema::meta_u64(meta, META_SEQ)
 }
 
 /// A journal record: its sequence number and its mutations.

@@ -108,10 +108,11 @@ pub(crate) enum Line {
     Expired,
 }
 
-/// What ends a token through an epoch or its line: a child never outlives its parent, and
-/// [`crate::Store::revoke_issued_before`] kills without writing to the rows. A parent's idle
-/// timeout does not end its children: their own use keeps them going. `get` reads a token's
-/// record, `kills` says whether an epoch kills one record.
+/// What ends a token through an epoch, its line or its rotation: a child never outlives its
+/// parent, [`crate::Store::revoke_issued_before`] kills without writing to the rows, and a
+/// rotated token in its grace window ends with its successor ([`successor_ended`]). A parent's
+/// idle timeout does not end its children: their own use keeps them going. `get` reads a
+/// token's record, `kills` says whether an epoch kills one record.
 pub(crate) fn line_of(
     r: &Record,
     now: Timestamp,
@@ -133,6 +134,9 @@ pub(crate) fn line_of(
         }
         next = p.parent;
     }
+    if successor_ended(r, now, &get)? {
+        return Ok(Line::Revoked);
+    }
     Ok(Line::Alive)
 }
 
@@ -150,7 +154,7 @@ impl Line {
 /// Whether a rotated token inside its grace window has lost its successor (revoked, or gone):
 /// the session was ended with the newer token, so the older one ends with it, even when the
 /// family's first generations are purged and the revocation could not reach it.
-pub(crate) fn successor_ended(
+fn successor_ended(
     r: &Record,
     now: Timestamp,
     get: impl Fn(&TokenId) -> Result<Option<Record>>,
@@ -248,14 +252,15 @@ impl Tx<'_, '_> {
     /// Everything that makes a stored token dead now, epochs read in this transaction (its own
     /// and its ancestors').
     pub(crate) fn judge(&self, r: &Record) -> Result<Result<(), Rejection>> {
-        let get = |id: &TokenId| Ok(self.tables.get(id)?.map(|s| s.record));
         if r.revoked.is_none() {
-            let line = line_of(r, self.now, get, |a| killed(a, |k| self.tables.epoch(k)))?;
+            let line = line_of(
+                r,
+                self.now,
+                |id| Ok(self.tables.get(id)?.map(|s| s.record)),
+                |a| killed(a, |k| self.tables.epoch(k)),
+            )?;
             if let Some(why) = line.rejection() {
                 return Ok(Err(why));
-            }
-            if successor_ended(r, self.now, get)? {
-                return Ok(Err(Rejection::Revoked));
             }
         }
         Ok(self.inner.judge_state(r, self.now))

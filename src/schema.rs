@@ -246,7 +246,15 @@ const META_EVENTS_BASE: &str = "events_base";
 pub(crate) fn events_base(
     meta: &impl redb::ReadableTable<&'static str, &'static [u8]>,
 ) -> Result<u64> {
-    let v = meta.get(META_EVENTS_BASE)?;
+    meta_u64(meta, META_EVENTS_BASE)
+}
+
+/// A little-endian `u64` of the `meta` table (0 if absent).
+pub(crate) fn meta_u64(
+    meta: &impl redb::ReadableTable<&'static str, &'static [u8]>,
+    key: &str,
+) -> Result<u64> {
+    let v = meta.get(key)?;
     Ok(v.and_then(|v| <[u8; 8]>::try_from(v.value()).ok())
         .map_or(0, u64::from_le_bytes))
 }
@@ -294,18 +302,18 @@ fn check_magic(path: &Path) -> Result<()> {
 
 /// Checks the meta table of an opened database, creating the schema in an empty one, and returns
 /// the hash key.
-pub(crate) fn prepare(db: &Database, opts: &Options) -> Result<(HashKey, bool)> {
+pub(crate) fn prepare(db: &Database, opts: &Options) -> Result<HashKey> {
     prepare_with(db, opts, None)
 }
 
 /// Like [`prepare`]; a new store takes `store_key` (an import keeps its tokens' hashes valid)
-/// or draws a fresh one. Returns the key and whether this call created the store;
-/// `Error::InvalidArgument` if `store_key` is given and the store already exists.
+/// or draws a fresh one. Returns `Error::InvalidArgument` if `store_key` is given and the store
+/// already exists.
 pub(crate) fn prepare_with(
     db: &Database,
     opts: &Options,
     store_key: Option<&StoreKey>,
-) -> Result<(HashKey, bool)> {
+) -> Result<HashKey> {
     if let Some(meta) = read_meta(db)? {
         if store_key.is_some() {
             return Err(Error::InvalidArgument(
@@ -318,7 +326,7 @@ pub(crate) fn prepare_with(
         if schema < SCHEMA_VERSION {
             migrate(db)?;
         }
-        return Ok((key, false));
+        return Ok(key);
     }
     let tx = db.begin_write()?;
     let existing = {
@@ -327,7 +335,6 @@ pub(crate) fn prepare_with(
         drop(meta);
         found
     };
-    let created = !existing;
     if !existing {
         let others = tx
             .list_tables()?
@@ -359,10 +366,9 @@ pub(crate) fn prepare_with(
         token_text::wipe(&mut store_key);
     }
     tx.commit()?;
-    let key = read_meta(db)?
+    read_meta(db)?
         .ok_or_else(|| Error::Internal("the schema was written but cannot be read".into()))?
-        .into_key(opts)?;
-    Ok((key, created))
+        .into_key(opts)
 }
 
 /// Brings a file of an older schema version to this one, in one transaction (another process

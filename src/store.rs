@@ -627,14 +627,10 @@ impl Inner {
         opts: Options,
         reopen: Option<Reopen>,
     ) -> Result<Inner> {
-        // A journal next to a file that holds no store yet belongs to none this one continues
-        // (removed before the store is made, so that a crash in between changes nothing).
         if let Some(p) = &path {
-            if schema::is_new(&db)? {
-                Journal::remove_stale(p)?;
-            }
+            Journal::remove_if_new(p, &db)?;
         }
-        let (key, _) = schema::prepare(&db, &opts)?;
+        let key = schema::prepare(&db, &opts)?;
         let journal = match (&path, opts.concurrency) {
             (Some(p), Concurrency::Exclusive) => Some(Journal::open(p, &db)?),
             (Some(p), Concurrency::MultiProcess) => {
@@ -681,10 +677,10 @@ impl Inner {
 
     /// The state of a stored record now, epochs read from `tables`.
     fn state_of(&self, tables: &ReadTables, r: &Record, now: Timestamp) -> Result<TokenState> {
-        let get = |id: &TokenId| Ok(tables.get(id)?.map(|s| s.record));
-        if r.revoked.is_some() || crate::lifecycle::successor_ended(r, now, get)? {
+        if r.revoked.is_some() {
             return Ok(TokenState::Revoked);
         }
+        let get = |id: &TokenId| Ok(tables.get(id)?.map(|s| s.record));
         match crate::lifecycle::line_of(r, now, get, |a| {
             crate::lifecycle::killed(a, |k| tables.epoch(k))
         })? {

@@ -302,11 +302,7 @@ impl Inner {
                 }
             };
             let record = |id: &TokenId| Ok(get(id)?.map(|s| s.record));
-            let mut ended =
-                crate::lifecycle::line_of(&stored.record, now, record, kills)?.rejection();
-            if ended.is_none() && crate::lifecycle::successor_ended(&stored.record, now, record)? {
-                ended = Some(Rejection::Revoked);
-            }
+            let ended = crate::lifecycle::line_of(&stored.record, now, record, kills)?.rejection();
             Ok(Some((stored, ended)))
         })?;
         let Some((stored, ended)) = found else {

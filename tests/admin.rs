@@ -194,14 +194,8 @@ fn an_import_refuses_out_of_range_fields_and_leaves_no_store() {
     let f = fixture();
     f.store.issue(&IssueRequest::session("alice")).unwrap();
     let header = f.store.export_header().unwrap();
-    let mut rows = Vec::new();
-    f.store
-        .export(|t| {
-            rows.push(t);
-            Ok(())
-        })
-        .unwrap();
-    let good = rows.pop().unwrap();
+    let rows = exported_rows(&f.store);
+    let good = rows.into_iter().next_back().unwrap();
     let broken: [fn(&mut tessera::Record); 4] = [
         |r| r.created_at = tessera::Timestamp::from_unix_millis(i64::MIN),
         |r| r.expires_at = Some(tessera::Timestamp::from_unix_millis(i64::MAX)),
@@ -230,13 +224,7 @@ fn an_import_does_not_replay_a_journal_left_by_a_deleted_store() {
     let f = fixture();
     let t = f.store.issue(&IssueRequest::session("alice")).unwrap();
     let header = f.store.export_header().unwrap();
-    let mut rows = Vec::new();
-    f.store
-        .export(|t| {
-            rows.push(t);
-            Ok(())
-        })
-        .unwrap();
+    let rows = exported_rows(&f.store);
     // A store at the target that revoked everything, left without closing (its journal holds
     // the cutoff), then deleted.
     let target = f.dir.path().join("target.redb");
@@ -267,13 +255,7 @@ fn the_audit_feed_of_an_imported_store_goes_on_after_the_exported_one() {
     let header = f.store.export_header().unwrap();
     assert_eq!(header.events_seq(), last);
     let header = ExportHeader::from_text(&header.to_text()).unwrap();
-    let mut rows = Vec::new();
-    f.store
-        .export(|t| {
-            rows.push(t);
-            Ok(())
-        })
-        .unwrap();
+    let rows = exported_rows(&f.store);
     let target = f.dir.path().join("imported.redb");
     let (store, _) =
         Store::import(&target, f.options(), &header, rows.into_iter().map(Ok)).unwrap();
@@ -287,4 +269,16 @@ fn the_audit_feed_of_an_imported_store_goes_on_after_the_exported_one() {
     let old = header.to_text();
     let (old, _) = old.rsplit_once(':').unwrap();
     assert_eq!(ExportHeader::from_text(old).unwrap().events_seq(), 0);
+}
+
+/// Every token the store exports.
+fn exported_rows(store: &Store) -> Vec<ExportedToken> {
+    let mut rows = Vec::new();
+    store
+        .export(|t| {
+            rows.push(t);
+            Ok(())
+        })
+        .unwrap();
+    rows
 }
