@@ -29,6 +29,12 @@ pub struct PurgeBatch {
     pub more: bool,
 }
 
+/// How a purge batch commits: durably, in the store file itself rather than through the
+/// journal. A batch removes thousands of rows; journaled, each one was encoded into a record,
+/// synced, held in memory with its overlay entry until the next checkpoint, and then written to
+/// the file anyway.
+const PURGE_COMMIT: Commit = Commit::Checkpoint;
+
 /// Rows of the deadline index that [`Inner::purge_all`] reads at once (24 bytes each).
 const PURGE_PLAN: usize = 100_000;
 
@@ -36,7 +42,7 @@ impl Inner {
     /// Removes up to one batch of due tokens.
     pub(crate) fn purge_batch(&self) -> Result<PurgeBatch> {
         let limit = self.opts.purge_batch;
-        self.write(Commit::Issue, move |tx| {
+        self.write(PURGE_COMMIT, move |tx| {
             let (keys, more) = tx.tables.due_by_id(tx.now, limit)?;
             purge_keys(tx, keys, more, limit, &[])
         })
@@ -93,7 +99,7 @@ impl Inner {
             for (subject, rows) in [(true, subjects), (false, tenants)] {
                 for chunk in rows.chunks(limit) {
                     let chunk = chunk.to_vec();
-                    self.write(Commit::Issue, move |tx| {
+                    self.write(PURGE_COMMIT, move |tx| {
                         tx.tables.remove_name_rows(subject, &chunk)
                     })?;
                 }
@@ -107,7 +113,7 @@ impl Inner {
                 // `purge_keys`, like any row. A job may run again (when another in its batch
                 // fails): it keeps its keys.
                 let gone = gone.clone();
-                let b = self.write(Commit::Issue, move |tx| {
+                let b = self.write(PURGE_COMMIT, move |tx| {
                     purge_keys(tx, chunk.clone(), true, limit, &gone)
                 })?;
                 total += b.removed;
@@ -554,6 +560,33 @@ mod tests {
             now
         ));
         assert!(!past_for_good(&token(None, None, None), retention, now));
+    }
+
+    /// A purge batch commits in the store file itself: nothing of it waits in the journal or
+    /// in memory for a checkpoint (the memory a purge of 100,000 tokens held until then), and
+    /// the tokens are gone from the file when the call returns.
+    #[test]
+    fn a_purge_leaves_nothing_in_the_journal() {
+        let dir = tempfile::tempdir().unwrap();
+        let clock = crate::ManualClock::new(at(1_000));
+        let store = crate::Store::open(
+            dir.path().join("t.redb"),
+            crate::Options::new().manual_clock(&clock).purge_batch(3),
+        )
+        .unwrap();
+        for i in 0..10u64 {
+            let ttl = Duration::from_secs(60 * (1 + i % 2) * 60);
+            let request = crate::IssueRequest::session(format!("user-{i}")).ttl(ttl);
+            store.issue(&request).unwrap();
+        }
+        clock.advance(Duration::from_secs(90 * 60));
+        let inner = store.checked().unwrap();
+        assert!(
+            !inner.journal.as_ref().unwrap().is_empty(),
+            "issues are journaled"
+        );
+        assert_eq!(store.purge_expired().unwrap(), 5);
+        assert!(inner.journal.as_ref().unwrap().is_empty());
     }
 
     /// A close while the background thread works (holding the store, as it does for each

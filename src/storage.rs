@@ -728,6 +728,10 @@ fn due_keys(
     keys_between(table, [0; 8], time_head(now), limit)
 }
 
+/// Rows whose room the overlay keeps once emptied (what the batches between two checkpoints
+/// write, at most, in the usual case).
+const OVERLAY_KEPT: usize = 8_192;
+
 /// Token rows written by journaled batches that redb has not committed yet (they sit in the
 /// write transaction kept open across batches, see `write`), for verify, whose snapshots cannot
 /// see that transaction. `None`: the row was removed. Emptied right after each redb commit, once
@@ -765,7 +769,12 @@ impl Overlay {
     /// Forgets every row: redb has committed them.
     pub(crate) fn clear(&self) {
         let mut rows = self.rows.write();
-        rows.clear();
+        if rows.capacity() > OVERLAY_KEPT {
+            // A large batch (a tenant's revocation) does not keep its table's memory.
+            *rows = HashMap::new();
+        } else {
+            rows.clear();
+        }
         self.len.store(0, Ordering::Release);
     }
 }
