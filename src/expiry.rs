@@ -161,15 +161,16 @@ fn dead_name_rows(tx: &Tx<'_, '_>, keys: &[DeadlineKey]) -> Result<NameRows> {
     Ok((subjects, tenants, ids))
 }
 
-/// Whether a token is due for purging in a way that nothing can undo: past its absolute expiry,
-/// or a tombstone past its retention. A token due by its idle timeout alone is not: a verify
+/// Whether a token is due for purging in a way that nothing can undo: past its absolute expiry
+/// (a tombstone: past its retention). A token due by its idle timeout alone is not: a verify
 /// that judged it valid just before its idle deadline may record that use after this read, and
 /// move the deadline.
 fn past_for_good(s: &Stored, retention: Duration, now: Timestamp) -> bool {
     let r = &s.record;
-    r.expires_at.is_some_and(|t| t <= now)
-        || r.revoked
-            .is_some_and(|rv| rv.at.saturating_add(retention) <= now)
+    match r.revoked {
+        Some(rv) => rv.at.saturating_add(retention) <= now,
+        None => r.expires_at.is_some_and(|t| t <= now),
+    }
 }
 
 /// Rows of the subject index, rows of the tenant index, and the ids they belong to.
@@ -225,7 +226,7 @@ fn purge_keys(
     // epoch or its line are dead through it: they go with it, before the rows that link them to
     // it go (a child of an idle token lives on). The rows of this batch are out of the tree
     // already: a token's line is read through them.
-    let mut orphans = Vec::new();
+    let (mut orphans, mut heirs) = (Vec::new(), Vec::new());
     let mut batch: Option<HashMap<TokenId, Record>> = None;
     for s in taken.iter().chain(&dead) {
         let children = tx.tables.children_of(&s.record.id)?;
@@ -252,6 +253,33 @@ fn purge_keys(
             )? != Line::Alive;
         if through {
             orphans.extend(children);
+        } else {
+            heirs.push((s.record.clone(), children));
+        }
+    }
+    // A parent removed for its idle timeout alone leaves its children to their own use, and
+    // hands them its place in the line: they take its parent as theirs and its expiry as a
+    // bound on their own (set by a roll, say, after they were issued), so that they end where
+    // they would have ended with it still stored.
+    for (parent, children) in heirs {
+        for id in children {
+            if batch.as_ref().is_some_and(|b| b.contains_key(&id)) {
+                continue;
+            }
+            let Some(child) = tx.tables.get(&id)? else {
+                continue;
+            };
+            let mut heir = child.clone();
+            heir.record.parent = parent.parent;
+            if let Some(end) = parent.expires_at {
+                if heir.record.expires_at.is_none_or(|e| e > end) {
+                    heir.record.expires_at = Some(end);
+                }
+            }
+            tx.tables.put(Some(&child), &heir)?;
+            if let Some(grandparent) = parent.parent {
+                tx.tables.add_child(&grandparent, &id)?;
+            }
         }
     }
     let mut removed = taken.len() + dead.len();
@@ -278,13 +306,19 @@ fn purge_keys(
 }
 
 /// Removes the tokens `ids` (those still stored) and all their descendants, which an epoch
-/// killed through an ancestor that is being removed. Returns how many were removed.
+/// killed through an ancestor that is being removed. A tombstone among them stays, with its
+/// descendants (revoked with it), until its retention ends: it answers "revoked" that long.
+/// Returns how many were removed.
 fn delete_descendants(tx: &mut Tx<'_, '_>, mut ids: Vec<TokenId>) -> Result<usize> {
+    let retention = tx.inner.opts.revoked_retention;
     let mut removed = 0;
     while let Some(id) = ids.pop() {
         let Some(s) = tx.tables.get(&id)? else {
             continue;
         };
+        if s.record.revoked.is_some() && !past_for_good(&s, retention, tx.now) {
+            continue;
+        }
         ids.extend(tx.tables.children_of(&id)?);
         tx.tables.delete(&s)?;
         removed += 1;
@@ -560,6 +594,12 @@ mod tests {
             now
         ));
         assert!(!past_for_good(&token(None, None, None), retention, now));
+        // A tombstone stays for its retention, also past the token's expiry.
+        assert!(!past_for_good(
+            &token(Some(90), None, Some(80)),
+            retention,
+            now
+        ));
     }
 
     /// A purge batch commits in the store file itself: nothing of it waits in the journal or

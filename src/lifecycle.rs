@@ -111,8 +111,10 @@ pub(crate) enum Line {
 /// What ends a token through an epoch, its line or its rotation: a child never outlives its
 /// parent, [`crate::Store::revoke_issued_before`] kills without writing to the rows, and a
 /// rotated token in its grace window ends with its successor ([`successor_ended`]). A parent's
-/// idle timeout does not end its children: their own use keeps them going. `get` reads a
-/// token's record, `kills` says whether an epoch kills one record.
+/// idle timeout does not end its children: their own use keeps them going (the purge that
+/// removes such a parent hands its parent and expiry down to them). A revoked or killed
+/// ancestor says "revoked" even above an expired one. `get` reads a token's record, `kills`
+/// says whether an epoch kills one record.
 pub(crate) fn line_of(
     r: &Record,
     now: Timestamp,
@@ -122,6 +124,9 @@ pub(crate) fn line_of(
     if kills(r)? {
         return Ok(Line::Revoked);
     }
+    // Revoked before expired, as for the token itself: an expired ancestor does not hide a
+    // revoked or killed one above it.
+    let mut expired = false;
     let mut next = r.parent;
     for _ in 0..MAX_ANCESTORS {
         let Some(id) = next else { break };
@@ -129,15 +134,13 @@ pub(crate) fn line_of(
         if p.revoked.is_some() || kills(&p)? {
             return Ok(Line::Revoked);
         }
-        if p.expires_at.is_some_and(|e| e <= now) {
-            return Ok(Line::Expired);
-        }
+        expired |= p.expires_at.is_some_and(|e| e <= now);
         next = p.parent;
     }
     if successor_ended(r, now, &get)? {
         return Ok(Line::Revoked);
     }
-    Ok(Line::Alive)
+    Ok(if expired { Line::Expired } else { Line::Alive })
 }
 
 impl Line {

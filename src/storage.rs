@@ -74,16 +74,13 @@ fn time_head(t: Timestamp) -> [u8; 8] {
 }
 
 /// When the purge may remove a record: its deadline, or for a revoked token the end of the
-/// retention of its tombstone, whichever comes first.
+/// retention of its tombstone (which answers "revoked" that long, also past the token's own
+/// expiry: a host watching for revoked tokens presented again sees them as such).
 pub(crate) fn purge_deadline(s: &Stored, retention: Duration) -> Option<Timestamp> {
     let r = &s.record;
-    let own = r.deadline();
     match r.revoked {
-        Some(rv) => {
-            let end = rv.at.saturating_add(retention);
-            Some(own.map_or(end, |d| d.min(end)))
-        }
-        None => own,
+        Some(rv) => Some(rv.at.saturating_add(retention)),
+        None => r.deadline(),
     }
 }
 
@@ -725,6 +722,12 @@ fn due_keys(
     now: Timestamp,
     limit: usize,
 ) -> Result<Vec<Key24>> {
+    // Deadlines before 1970 share the index's first time (`time_head`): before then the purge
+    // could not tell which are due, and would find the same rows again and again. Nothing is
+    // purged until the clock passes 1970 (verify judges every token by the clock regardless).
+    if now.as_unix_millis() < 0 {
+        return Ok(Vec::new());
+    }
     keys_between(table, [0; 8], time_head(now), limit)
 }
 
@@ -911,9 +914,10 @@ impl ReadTables {
     }
 
     /// How many tokens are due for purging at `now`: the tokens that rows of the deadline index
-    /// up to `now` point at (a revoked token's old row points at nothing once it is purged, or
-    /// at the token that another row names too).
-    pub(crate) fn count_due(&self, now: Timestamp) -> Result<usize> {
+    /// up to `now` point at and whose deadline has come (a revoked token's old row points at
+    /// nothing once it is purged, at a tombstone kept for its retention, or at the token that
+    /// another row names too).
+    pub(crate) fn count_due(&self, now: Timestamp, retention: Duration) -> Result<usize> {
         let mut ids: Vec<TokenId> = due_keys(&self.by_deadline, now, usize::MAX)?
             .iter()
             .map(id_of)
@@ -922,7 +926,10 @@ impl ReadTables {
         ids.dedup();
         let mut n = 0;
         for id in &ids {
-            n += usize::from(self.tokens.get(&id.0)?.is_some());
+            let due = self
+                .get(id)?
+                .is_some_and(|s| purge_deadline(&s, retention).is_some_and(|d| d <= now));
+            n += usize::from(due);
         }
         Ok(n)
     }

@@ -463,7 +463,7 @@ impl Store {
         self.call(|inner| inner.purge_all())
     }
 
-    /// Writes every use recorded by verify (`last_used_at`, idle extensions) now.
+    /// Writes every use recorded by verify (`last_used_at`, idle extensions) before this call.
     pub fn flush(&self) -> Result<()> {
         self.call(|inner| inner.flush_uses())
     }
@@ -483,7 +483,7 @@ impl Store {
                     Some(p) => std::fs::metadata(p)?.len(),
                     None => 0,
                 },
-                due_for_purge: tables.count_due(now)? as u64,
+                due_for_purge: tables.count_due(now, inner.opts.revoked_retention)? as u64,
                 ..Stats::default()
             };
             let mut after = None;
@@ -713,9 +713,16 @@ impl Inner {
         Ok(out)
     }
 
-    /// Writes every pending use.
+    /// Writes the uses pending when it is called. Bounded by what waits now: verifies on other
+    /// threads add uses meanwhile, and under load the buffer may never be empty (a flush that
+    /// waited for that held the background thread, and a close, forever). One round more than
+    /// needed, since uses of idle-timeout tokens recorded meanwhile are taken first.
     pub(crate) fn flush_uses(&self) -> Result<()> {
-        while !self.touches.is_empty() {
+        let rounds = self.touches.len().div_ceil(crate::write::USES_PER_FLUSH) + 1;
+        for _ in 0..rounds {
+            if self.touches.is_empty() {
+                break;
+            }
             self.write(Commit::Uses, |_| Ok(()))?;
         }
         Ok(())

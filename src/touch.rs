@@ -145,6 +145,11 @@ impl Touches {
         self.idle_len.load(Ordering::Relaxed) > 0
     }
 
+    /// How many uses wait.
+    pub(crate) fn len(&self) -> usize {
+        self.idle_len.load(Ordering::Relaxed) + self.plain_len.load(Ordering::Relaxed)
+    }
+
     /// Whether anything waits.
     pub(crate) fn is_empty(&self) -> bool {
         !self.idle_pending() && self.plain_len.load(Ordering::Relaxed) == 0

@@ -128,7 +128,7 @@ pub(crate) struct Pending {
 /// Pending uses written by one flush batch. Other batches write none: each use is a record in a
 /// random place of the tree, and a few of them riding along with a durable issue or revocation
 /// made that write cost a third more (scattered pages written with it).
-const USES_PER_FLUSH: usize = 100_000;
+pub(crate) const USES_PER_FLUSH: usize = 100_000;
 
 impl Inner {
     /// Runs `f` in a write transaction and returns its result once committed.

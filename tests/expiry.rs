@@ -326,6 +326,36 @@ fn an_idle_token_with_a_use_not_yet_written_is_purged_with_all_its_rows() {
     assert_eq!(index_rows_of(&path, &t.record.id), 0);
 }
 
+/// The tombstone outlives the token's own expiry: a revoked session presented again after it
+/// would have expired still answers "revoked" until the retention ends.
+#[test]
+fn a_tombstone_stays_for_its_retention_past_the_token_expiry() {
+    let f = fixture_with(|o| o.revoked_retention(DAY));
+    let t = f
+        .store
+        .issue(&IssueRequest::session("a").tenant("acme").ttl(HOUR))
+        .unwrap();
+    f.clock.advance(HOUR - MINUTE);
+    f.store.revoke(t.record.id).unwrap();
+    f.clock.advance(2 * HOUR);
+    assert_eq!(f.store.stats().unwrap().due_for_purge, 0);
+    assert_eq!(f.store.purge_expired().unwrap(), 0);
+    assert_eq!(
+        f.store.verify(t.token.as_str()).unwrap().rejection(),
+        Some(Rejection::Revoked)
+    );
+    f.clock.advance(DAY - 2 * HOUR);
+    assert_eq!(f.store.stats().unwrap().due_for_purge, 1);
+    assert_eq!(f.store.purge_expired().unwrap(), 1);
+    assert_eq!(
+        f.store.verify(t.token.as_str()).unwrap().rejection(),
+        Some(Rejection::Unknown)
+    );
+    let path = f.path();
+    f.store.close().unwrap();
+    assert_eq!(index_rows_of(&path, &t.record.id), 0);
+}
+
 #[test]
 fn a_revocation_brings_the_purge_forward_and_the_old_deadline_row_goes_when_reached() {
     let f = fixture_with(|o| o.revoked_retention(DAY));
@@ -427,4 +457,34 @@ fn a_planned_purge_keeps_tokens_a_pending_use_keeps_alive_and_every_index_exact(
     }
     // The survivors' rows, and the rows the revocations left at the revoked tokens' own expiry.
     assert_eq!(count_rows(&tx, "by_deadline"), 5);
+}
+
+/// A clock before 1970 (a manual clock set there): the deadline index cannot order those
+/// deadlines, and the purge leaves them for later instead of finding the same rows forever.
+#[test]
+fn a_purge_before_1970_ends_and_verify_still_judges_by_the_clock() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = tessera::ManualClock::new(tessera::Timestamp::from_unix_millis(-10 * 86_400_000));
+    let store = Store::open(
+        dir.path().join("t.redb"),
+        tessera::Options::new().manual_clock(&clock).purge_batch(2),
+    )
+    .unwrap();
+    let tokens: Vec<_> = (0..5)
+        .map(|i| {
+            store
+                .issue(&IssueRequest::session(format!("s{i}")).ttl(2 * HOUR))
+                .unwrap()
+        })
+        .collect();
+    clock.advance(HOUR);
+    assert_eq!(store.purge_expired().unwrap(), 0);
+    clock.advance(2 * HOUR);
+    assert_eq!(store.purge_expired().unwrap(), 0);
+    assert_eq!(
+        store.verify(tokens[0].token.as_str()).unwrap().rejection(),
+        Some(Rejection::Expired)
+    );
+    clock.advance(11 * DAY);
+    assert_eq!(store.purge_expired().unwrap(), 5);
 }

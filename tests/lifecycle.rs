@@ -394,7 +394,8 @@ fn the_audit_feed_records_every_change_with_ids_and_reads_from_a_cursor() {
     f.store
         .revoke_issued_before(RevokeScope::Tenant("acme".into()), f.store.now())
         .unwrap();
-    f.clock.advance(DAY);
+    // Past the tombstones' retention (7 days by default).
+    f.clock.advance(8 * DAY);
     f.store.purge_expired().unwrap();
     let events = f.store.events(0, 100).unwrap();
     let kinds: Vec<_> = events.iter().map(|e| e.kind).collect();
@@ -911,4 +912,82 @@ fn an_idle_parent_leaves_its_children_to_their_own_use() {
         .verify(child.issued.token.as_str())
         .unwrap()
         .is_valid());
+}
+
+#[test]
+fn a_revoked_ancestor_says_revoked_above_an_expired_one() {
+    let f = fixture();
+    let root = f
+        .store
+        .issue(&IssueRequest::session("root").never_expires())
+        .unwrap();
+    let middle = f
+        .store
+        .issue_child(&root.token, &IssueRequest::session("middle").ttl(MINUTE))
+        .unwrap();
+    let leaf = f
+        .store
+        .issue_child(&middle.issued.token, &IssueRequest::session("leaf"))
+        .unwrap();
+    f.clock.advance(2 * MINUTE);
+    assert_eq!(
+        rejection(&f.store, leaf.issued.token.as_str()),
+        Some(Rejection::Expired)
+    );
+    f.store
+        .revoke_issued_before(RevokeScope::Subject("root".into()), f.store.now())
+        .unwrap();
+    assert_eq!(
+        rejection(&f.store, leaf.issued.token.as_str()),
+        Some(Rejection::Revoked)
+    );
+}
+
+/// A parent purged for its idle timeout alone leaves its child to its own use, but not past
+/// what the parent would have allowed: the child ends when the parent would have expired (a
+/// roll's grace here), as it would with the parent still stored.
+#[test]
+fn a_child_outlives_its_purged_idle_parent_only_within_the_parent_expiry() {
+    let f = fixture();
+    let key = f
+        .store
+        .issue(
+            &IssueRequest::api_key("acme")
+                .never_expires()
+                .no_max_lifetime()
+                .idle_timeout(DAY),
+        )
+        .unwrap();
+    let child = f
+        .store
+        .issue_child(
+            &key.token,
+            &IssueRequest::api_key("acme")
+                .never_expires()
+                .no_max_lifetime(),
+        )
+        .unwrap();
+    let rolled = f.store.roll(&key.token, 7 * DAY).unwrap();
+    f.clock.advance(2 * DAY);
+    assert_eq!(
+        rejection(&f.store, key.token.as_str()),
+        Some(Rejection::Idle)
+    );
+    // The key and its successor (the same idle timeout, unused too).
+    assert_eq!(
+        rejection(&f.store, rolled.token.as_str()),
+        Some(Rejection::Idle)
+    );
+    assert_eq!(f.store.purge_expired().unwrap(), 2);
+    assert_eq!(f.store.get(key.record.id).unwrap(), None);
+    assert!(f
+        .store
+        .verify(child.issued.token.as_str())
+        .unwrap()
+        .is_valid());
+    f.clock.advance(6 * DAY);
+    assert_eq!(
+        rejection(&f.store, child.issued.token.as_str()),
+        Some(Rejection::Expired)
+    );
 }

@@ -225,11 +225,9 @@ impl World {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         };
+        // A tombstone stays for its retention, whatever the token's own deadline.
         match m.revoked_at {
-            Some(r) => {
-                let end = r.saturating_add(RETENTION);
-                Some(own.map_or(end, |d| d.min(end)))
-            }
+            Some(r) => Some(r.saturating_add(RETENTION)),
             None => own,
         }
     }
@@ -294,12 +292,20 @@ impl World {
     }
 
     /// A purge removes a token an epoch killed (its own or an ancestor's) with its stored
-    /// descendants; returns how many it removed.
-    fn purge_subtree(&mut self, i: usize) -> usize {
+    /// descendants, except tombstones inside their retention (with theirs); returns how many it
+    /// removed.
+    fn purge_subtree(&mut self, i: usize, now: Timestamp) -> usize {
         let mut n = 0;
         let mut stack = vec![i];
         while let Some(j) = stack.pop() {
             if self.tokens[j].1.purged {
+                continue;
+            }
+            let kept = self.tokens[j]
+                .1
+                .revoked_at
+                .is_some_and(|r| r.saturating_add(RETENTION) > now);
+            if j != i && kept {
                 continue;
             }
             self.tokens[j].1.purged = true;
@@ -657,7 +663,7 @@ fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
                     let cleaned = !m.revoked && w.killed(m);
                     if !m.purged && (due || cleaned) {
                         if w.killed_in_line(i) {
-                            want += w.purge_subtree(i);
+                            want += w.purge_subtree(i, now);
                         } else {
                             w.tokens[i].1.purged = true;
                             want += 1;

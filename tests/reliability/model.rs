@@ -142,11 +142,9 @@ impl M {
     }
 
     fn purge_at(&self) -> Option<Timestamp> {
+        // A tombstone stays for its retention, whatever the token's own expiry.
         match self.revoked {
-            Some(at) => {
-                let end = at.saturating_add(RETENTION);
-                Some(self.expires.map_or(end, |e| e.min(end)))
-            }
+            Some(at) => Some(at.saturating_add(RETENTION)),
             None => self.expires,
         }
     }
