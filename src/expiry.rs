@@ -162,13 +162,14 @@ fn dead_name_rows(tx: &Tx<'_, '_>, keys: &[DeadlineKey]) -> Result<NameRows> {
 }
 
 /// Whether a token is due for purging in a way that nothing can undo: past its absolute expiry
-/// (a tombstone: past its retention). A token due by its idle timeout alone is not: a verify
+/// (a tombstone: past its retention, or its deadline if that came before the revocation). A token due by its idle timeout alone is not: a verify
 /// that judged it valid just before its idle deadline may record that use after this read, and
 /// move the deadline.
 fn past_for_good(s: &Stored, retention: Duration, now: Timestamp) -> bool {
     let r = &s.record;
     match r.revoked {
-        Some(rv) => rv.at.saturating_add(retention) <= now,
+        // A tombstone takes no more uses: its deadline moves no more.
+        Some(_) => purge_deadline(s, retention).is_some_and(|d| d <= now),
         None => r.expires_at.is_some_and(|t| t <= now),
     }
 }
@@ -262,6 +263,17 @@ fn purge_keys(
     // bound on their own (set by a roll, say, after they were issued), so that they end where
     // they would have ended with it still stored.
     for (parent, children) in heirs {
+        // The first ancestor that stays, and the earliest expiry on the way to it (ancestors
+        // removed in this batch too, for their idle timeout, hand theirs down as well).
+        let mut end = parent.expires_at;
+        let mut above = parent.parent;
+        while let Some(r) = above.and_then(|a| batch.as_ref().and_then(|b| b.get(&a))) {
+            end = match (end, r.expires_at) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+            above = r.parent;
+        }
         for id in children {
             if batch.as_ref().is_some_and(|b| b.contains_key(&id)) {
                 continue;
@@ -270,15 +282,21 @@ fn purge_keys(
                 continue;
             };
             let mut heir = child.clone();
-            heir.record.parent = parent.parent;
-            if let Some(end) = parent.expires_at {
-                if heir.record.expires_at.is_none_or(|e| e > end) {
-                    heir.record.expires_at = Some(end);
+            let r = &mut heir.record;
+            r.parent = above;
+            if let Some(end) = end {
+                if r.expires_at.is_none_or(|e| e > end) {
+                    r.expires_at = Some(end);
+                }
+                // A renewal or a rotation stays within it too.
+                let life = end.saturating_duration_since(r.created_at);
+                if r.max_lifetime.is_none_or(|m| m > life) {
+                    r.max_lifetime = Some(life);
                 }
             }
             tx.tables.put(Some(&child), &heir)?;
-            if let Some(grandparent) = parent.parent {
-                tx.tables.add_child(&grandparent, &id)?;
+            if let Some(ancestor) = above {
+                tx.tables.add_child(&ancestor, &id)?;
             }
         }
     }

@@ -75,12 +75,15 @@ fn time_head(t: Timestamp) -> [u8; 8] {
 
 /// When the purge may remove a record: its deadline, or for a revoked token the end of the
 /// retention of its tombstone (which answers "revoked" that long, also past the token's own
-/// expiry: a host watching for revoked tokens presented again sees them as such).
+/// expiry: a host watching for revoked tokens presented again sees them as such). A token that
+/// was already past its deadline when it was revoked (a tenant's revocation reaches expired
+/// tokens not yet purged) keeps its deadline: it was no longer valid to revoke.
 pub(crate) fn purge_deadline(s: &Stored, retention: Duration) -> Option<Timestamp> {
     let r = &s.record;
-    match r.revoked {
-        Some(rv) => Some(rv.at.saturating_add(retention)),
-        None => r.deadline(),
+    match (r.revoked, r.deadline()) {
+        (Some(rv), Some(own)) if own <= rv.at => Some(own),
+        (Some(rv), _) => Some(rv.at.saturating_add(retention)),
+        (None, own) => own,
     }
 }
 

@@ -190,7 +190,18 @@ impl Inner {
         }
     }
 
-    fn run_batch(&self, mut jobs: Vec<Job>) {
+    fn run_batch(&self, jobs: Vec<Job>) {
+        // Checkpoint jobs (a purge batch, an explicit checkpoint) commit the file itself, with
+        // nothing journaled: the others go first, journaled as usual, so that a checkpoint
+        // whose commit fails fails only the jobs that asked for one.
+        let (checkpoints, others): (Vec<Job>, Vec<Job>) =
+            jobs.into_iter().partition(|j| j.checkpoint);
+        for group in [others, checkpoints] {
+            self.run_group(group);
+        }
+    }
+
+    fn run_group(&self, mut jobs: Vec<Job>) {
         while !jobs.is_empty() {
             let durable = jobs.iter().any(|j| j.durable);
             let checkpoint = jobs.iter().any(|j| j.checkpoint);

@@ -985,9 +985,48 @@ fn a_child_outlives_its_purged_idle_parent_only_within_the_parent_expiry() {
         .verify(child.issued.token.as_str())
         .unwrap()
         .is_valid());
+    // Nor does a renewal take it further.
+    f.store.renew(&child.issued.token, 30 * DAY).unwrap();
     f.clock.advance(6 * DAY);
     assert_eq!(
         rejection(&f.store, child.issued.token.as_str()),
         Some(Rejection::Expired)
+    );
+}
+
+/// A line of idle tokens purged in one batch: the grandchild takes the first ancestor that
+/// stays as its parent (a revocation of that ancestor reaches it) and the earliest expiry.
+#[test]
+fn idle_ancestors_purged_together_hand_down_to_the_first_that_stays() {
+    let f = fixture();
+    let plain = |r: IssueRequest| r.never_expires().no_max_lifetime();
+    let root = f
+        .store
+        .issue(&plain(IssueRequest::api_key("acme")))
+        .unwrap();
+    let idle = |r: IssueRequest| plain(r).idle_timeout(DAY);
+    let a = f
+        .store
+        .issue_child(&root.token, &idle(IssueRequest::api_key("acme")))
+        .unwrap();
+    let b = f
+        .store
+        .issue_child(&a.issued.token, &idle(IssueRequest::api_key("acme")))
+        .unwrap();
+    let leaf = f
+        .store
+        .issue_child(&b.issued.token, &plain(IssueRequest::api_key("acme")))
+        .unwrap();
+    f.clock.advance(2 * DAY);
+    assert!(f.store.verify(root.token.as_str()).unwrap().is_valid());
+    assert_eq!(f.store.purge_expired().unwrap(), 2);
+    assert_eq!(
+        f.store.get(leaf.issued.record.id).unwrap().unwrap().parent,
+        Some(root.record.id)
+    );
+    assert_eq!(f.store.revoke(root.record.id).unwrap(), 2);
+    assert_eq!(
+        rejection(&f.store, leaf.issued.token.as_str()),
+        Some(Rejection::Revoked)
     );
 }

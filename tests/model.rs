@@ -225,10 +225,12 @@ impl World {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         };
-        // A tombstone stays for its retention, whatever the token's own deadline.
-        match m.revoked_at {
-            Some(r) => Some(r.saturating_add(RETENTION)),
-            None => own,
+        // A tombstone stays for its retention, also past the token's own deadline, unless
+        // that came before the revocation.
+        match (m.revoked_at, own) {
+            (Some(r), Some(d)) if d <= r => Some(d),
+            (Some(r), _) => Some(r.saturating_add(RETENTION)),
+            (None, own) => own,
         }
     }
 
@@ -301,10 +303,8 @@ impl World {
             if self.tokens[j].1.purged {
                 continue;
             }
-            let kept = self.tokens[j]
-                .1
-                .revoked_at
-                .is_some_and(|r| r.saturating_add(RETENTION) > now);
+            let kept = self.tokens[j].1.revoked_at.is_some()
+                && self.purge_deadline(j).is_some_and(|d| d > now);
             if j != i && kept {
                 continue;
             }

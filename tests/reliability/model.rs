@@ -142,10 +142,12 @@ impl M {
     }
 
     fn purge_at(&self) -> Option<Timestamp> {
-        // A tombstone stays for its retention, whatever the token's own expiry.
-        match self.revoked {
-            Some(at) => Some(at.saturating_add(RETENTION)),
-            None => self.expires,
+        // A tombstone stays for its retention, also past the token's own expiry, unless that
+        // came before the revocation.
+        match (self.revoked, self.expires) {
+            (Some(at), Some(e)) if e <= at => Some(e),
+            (Some(at), _) => Some(at.saturating_add(RETENTION)),
+            (None, e) => e,
         }
     }
 }
