@@ -355,7 +355,9 @@ fn clean_epochs(tx: &mut Tx<'_, '_>, budget: usize) -> Result<(usize, bool)> {
         tx.tables.set_cleanup(&key, None)?;
         return Ok((0, true));
     };
-    // Candidates: the scope's tokens (store-wide: a window of the token table, by id).
+    // Candidates: a window of the scope's tokens by id (store-wide: of the token table; else of
+    // the subject or tenant index), from where the last batch stopped: each batch reads only
+    // its window, however many tokens the scope has.
     let (candidates, resume) = if key == "*" {
         let batch = tx.tables.tokens_after(after, budget)?;
         let resume = (batch.len() == budget)
@@ -363,9 +365,9 @@ fn clean_epochs(tx: &mut Tx<'_, '_>, budget: usize) -> Result<(usize, bool)> {
             .flatten();
         (batch, resume)
     } else if let Some(subject) = key.strip_prefix("s:") {
-        (tx.tables.of_subject(subject)?, None)
+        tx.tables.of_name_after(true, subject, after, budget)?
     } else if let Some(tenant) = key.strip_prefix("t:") {
-        (tx.tables.of_tenant(tenant)?, None)
+        tx.tables.of_name_after(false, tenant, after, budget)?
     } else {
         (Vec::new(), None)
     };
@@ -391,14 +393,9 @@ fn clean_epochs(tx: &mut Tx<'_, '_>, budget: usize) -> Result<(usize, bool)> {
         removed += 1 + delete_descendants(tx, children)?;
         last = Some(s.record.id);
     }
-    // Scoped cleanups restart from their index (removed rows are gone from it); the store-wide
-    // one goes on after the last id it removed if it stopped early (descendants count against
-    // the budget), else after the window.
-    let next = match (key == "*", left_over) {
-        (false, _) => None,
-        (true, true) => last,
-        (true, false) => resume,
-    };
+    // The cleanup goes on after the last id it removed if it stopped early (descendants count
+    // against the budget), else after the window.
+    let next = if left_over { last } else { resume };
     if next.is_none() && !left_over {
         tx.tables.set_cleanup(&key, None)?;
     } else if next.is_some() {

@@ -317,6 +317,17 @@ impl Tx<'_, '_> {
         if let Some(p) = s.record.parent {
             self.tables.add_child(&p, &s.record.id)?;
         }
+        // Issued before an epoch still ahead (`revoke_issued_before` with a future instant): it
+        // is dead already, and the cleanup of that epoch may have passed its place; queue it
+        // again so that the purge removes this token too.
+        let r = &s.record;
+        let mut keys = vec!["*".to_string(), format!("t:{}", r.tenant)];
+        keys.extend(r.subject.as_ref().map(|sub| format!("s:{sub}")));
+        for key in keys {
+            if self.tables.epoch(&key)?.is_some_and(|e| r.created_at < e) {
+                self.tables.queue_cleanup(&key)?;
+            }
+        }
         self.event(NewEvent::token(EventKind::Issued, s.record.id))
     }
 

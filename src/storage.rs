@@ -2,6 +2,7 @@
 //! second storage backend would need no change to the token logic.
 
 use std::collections::HashMap;
+use std::ops::Bound;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -260,15 +261,23 @@ impl<'t> WriteTables<'t> {
             Some(old) if old >= t => old,
             _ => {
                 self.epochs.insert(key, t.as_unix_millis())?;
-                self.cleanup.insert(key, [].as_slice())?;
                 if let Some(log) = &mut self.log {
                     log.insert(T::Epochs, key.as_bytes(), &t.as_unix_millis().to_le_bytes());
-                    log.insert(T::Cleanup, key.as_bytes(), &[]);
                 }
+                self.queue_cleanup(key)?;
                 t
             }
         };
         Ok(now_in_force)
+    }
+
+    /// Queues a cleanup of the rows the epoch under `key` kills, from the first.
+    pub(crate) fn queue_cleanup(&mut self, key: &str) -> Result<()> {
+        self.cleanup.insert(key, [].as_slice())?;
+        if let Some(log) = &mut self.log {
+            log.insert(T::Cleanup, key.as_bytes(), &[]);
+        }
+        Ok(())
     }
 
     /// The first pending epoch cleanup: its key and the id it stopped after.
@@ -556,6 +565,41 @@ impl<'t> WriteTables<'t> {
     pub(crate) fn of_tenant(&self, tenant: &str) -> Result<Vec<Stored>> {
         let ids = scan(&self.by_tenant, tenant_head(tenant), usize::MAX)?;
         self.load(ids, |s| of_tenant(s, tenant))
+    }
+
+    /// A window of [`Self::of_subject`] (`subject`) or [`Self::of_tenant`]: the tokens of the
+    /// next `limit` index rows after the id `after`, and the last id read if the window was
+    /// full (where the next one starts).
+    pub(crate) fn of_name_after(
+        &self,
+        subject: bool,
+        name: &str,
+        after: Option<TokenId>,
+        limit: usize,
+    ) -> Result<(Vec<Stored>, Option<TokenId>)> {
+        let (table, head) = if subject {
+            (&self.by_subject, subject_head(name))
+        } else {
+            (&self.by_tenant, tenant_head(name))
+        };
+        let end = key24(head, &TokenId([0xFF; 16]));
+        let start = after.map(|a| key24(head, &a));
+        let first = key24(head, &TokenId([0; 16]));
+        let range = match &start {
+            Some(k) => (Bound::Excluded(k), Bound::Included(&end)),
+            None => (Bound::Included(&first), Bound::Included(&end)),
+        };
+        let mut ids = Vec::new();
+        for row in table.range::<&[u8; 24]>(range)?.take(limit) {
+            ids.push(id_of(row?.0.value()));
+        }
+        let resume = (ids.len() == limit).then(|| ids.last().copied()).flatten();
+        let rows = if subject {
+            self.load(ids, |s| of_subject(s, name))?
+        } else {
+            self.load(ids, |s| of_tenant(s, name))?
+        };
+        Ok((rows, resume))
     }
 
     /// Up to `limit` rows of the deadline index that are `<= now`, in id order, and whether more

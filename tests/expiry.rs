@@ -488,3 +488,65 @@ fn a_purge_before_1970_ends_and_verify_still_judges_by_the_clock() {
     clock.advance(11 * DAY);
     assert_eq!(store.purge_expired().unwrap(), 5);
 }
+
+/// `revoke_issued_before` with an instant still ahead kills the tokens issued until then: the
+/// purge removes those issued after its cleanup went by, too.
+#[test]
+fn tokens_issued_before_a_future_epoch_are_purged_too() {
+    let f = fixture();
+    f.store.issue(&IssueRequest::session("a")).unwrap();
+    f.store
+        .revoke_issued_before(
+            tessera::RevokeScope::Store,
+            f.store.now().saturating_add(HOUR),
+        )
+        .unwrap();
+    assert_eq!(f.store.purge_expired().unwrap(), 1);
+    let late = f.store.issue(&IssueRequest::session("b")).unwrap();
+    assert_eq!(
+        f.store.verify(late.token.as_str()).unwrap().rejection(),
+        Some(Rejection::Revoked)
+    );
+    assert_eq!(f.store.purge_expired().unwrap(), 1);
+    assert_eq!(f.store.get(late.record.id).unwrap(), None);
+}
+
+/// A subject's or tenant's epoch is cleaned a window at a time: every killed token goes, the
+/// others stay, whatever the batch size.
+#[test]
+fn a_scoped_epoch_is_cleaned_in_windows() {
+    let f = fixture_with(|o| o.purge_batch(3));
+    let old: Vec<_> = (0..10)
+        .map(|_| {
+            f.store
+                .issue(&IssueRequest::session("alice").tenant("acme"))
+                .unwrap()
+        })
+        .collect();
+    let other = f
+        .store
+        .issue(&IssueRequest::session("bob").tenant("acme"))
+        .unwrap();
+    f.clock.advance(MINUTE);
+    let new = f
+        .store
+        .issue(&IssueRequest::session("alice").tenant("acme"))
+        .unwrap();
+    f.store
+        .revoke_issued_before(tessera::RevokeScope::Subject("alice".into()), f.store.now())
+        .unwrap();
+    assert_eq!(f.store.purge_expired().unwrap(), 10);
+    for t in &old {
+        assert_eq!(f.store.get(t.record.id).unwrap(), None);
+    }
+    assert!(f.store.verify(new.token.as_str()).unwrap().is_valid());
+    assert!(f.store.verify(other.token.as_str()).unwrap().is_valid());
+    f.store
+        .revoke_issued_before(
+            tessera::RevokeScope::Tenant("acme".into()),
+            f.store.now().saturating_add(MINUTE),
+        )
+        .unwrap();
+    assert_eq!(f.store.purge_expired().unwrap(), 2);
+    assert_eq!(f.store.stats().unwrap().all.live, 0);
+}

@@ -131,6 +131,15 @@ pub trait Backend {
         false
     }
 
+    /// Whether a revoke keeps the token as a tombstone (answering "revoked" until the purge)
+    /// rather than deleting it. The purge then also removes the revoked tokens that were
+    /// already expired when they were revoked (a tombstone of a token revoked while valid stays
+    /// for its retention, past the end of the run), which a deleting store removed at revoke
+    /// time.
+    fn revoke_keeps_tombstones(&self) -> bool {
+        false
+    }
+
     /// Extra backend-specific figures reported as-is (name, value), e.g. Redis `used_memory`.
     fn extra_figures(&mut self) -> Result<Vec<(&'static str, f64)>> {
         Ok(Vec::new())

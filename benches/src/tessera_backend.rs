@@ -125,6 +125,10 @@ impl Backend for Tessera {
     fn reports_commits(&self) -> bool {
         true
     }
+
+    fn revoke_keeps_tombstones(&self) -> bool {
+        true
+    }
 }
 
 struct Handle(Store);
