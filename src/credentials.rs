@@ -160,12 +160,21 @@ fn trim(s: &str) -> &str {
     s.trim_matches([' ', '\t'])
 }
 
-/// `token=...` or `foo="x", token=...`: a `key=value` list rather than a bare token.
+/// `token=...` or `foo="x", token=...`: a `key=value` list rather than a bare token. A value
+/// that is an RFC 7235 token68 (`dGVzdA==`: `=` only as trailing padding) is a bare token.
 fn looks_like_params(rest: &str) -> bool {
+    let body = rest.trim_end_matches('=');
+    let token68 = !body.is_empty()
+        && body
+            .bytes()
+            .all(|c| c.is_ascii_alphanumeric() || b"-._~+/".contains(&c));
+    if token68 {
+        return false;
+    }
     match rest.find('=') {
         Some(i) => {
             let key = trim(&rest[..i]);
-            !key.is_empty() && key.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'_')
+            !key.is_empty() && key.bytes().all(is_tchar)
         }
         None => false,
     }

@@ -248,7 +248,10 @@ impl Options {
     /// memory, and a background thread writes those of idle-timeout tokens at least this often
     /// (0.1 s to 1 hour). Uses of other tokens ride along with that write, and with
     /// [`crate::Store::flush`] and close, so they never cause a commit of their own (and never
-    /// slow down an issue or a revocation).
+    /// slow down an issue or a revocation). In the multi-process mode another process sees a
+    /// use once it is written (its verify and its purge judge idle timeouts by the file): keep
+    /// idle timeouts well above this interval (plus the one second within which repeated uses
+    /// of a token are not recorded again).
     pub fn flush_interval(mut self, d: Duration) -> Self {
         self.flush_interval = d;
         self
@@ -395,6 +398,20 @@ impl Options {
             other.event_retention,
         ) {
             return Err("default lifetimes or limits differ");
+        }
+        // The second open would silently run without the sweeper or the cache it asked for.
+        if (
+            self.sweep_interval,
+            self.flush_interval,
+            self.purge_batch,
+            self.cache_size,
+        ) != (
+            other.sweep_interval,
+            other.flush_interval,
+            other.purge_batch,
+            other.cache_size,
+        ) {
+            return Err("sweeper, flush interval, purge batch or cache size differ");
         }
         Ok(())
     }

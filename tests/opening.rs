@@ -31,6 +31,13 @@ fn opening_the_same_path_twice_gives_the_same_store() {
     assert_eq!(f.store.commits(), again.commits());
     let other = Store::open(f.path(), f.options().prefixes("a", "b"));
     assert!(matches!(other, Err(Error::OptionsConflict(_))), "{other:?}");
+    // A second open that asks for a sweeper the first one does not run is told so.
+    let swept = Store::open(
+        f.path(),
+        f.options()
+            .sweep_interval(Some(std::time::Duration::from_secs(60))),
+    );
+    assert!(matches!(swept, Err(Error::OptionsConflict(_))), "{swept:?}");
 }
 
 #[test]
