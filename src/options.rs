@@ -206,7 +206,9 @@ impl Options {
         self
     }
 
-    /// The clock every time-based decision uses.
+    /// The clock every time-based decision uses. Opening a path already open in this process
+    /// needs the same clock: pass the same `Options` (or a clone of it), since each call of
+    /// this method makes a clock of its own.
     pub fn clock(mut self, clock: impl Clock) -> Self {
         self.clock = Arc::new(clock);
         self.clock_id = Arc::as_ptr(&self.clock) as *const () as usize;
@@ -297,7 +299,8 @@ impl Options {
         self
     }
 
-    /// How many audit events are kept (the oldest are dropped first; 0 turns the feed off).
+    /// How many audit events are kept: the oldest are dropped first, 256 at a time, so up to 255
+    /// more may be read. 0 turns the feed off (events recorded before stay).
     pub fn event_retention(mut self, n: usize) -> Self {
         self.event_retention = n;
         self
