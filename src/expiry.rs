@@ -217,10 +217,16 @@ fn purge_keys(
                 taken.push(s);
             }
         } else {
-            // The row was stale: drop it and write the token's rows as they should be (all of
-            // them, the subject and tenant rows too).
+            // The row was stale: drop it and put the token back. A row other than the token's
+            // own (the expiry row a revocation left, a tombstone being kept for its retention;
+            // an idle deadline a pending use just moved) leaves the token's other rows as they
+            // are: only its row goes back. Otherwise (the clock stepped back across the
+            // deadline, and the plan may have taken the subject and tenant rows) all of them
+            // are written as they should be.
             tx.tables.remove_deadline_row(&key)?;
-            tx.tables.put(None, &s)?;
+            let intact = deadline_key(&s, retention) != Some(key)
+                && named_gone.binary_search(&s.record.id).is_err();
+            tx.tables.put(intact.then_some(&s), &s)?;
         }
     }
     // The children of a token purged for good (expired, or a tombstone) or dead through an

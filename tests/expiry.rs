@@ -344,15 +344,21 @@ fn a_tombstone_stays_for_its_retention_past_the_token_expiry() {
         f.store.verify(t.token.as_str()).unwrap().rejection(),
         Some(Rejection::Revoked)
     );
+    // The purge dropped the expiry row the revocation left and kept the tombstone's others:
+    // its subject, tenant and retention rows.
+    let (path, options) = (f.path(), f.options().revoked_retention(DAY));
+    f.store.close().unwrap();
+    assert_eq!(index_rows_of(&path, &t.record.id), 3);
+    let store = Store::open(&path, options).unwrap();
+    assert_eq!(store.list_subject("a").unwrap().len(), 0);
     f.clock.advance(DAY - 2 * HOUR);
-    assert_eq!(f.store.stats().unwrap().due_for_purge, 1);
-    assert_eq!(f.store.purge_expired().unwrap(), 1);
+    assert_eq!(store.stats().unwrap().due_for_purge, 1);
+    assert_eq!(store.purge_expired().unwrap(), 1);
     assert_eq!(
-        f.store.verify(t.token.as_str()).unwrap().rejection(),
+        store.verify(t.token.as_str()).unwrap().rejection(),
         Some(Rejection::Unknown)
     );
-    let path = f.path();
-    f.store.close().unwrap();
+    store.close().unwrap();
     assert_eq!(index_rows_of(&path, &t.record.id), 0);
 }
 
