@@ -217,8 +217,10 @@ impl IssueRequest {
             ("idle timeout", idle),
             ("max lifetime", max_life),
         ] {
-            if d.is_some_and(|d| d.is_zero()) {
-                return bad(format!("the {name} must be longer than zero"));
+            // Times are kept in milliseconds: less would be stored as zero, a token dead at
+            // issue.
+            if d.is_some_and(|d| d < Duration::from_millis(1)) {
+                return bad(format!("the {name} must be at least 1 ms"));
             }
         }
         if self.max_uses == Some(0) {
@@ -336,9 +338,9 @@ impl Inner {
         target: crate::TokenRef<'_>,
         extend_by: Duration,
     ) -> Result<Renewed> {
-        if extend_by.is_zero() {
+        if extend_by < Duration::from_millis(1) {
             return Err(Error::InvalidArgument(
-                "extend_by must be longer than zero".into(),
+                "extend_by must be at least 1 ms (times are kept in milliseconds)".into(),
             ));
         }
         let target = self.resolve(target)?;

@@ -279,21 +279,18 @@ impl Tx<'_, '_> {
         s: &Stored,
         presented: bool,
     ) -> Result<Result<(), Rejection>> {
-        if let Err(why) = self.judge(&s.record)? {
-            return Ok(Err(why));
-        }
-        match s.record.successor {
-            Some(sc) if sc.how == Replacement::Rotated && self.now >= sc.grace_until => {
-                if !presented {
-                    return Err(Error::InvalidArgument(format!(
-                        "this token was rotated and its grace window is over; its successor is {}",
-                        sc.id
-                    )));
-                }
-                Ok(Err(Rejection::ReuseDetected))
+        if self.reused(&s.record)? {
+            if !presented {
+                let successor = s.record.successor.map(|sc| sc.id.to_string());
+                return Err(Error::InvalidArgument(format!(
+                    "this token was rotated and its grace window is over; its successor is {}",
+                    successor.unwrap_or_default()
+                )));
             }
-            _ => Ok(Ok(())),
+            return Ok(Err(Rejection::ReuseDetected));
         }
+        // A rotated token past its grace that is not a reuse is dead through its line.
+        self.judge(&s.record)
     }
 
     /// The expiry of the token's parent, if it has a parent that expires: a token derived from a
@@ -337,14 +334,26 @@ impl Tx<'_, '_> {
         else {
             return Ok(());
         };
+        // A rotated generation is the same session as its successor: it counts once, as the
+        // newest generation.
+        let superseded = |r: &Record| r.successor.is_some_and(|sc| sc.how == Replacement::Rotated);
         let mut live = Vec::new();
         for s in self.tables.of_subject(subject)? {
-            if s.record.kind == new.kind && self.judge(&s.record)?.is_ok() {
+            let r = &s.record;
+            if r.kind == new.kind && !superseded(r) && self.judge(r)?.is_ok() {
                 live.push(s);
             }
         }
         if live.len() < max {
             return Ok(());
+        }
+        // The new token's own ancestors count, but are not evicted (a child would be issued
+        // under a parent its own issue revoked).
+        let mut ancestors = Vec::new();
+        let mut next = new.parent;
+        while let Some(id) = next.filter(|_| ancestors.len() < MAX_ANCESTORS) {
+            ancestors.push(id);
+            next = self.tables.get(&id)?.and_then(|s| s.record.parent);
         }
         let key = |s: &Stored| match policy {
             CapPolicy::EvictLeastRecentlyUsed => {
@@ -364,9 +373,22 @@ impl Tx<'_, '_> {
                 new.kind
             ))),
             _ => {
+                let excess = live.len() + 1 - max;
+                live.retain(|s| !ancestors.contains(&s.record.id));
+                if live.len() < excess {
+                    return Err(Error::LimitReached(format!(
+                        "subject {subject:?} is at its cap of {max} live {} tokens, and the \
+                         ones to evict are this token's own ancestors",
+                        new.kind
+                    )));
+                }
                 live.sort_by_key(|s| key(s));
-                for s in live.iter().take(live.len() + 1 - max) {
-                    self.revoke_tree(s, RevokeReason::CapEviction)?;
+                for s in live.iter().take(excess) {
+                    // Re-read: an earlier eviction's cascade may have reached it. A session
+                    // goes with every generation of its rotation family.
+                    if let Some(current) = self.tables.get(&s.record.id)? {
+                        self.revoke_family(&current, RevokeReason::CapEviction)?;
+                    }
                 }
                 Ok(())
             }
@@ -458,19 +480,30 @@ impl Tx<'_, '_> {
         Ok(n)
     }
 
-    /// Revokes a rotated token and every later generation of its family.
+    /// Revokes the family of a reused token: every generation linked to it by rotations, the
+    /// earlier ones too (and the children of each), as [`Self::revoke_family`].
     fn revoke_chain(&mut self, from: &Stored) -> Result<usize> {
-        let mut n = 0;
-        let mut next = Some(from.clone());
-        let mut hops = 0;
-        while let Some(s) = next.take() {
-            n += self.revoke_tree(&s, RevokeReason::Reuse)?;
-            hops += 1;
-            if let (Some(sc), true) = (s.record.successor, hops < 100_000) {
-                next = self.tables.get(&sc.id)?;
-            }
+        self.revoke_family(from, RevokeReason::Reuse)
+    }
+
+    /// Whether presenting this token is the reuse of a rotated generation: not revoked, rotated,
+    /// its grace window over, and not dead through its line already (revoking its family again
+    /// would add nothing). Judged before its expiry and idle timeout: a stolen generation that
+    /// an attacker rotated stays a reuse when the client presents it after it expired.
+    pub(crate) fn reused(&self, r: &Record) -> Result<bool> {
+        let rotated_out = r.revoked.is_none()
+            && r.successor
+                .is_some_and(|sc| sc.how == Replacement::Rotated && self.now >= sc.grace_until);
+        if !rotated_out {
+            return Ok(false);
         }
-        Ok(n)
+        let line = line_of(
+            r,
+            self.now,
+            |id| Ok(self.tables.get(id)?.map(|s| s.record)),
+            |a| killed(a, |k| self.tables.epoch(k)),
+        )?;
+        Ok(line != Line::Revoked)
     }
 }
 
@@ -487,7 +520,7 @@ impl Inner {
         let parent_id = parent.id();
         let now = self.opts.clock.now();
         let (id, secret) = token_text::generate(now)?;
-        let mut record = req.build(&self.opts, id, now)?;
+        let record = req.build(&self.opts, id, now)?;
         let prefix = self.prefix(record.kind).to_owned();
         let hash = secret_hash(&self.key, &id, &secret);
         let key_version = self.key.version;
@@ -499,6 +532,20 @@ impl Inner {
             if let Err(why) = tx.judge_target(&p, parent.presented())? {
                 return Ok(Err(why));
             }
+            // Every check walks a token's ancestors up to MAX_ANCESTORS: a deeper child would
+            // escape its line's epochs and expiries.
+            let mut depth = 1;
+            let mut above = p.record.parent;
+            while let Some(id) = above {
+                depth += 1;
+                if depth >= MAX_ANCESTORS {
+                    return Err(Error::InvalidArgument(format!(
+                        "a child is at most {} levels below its first ancestor",
+                        MAX_ANCESTORS - 1
+                    )));
+                }
+                above = tx.tables.get(&id)?.and_then(|s| s.record.parent);
+            }
             if p.record.max_uses.is_some() {
                 // A limited-use token spends a use on each child (a one-time link exchanged
                 // for a session), like a verify that accepts it.
@@ -508,6 +555,8 @@ impl Inner {
                 tx.tables.put(Some(&p), &used)?;
                 tx.event(NewEvent::token(EventKind::Used, p.record.id))?;
             }
+            // A clone: the job runs again if another in its batch fails.
+            let mut record = record.clone();
             record.parent = Some(p.record.id);
             let mut clamped = false;
             if let Some(pe) = p.record.expires_at {
@@ -552,6 +601,10 @@ impl Inner {
                 }
                 if kind.is_some_and(|k| k != old.record.kind) {
                     return Ok(Err(Rejection::Malformed(MalformedReason::Prefix)));
+                }
+                if tx.reused(&old.record)? {
+                    tx.revoke_chain(&old)?;
+                    return Ok(Err(Rejection::ReuseDetected));
                 }
                 if let Err(why) = tx.judge(&old.record)? {
                     return Ok(Err(why));

@@ -293,7 +293,11 @@ impl Options {
     }
 
     /// At most `max` live tokens of `kind` per subject; `policy` says what a new one does to an
-    /// over-full subject. Enforced inside the issuing transaction.
+    /// over-full subject. Enforced inside the issuing transaction. A rotated session counts
+    /// once (as its newest generation), and an evicted session goes with every generation; a
+    /// child never evicts its own ancestors. Subjects are store-wide, as for
+    /// [`crate::Store::revoke_subject`]: with per-tenant user ids, make the subject unique
+    /// across tenants (`"tenant/user"`).
     pub fn subject_cap(mut self, kind: crate::Kind, max: usize, policy: crate::CapPolicy) -> Self {
         self.caps.insert(kind, (max, policy));
         self
@@ -352,8 +356,8 @@ impl Options {
         .into_iter()
         .flatten()
         {
-            if d.is_zero() {
-                return bad("lifetimes and timeouts must be longer than zero (use None for none)");
+            if d < Duration::from_millis(1) {
+                return bad("lifetimes and timeouts must be at least 1 ms (use None for none)");
             }
         }
         Ok(())

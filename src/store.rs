@@ -304,7 +304,8 @@ impl Store {
     }
 
     /// Revokes every live token of `subject` (in every tenant), except `except` if given ("log
-    /// out my other devices"). Returns how many were revoked.
+    /// out my other devices": its ancestors are kept too, since revoking one would end it).
+    /// Returns how many were revoked.
     pub fn revoke_subject(&self, subject: &str, except: Option<TokenId>) -> Result<usize> {
         self.call(|inner| inner.revoke_subject(subject, except))
     }
@@ -368,7 +369,8 @@ impl Store {
     /// dead rows are removed later by the purge, each with its descendants (children die with
     /// their parent). An instant in the future also revokes the
     /// tokens issued until then (to include those issued in the current millisecond, pass
-    /// `now + 1 ms`); the command-line tool refuses future instants.
+    /// `now + 1 ms`): an issue before it succeeds with a token that verify already answers
+    /// "revoked" (epochs never go back). The command-line tool refuses future instants.
     pub fn revoke_issued_before(&self, scope: RevokeScope, before: Timestamp) -> Result<()> {
         self.call(|inner| inner.revoke_before(scope, before))
     }

@@ -321,6 +321,18 @@ impl Inner {
                 MalformedReason::Prefix,
             )));
         }
+        let r = &stored.record;
+        let rotated_out = r.revoked.is_none()
+            && r.successor
+                .is_some_and(|sc| sc.how == Replacement::Rotated && now >= sc.grace_until);
+        if rotated_out && ended != Some(Rejection::Revoked) {
+            // Reuse of a rotated token: the family is compromised. The one case (with
+            // limited-use tokens) where verify writes. Judged before the token's expiry and
+            // idle timeout: a generation an attacker rotated is still reused when the client
+            // presents it after it expired.
+            self.on_reuse(stored.record.id)?;
+            return Ok(Outcome::Invalid(Rejection::ReuseDetected));
+        }
         if let Some(why) = ended {
             // A tombstone says revoked itself, below.
             if stored.record.revoked.is_none() {
@@ -329,14 +341,6 @@ impl Inner {
         }
         if let Err(r) = self.judge_state(&stored.record, now) {
             return Ok(Outcome::Invalid(r));
-        }
-        if let Some(sc) = stored.record.successor {
-            if sc.how == Replacement::Rotated && now >= sc.grace_until {
-                // Reuse of a rotated token: the family is compromised. The one case (with
-                // limited-use tokens) where verify writes.
-                self.on_reuse(stored.record.id)?;
-                return Ok(Outcome::Invalid(Rejection::ReuseDetected));
-            }
         }
         let mut record = stored.record;
         if let Some(t) = &req.tenant {

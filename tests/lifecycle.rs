@@ -1030,3 +1030,165 @@ fn idle_ancestors_purged_together_hand_down_to_the_first_that_stays() {
         Some(Rejection::Revoked)
     );
 }
+
+/// A session refreshed by rotation is one device under the cap (its generations in their grace
+/// window are the same session), and evicting it ends every generation.
+#[test]
+fn a_rotated_session_counts_once_under_the_subject_cap() {
+    for policy in [CapPolicy::Refuse, CapPolicy::EvictOldest] {
+        let f = fixture_with(|o| o.subject_cap(Kind::Session, 2, policy));
+        let phone = f.store.issue(&IssueRequest::session("ann")).unwrap();
+        let mut current = phone.token.as_str().to_owned();
+        for _ in 0..3 {
+            f.clock.advance(Duration::from_secs(1));
+            current = f.store.rotate(&current).unwrap().token.as_str().to_owned();
+        }
+        f.clock.advance(Duration::from_secs(1));
+        let laptop = f.store.issue(&IssueRequest::session("ann")).unwrap();
+        assert!(f.store.verify(&current).unwrap().is_valid());
+        f.clock.advance(Duration::from_secs(1));
+        let third = f.store.issue(&IssueRequest::session("ann"));
+        if policy == CapPolicy::Refuse {
+            assert!(matches!(third, Err(Error::LimitReached(_))), "{third:?}");
+            assert!(f.store.verify(&current).unwrap().is_valid());
+        } else {
+            // The oldest device goes: the phone, with the generations still in their grace.
+            third.unwrap();
+            assert_eq!(rejection(&f.store, &current), Some(Rejection::Revoked));
+            assert_eq!(
+                rejection(&f.store, phone.token.as_str()),
+                Some(Rejection::Revoked)
+            );
+        }
+        assert!(f.store.verify(laptop.token.as_str()).unwrap().is_valid());
+    }
+}
+
+/// With a cap of one, a child of the same subject would evict its own parent: refused, and the
+/// parent stays.
+#[test]
+fn a_child_never_evicts_its_own_parent() {
+    let f = fixture_with(|o| o.subject_cap(Kind::Session, 1, CapPolicy::EvictOldest));
+    let parent = f.store.issue(&IssueRequest::session("ann")).unwrap();
+    let child = f
+        .store
+        .issue_child(&parent.token, &IssueRequest::session("ann"));
+    assert!(matches!(child, Err(Error::LimitReached(_))), "{child:?}");
+    assert!(f.store.verify(parent.token.as_str()).unwrap().is_valid());
+}
+
+/// A stolen generation rotated by the thief: the client presenting the old one after it
+/// expired is still a reuse, and ends the thief's branch.
+#[test]
+fn reuse_is_detected_after_the_old_generation_expired() {
+    let f = fixture();
+    let stolen = f
+        .store
+        .issue(&IssueRequest::session("ann").ttl(HOUR))
+        .unwrap();
+    let thief = f.store.rotate(stolen.token.as_str()).unwrap();
+    f.clock.advance(HOUR / 2);
+    let thief = f.store.rotate(thief.token.as_str()).unwrap();
+    f.clock.advance(HOUR);
+    assert_eq!(
+        rejection(&f.store, stolen.token.as_str()),
+        Some(Rejection::ReuseDetected)
+    );
+    assert_eq!(
+        rejection(&f.store, thief.token.as_str()),
+        Some(Rejection::Revoked)
+    );
+}
+
+/// Reuse of a middle generation ends the earlier ones too, with their children.
+#[test]
+fn reuse_revokes_the_earlier_generations_and_their_children() {
+    let f = fixture();
+    let first = f.store.issue(&IssueRequest::session("ann")).unwrap();
+    let child = f
+        .store
+        .issue_child(&first.token, &IssueRequest::api_key("acme").subject("ann"))
+        .unwrap();
+    let second = f.store.rotate(first.token.as_str()).unwrap();
+    f.store.rotate(second.token.as_str()).unwrap();
+    f.clock.advance(HOUR);
+    assert_eq!(
+        rejection(&f.store, second.token.as_str()),
+        Some(Rejection::ReuseDetected)
+    );
+    assert_eq!(
+        rejection(&f.store, child.issued.token.as_str()),
+        Some(Rejection::Revoked)
+    );
+}
+
+/// "Log out my other devices" from a session that a magic link was exchanged for keeps that
+/// session: the link, its parent, is not revoked under it.
+#[test]
+fn revoking_a_subject_keeps_the_excepted_token_and_its_ancestors() {
+    let f = fixture();
+    let link = f
+        .store
+        .issue(&IssueRequest::session("ann").max_uses(1))
+        .unwrap();
+    let session = f
+        .store
+        .issue_child(&link.token, &IssueRequest::session("ann"))
+        .unwrap();
+    let other = f.store.issue(&IssueRequest::session("ann")).unwrap();
+    assert_eq!(
+        f.store
+            .revoke_subject("ann", Some(session.issued.record.id))
+            .unwrap(),
+        1
+    );
+    assert!(f
+        .store
+        .verify(session.issued.token.as_str())
+        .unwrap()
+        .is_valid());
+    assert_eq!(
+        rejection(&f.store, other.token.as_str()),
+        Some(Rejection::Revoked)
+    );
+}
+
+/// Times are kept in milliseconds: a shorter lifetime is refused rather than stored as zero.
+#[test]
+fn a_lifetime_under_a_millisecond_is_refused() {
+    let f = fixture();
+    let short = f
+        .store
+        .issue(&IssueRequest::session("ann").ttl(Duration::from_micros(500)));
+    assert!(matches!(short, Err(Error::InvalidArgument(_))), "{short:?}");
+    let t = f.store.issue(&IssueRequest::session("ann")).unwrap();
+    let renewed = f.store.renew(&t.token, Duration::from_micros(500));
+    assert!(
+        matches!(renewed, Err(Error::InvalidArgument(_))),
+        "{renewed:?}"
+    );
+}
+
+/// Checks walk at most 64 ancestors: a deeper child is refused.
+#[test]
+fn a_line_of_children_is_at_most_63_deep() {
+    let f = fixture();
+    let mut token = f
+        .store
+        .issue(&IssueRequest::api_key("acme").never_expires())
+        .unwrap()
+        .token;
+    for _ in 0..63 {
+        token = f
+            .store
+            .issue_child(&token, &IssueRequest::api_key("acme"))
+            .unwrap()
+            .issued
+            .token;
+    }
+    let deeper = f.store.issue_child(&token, &IssueRequest::api_key("acme"));
+    assert!(
+        matches!(deeper, Err(Error::InvalidArgument(_))),
+        "{deeper:?}"
+    );
+}

@@ -254,16 +254,22 @@ impl World {
         n
     }
 
+    /// Reuse: the reused token's whole rotation family goes, earlier generations too.
     fn revoke_chain(&mut self, from: usize, now: Timestamp) {
-        let mut cur = Some(from);
-        while let Some(i) = cur {
-            self.revoke_tree(i, now);
-            cur = self.tokens[i]
-                .1
-                .successor
-                .map(|(s, _)| s)
-                .filter(|&s| !self.tokens[s].1.purged);
+        self.revoke_tree(from, now);
+        for g in self.family(from) {
+            self.revoke_tree(g, now);
         }
+    }
+
+    /// Presenting `i` is a reuse: stored, not revoked, rotated with its grace over, and not
+    /// killed through its line. Judged before its expiry and idle timeout.
+    fn reused(&self, i: usize, now: Timestamp) -> bool {
+        let m = &self.tokens[i].1;
+        !m.purged
+            && !m.revoked
+            && m.successor.is_some_and(|(_, g)| now >= g)
+            && !self.killed_in_line(i)
     }
 
     /// The generations of `i`'s rotation family linked to it: backwards only if every earlier
@@ -392,12 +398,13 @@ fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
             Op::IssueChild { parent, spec } => {
                 let Some(p) = w.pick(parent) else { continue };
                 let got = store.issue_child(&w.tokens[p].0.token, &request(&spec));
-                let mut state = w.state(p, now);
-                if state.is_ok() && w.tokens[p].1.successor.is_some_and(|(_, g)| now >= g) {
+                let state = if w.reused(p, now) {
                     // A rotated token presented after its grace window: reuse.
-                    state = Err(Rejection::ReuseDetected);
                     w.revoke_chain(p, now);
-                }
+                    Err(Rejection::ReuseDetected)
+                } else {
+                    w.state(p, now)
+                };
                 match state {
                     Err(why) => {
                         prop_assert_eq!(got.map(|c| c.clamped).unwrap_err(), Error::Rejected(why))
@@ -438,11 +445,14 @@ fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
                 let got = store
                     .verify_with(w.tokens[i].0.token.as_str(), &req)
                     .unwrap();
-                let m = &w.tokens[i].1;
+                let reused = w.reused(i, now);
                 let mut want = w.state(i, now);
-                if want.is_ok() && m.successor.is_some_and(|(_, g)| now >= g) {
+                if reused {
                     want = Err(Rejection::ReuseDetected);
                     w.revoke_chain(i, now);
+                }
+                let m = &w.tokens[i].1;
+                if reused {
                 } else if want.is_ok() && tenant.is_some_and(|t| m.tenant != TENANTS[t]) {
                     want = Err(Rejection::TenantMismatch);
                 } else if want.is_ok()
@@ -504,13 +514,22 @@ fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
                 let except = except.and_then(|e| w.pick(e));
                 let except_id = except.map(|e| w.tokens[e].1.id);
                 let got = store.revoke_subject(SUBJECTS[subject], except_id).unwrap();
+                // The kept token and its ancestors.
+                let mut kept = Vec::new();
+                let mut next = except;
+                while let Some(k) = next {
+                    kept.push(k);
+                    // A purged token's parent is not known any more.
+                    let m = &w.tokens[k].1;
+                    next = m.parent.filter(|&p| !m.purged && !w.tokens[p].1.purged);
+                }
                 let roots: Vec<usize> = (0..w.tokens.len())
                     .filter(|&i| {
                         let m = &w.tokens[i].1;
                         m.subject == SUBJECTS[subject]
                             && !m.purged
                             && !m.revoked
-                            && Some(i) != except
+                            && !kept.contains(&i)
                     })
                     .collect();
                 let want: usize = roots.into_iter().map(|i| w.revoke_tree(i, now)).sum();
@@ -547,11 +566,12 @@ fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
             Op::Renew { token, minutes } => {
                 let Some(i) = w.pick(token) else { continue };
                 let got = store.renew(&w.tokens[i].0.token, mins(minutes));
-                let mut state = w.state(i, now);
-                if state.is_ok() && w.tokens[i].1.successor.is_some_and(|(_, g)| now >= g) {
-                    state = Err(Rejection::ReuseDetected);
+                let state = if w.reused(i, now) {
                     w.revoke_chain(i, now);
-                }
+                    Err(Rejection::ReuseDetected)
+                } else {
+                    w.state(i, now)
+                };
                 match (state, w.tokens[i].1.expires) {
                     (Err(why), _) => {
                         prop_assert_eq!(got.map(|r| r.record.id), Err(Error::Rejected(why)))
@@ -585,6 +605,14 @@ fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
             Op::Rotate { token } => {
                 let Some(i) = w.pick(token) else { continue };
                 let got = store.rotate(w.tokens[i].0.token.as_str());
+                if w.reused(i, now) {
+                    w.revoke_chain(i, now);
+                    prop_assert_eq!(
+                        got.map(|r| r.record.id),
+                        Err(Error::Rejected(Rejection::ReuseDetected))
+                    );
+                    continue;
+                }
                 let state = w.state(i, now);
                 if let Err(why) = state {
                     prop_assert_eq!(got.map(|r| r.record.id), Err(Error::Rejected(why)));
@@ -667,6 +695,26 @@ fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
                         } else {
                             w.tokens[i].1.purged = true;
                             want += 1;
+                            let m = &w.tokens[i].1;
+                            if !m.revoked && m.expires.is_none_or(|e| e > now) {
+                                // Purged for its idle timeout: its children take its parent,
+                                // and its expiry as a bound (also on renewals).
+                                let (parent, end) = (m.parent, m.expires);
+                                for c in 0..w.tokens.len() {
+                                    let child = &mut w.tokens[c].1;
+                                    if child.parent != Some(i) || child.purged {
+                                        continue;
+                                    }
+                                    child.parent = parent;
+                                    if let Some(end) = end {
+                                        child.expires =
+                                            Some(child.expires.map_or(end, |e| e.min(end)));
+                                        let life = end.saturating_duration_since(child.created);
+                                        child.max_life =
+                                            Some(child.max_life.map_or(life, |l| l.min(life)));
+                                    }
+                                }
+                            }
                         }
                     }
                 }
