@@ -86,6 +86,14 @@ impl fmt::Display for Timestamp {
 }
 
 /// A duration in whole milliseconds, saturating at `i64::MAX`.
+/// The earlier of two optional instants (`None`: no bound).
+pub(crate) fn earliest(a: Option<Timestamp>, b: Option<Timestamp>) -> Option<Timestamp> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
+}
+
 pub(crate) fn duration_millis(d: Duration) -> i64 {
     i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
 }

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use crate::sync::{Condvar, Mutex};
 
-use crate::clock::Timestamp;
+use crate::clock::{earliest, Timestamp};
 use crate::error::{Error, Result};
 use crate::events::{EventKind, NewEvent};
 use crate::lifecycle::{killed, line_of, Line};
@@ -170,9 +170,9 @@ fn dead_name_rows(tx: &Tx<'_, '_>, keys: &[DeadlineKey]) -> Result<NameRows> {
 }
 
 /// Whether a token is due for purging in a way that nothing can undo: past its absolute expiry
-/// (a tombstone: past its retention, or its deadline if that came before the revocation). A token due by its idle timeout alone is not: a verify
-/// that judged it valid just before its idle deadline may record that use after this read, and
-/// move the deadline.
+/// (a tombstone: past its retention, or its deadline if that came before the revocation). A
+/// token due by its idle timeout alone is not: a verify that judged it valid just before its
+/// idle deadline may record that use after this read, and move the deadline.
 fn past_for_good(s: &Stored, retention: Duration, now: Timestamp) -> bool {
     let r = &s.record;
     match r.revoked {
@@ -282,10 +282,7 @@ fn purge_keys(
         let mut end = parent.expires_at;
         let mut above = parent.parent;
         while let Some(r) = above.and_then(|a| batch.as_ref().and_then(|b| b.get(&a))) {
-            end = match (end, r.expires_at) {
-                (Some(a), Some(b)) => Some(a.min(b)),
-                (a, b) => a.or(b),
-            };
+            end = earliest(end, r.expires_at);
             above = r.parent;
         }
         for id in children {
@@ -299,9 +296,7 @@ fn purge_keys(
             let r = &mut heir.record;
             r.parent = above;
             if let Some(end) = end {
-                if r.expires_at.is_none_or(|e| e > end) {
-                    r.expires_at = Some(end);
-                }
+                r.expires_at = earliest(r.expires_at, Some(end));
                 // A renewal or a rotation stays within it too.
                 let life = end.saturating_duration_since(r.created_at);
                 if r.max_lifetime.is_none_or(|m| m > life) {

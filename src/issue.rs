@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use crate::clock::Timestamp;
+use crate::clock::{earliest, Timestamp};
 use crate::error::{Error, Result};
 use crate::events::{EventKind, NewEvent};
 use crate::lifecycle::CapPolicy;
@@ -227,10 +227,7 @@ impl IssueRequest {
             return bad("max_uses must be at least 1".into());
         }
         let cap = max_life.map(|m| now.saturating_add(m));
-        let expires_at = match (ttl.map(|t| now.saturating_add(t)), cap) {
-            (Some(e), Some(c)) => Some(e.min(c)),
-            (e, c) => e.or(c),
-        };
+        let expires_at = earliest(ttl.map(|t| now.saturating_add(t)), cap);
         Ok(Record {
             id,
             kind: self.kind,

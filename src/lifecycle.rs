@@ -170,6 +170,14 @@ fn successor_ended(
     }
 }
 
+/// Whether a token was rotated and its grace window is over: presenting it is a reuse (unless
+/// it is revoked, or dead through its line already).
+pub(crate) fn rotated_out(r: &Record, now: Timestamp) -> bool {
+    r.revoked.is_none()
+        && r.successor
+            .is_some_and(|sc| sc.how == Replacement::Rotated && now >= sc.grace_until)
+}
+
 /// Epochs in memory, for verifies in the exclusive mode (where every epoch is written by this
 /// process).
 #[derive(Default)]
@@ -293,6 +301,18 @@ impl Tx<'_, '_> {
         self.judge(&s.record)
     }
 
+    /// The ids of a line from `first` up through its parents, as far as they are stored, at most
+    /// [`MAX_ANCESTORS`] (what every check walks).
+    pub(crate) fn line_ids(&self, first: Option<TokenId>) -> Result<Vec<TokenId>> {
+        let mut ids = Vec::new();
+        let mut next = first;
+        while let Some(id) = next.filter(|_| ids.len() < MAX_ANCESTORS) {
+            ids.push(id);
+            next = self.tables.get(&id)?.and_then(|s| s.record.parent);
+        }
+        Ok(ids)
+    }
+
     /// The expiry of the token's parent, if it has a parent that expires: a token derived from a
     /// child (its rotation successor) never outlives the parent either.
     fn parent_expiry(&self, r: &Record) -> Result<Option<Timestamp>> {
@@ -317,13 +337,18 @@ impl Tx<'_, '_> {
         // Issued before an epoch still ahead (`revoke_issued_before` with a future instant): it
         // is dead already, and the cleanup of that epoch may have passed its place; queue it
         // again so that the purge removes this token too.
+        // One killing epoch's cleanup is enough to remove it.
         let r = &s.record;
-        let mut keys = vec!["*".to_string(), format!("t:{}", r.tenant)];
-        keys.extend(r.subject.as_ref().map(|sub| format!("s:{sub}")));
-        for key in keys {
-            if self.tables.epoch(&key)?.is_some_and(|e| r.created_at < e) {
-                self.tables.queue_cleanup(&key)?;
+        let killer = std::cell::RefCell::new(None);
+        killed(r, |k| {
+            let e = self.tables.epoch(k)?;
+            if e.is_some_and(|e| r.created_at < e) {
+                *killer.borrow_mut() = Some(k.to_owned());
             }
+            Ok(e)
+        })?;
+        if let Some(key) = killer.into_inner() {
+            self.tables.queue_cleanup(&key)?;
         }
         self.event(NewEvent::token(EventKind::Issued, s.record.id))
     }
@@ -349,12 +374,7 @@ impl Tx<'_, '_> {
         }
         // The new token's own ancestors count, but are not evicted (a child would be issued
         // under a parent its own issue revoked).
-        let mut ancestors = Vec::new();
-        let mut next = new.parent;
-        while let Some(id) = next.filter(|_| ancestors.len() < MAX_ANCESTORS) {
-            ancestors.push(id);
-            next = self.tables.get(&id)?.and_then(|s| s.record.parent);
-        }
+        let ancestors = self.line_ids(new.parent)?;
         let key = |s: &Stored| match policy {
             CapPolicy::EvictLeastRecentlyUsed => {
                 let r = &s.record;
@@ -491,10 +511,7 @@ impl Tx<'_, '_> {
     /// would add nothing). Judged before its expiry and idle timeout: a stolen generation that
     /// an attacker rotated stays a reuse when the client presents it after it expired.
     pub(crate) fn reused(&self, r: &Record) -> Result<bool> {
-        let rotated_out = r.revoked.is_none()
-            && r.successor
-                .is_some_and(|sc| sc.how == Replacement::Rotated && self.now >= sc.grace_until);
-        if !rotated_out {
+        if !rotated_out(r, self.now) {
             return Ok(false);
         }
         let line = line_of(
@@ -534,17 +551,11 @@ impl Inner {
             }
             // Every check walks a token's ancestors up to MAX_ANCESTORS: a deeper child would
             // escape its line's epochs and expiries.
-            let mut depth = 1;
-            let mut above = p.record.parent;
-            while let Some(id) = above {
-                depth += 1;
-                if depth >= MAX_ANCESTORS {
-                    return Err(Error::InvalidArgument(format!(
-                        "a child is at most {} levels below its first ancestor",
-                        MAX_ANCESTORS - 1
-                    )));
-                }
-                above = tx.tables.get(&id)?.and_then(|s| s.record.parent);
+            if 1 + tx.line_ids(p.record.parent)?.len() >= MAX_ANCESTORS {
+                return Err(Error::InvalidArgument(format!(
+                    "a child is at most {} levels below its first ancestor",
+                    MAX_ANCESTORS - 1
+                )));
             }
             if p.record.max_uses.is_some() {
                 // A limited-use token spends a use on each child (a one-time link exchanged

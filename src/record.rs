@@ -22,7 +22,7 @@
 use std::fmt;
 use std::time::Duration;
 
-use crate::clock::{duration_millis, Timestamp};
+use crate::clock::{duration_millis, earliest, Timestamp};
 use crate::error::Error;
 use crate::token_text::TokenId;
 
@@ -342,11 +342,7 @@ impl Record {
     /// The instant the token stops being valid without any further use: the earlier of its
     /// absolute expiry and its idle deadline (from `last_used_at`, or `created_at` if never used).
     pub fn deadline(&self) -> Option<Timestamp> {
-        let idle = self.idle_deadline();
-        match (self.expires_at, idle) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        earliest(self.expires_at, self.idle_deadline())
     }
 
     /// The idle deadline alone.

@@ -133,12 +133,7 @@ impl Inner {
             let tokens = tx.tables.of_subject(&subject)?;
             // The kept token and its ancestors ("log out my other devices" from a session that
             // came from a magic link: revoking the link would end the session with it).
-            let mut kept = Vec::new();
-            let mut next = except;
-            while let Some(id) = next.filter(|_| kept.len() < 64) {
-                kept.push(id);
-                next = tx.tables.get(&id)?.and_then(|s| s.record.parent);
-            }
+            let kept = tx.line_ids(except)?;
             let mut n = 0;
             for s in tokens.iter().filter(|s| !kept.contains(&s.record.id)) {
                 // Re-read: a cascade from an earlier one may have revoked it already.

@@ -577,10 +577,10 @@ impl<'t> WriteTables<'t> {
         after: Option<TokenId>,
         limit: usize,
     ) -> Result<(Vec<Stored>, Option<TokenId>)> {
-        let (table, head) = if subject {
-            (&self.by_subject, subject_head(name))
+        let (table, head, keep): (_, _, fn(&Stored, &str) -> bool) = if subject {
+            (&self.by_subject, subject_head(name), of_subject)
         } else {
-            (&self.by_tenant, tenant_head(name))
+            (&self.by_tenant, tenant_head(name), of_tenant)
         };
         let end = key24(head, &TokenId([0xFF; 16]));
         let start = after.map(|a| key24(head, &a));
@@ -594,12 +594,7 @@ impl<'t> WriteTables<'t> {
             ids.push(id_of(row?.0.value()));
         }
         let resume = (ids.len() == limit).then(|| ids.last().copied()).flatten();
-        let rows = if subject {
-            self.load(ids, |s| of_subject(s, name))?
-        } else {
-            self.load(ids, |s| of_tenant(s, name))?
-        };
-        Ok((rows, resume))
+        Ok((self.load(ids, |s| keep(s, name))?, resume))
     }
 
     /// Up to `limit` rows of the deadline index that are `<= now`, in id order, and whether more

@@ -22,7 +22,7 @@ use redb::{Database, ReadableDatabase};
 use crate::clock::Timestamp;
 use crate::error::Result;
 use crate::options::Concurrency;
-use crate::record::{Kind, Record, Replacement, Stored};
+use crate::record::{Kind, Record, Stored};
 use crate::schema::HashKey;
 use crate::storage::{ScopeSets, Snapshot};
 use crate::store::Inner;
@@ -321,11 +321,7 @@ impl Inner {
                 MalformedReason::Prefix,
             )));
         }
-        let r = &stored.record;
-        let rotated_out = r.revoked.is_none()
-            && r.successor
-                .is_some_and(|sc| sc.how == Replacement::Rotated && now >= sc.grace_until);
-        if rotated_out && ended != Some(Rejection::Revoked) {
+        if crate::lifecycle::rotated_out(&stored.record, now) && ended != Some(Rejection::Revoked) {
             // Reuse of a rotated token: the family is compromised. The one case (with
             // limited-use tokens) where verify writes. Judged before the token's expiry and
             // idle timeout: a generation an attacker rotated is still reused when the client

@@ -22,6 +22,12 @@ fn rejection(store: &Store, token: &str) -> Option<Rejection> {
 
 /// An admin session of tenant 37000 (living `ttl`) and its child for tenant 37001 (asking for a
 /// day), as BookingBug's admin login to a company makes them.
+/// A request for a token bounded by nothing but what the test adds (no expiry, no maximum
+/// lifetime).
+fn lasting(req: IssueRequest) -> IssueRequest {
+    req.never_expires().no_max_lifetime()
+}
+
 fn admin_and_child(f: &Fixture, ttl: Duration) -> (tessera::Issued, tessera::Child) {
     let admin = f
         .store
@@ -747,7 +753,7 @@ fn a_token_under_the_other_kind_s_prefix_is_rejected() {
 fn the_purge_removes_a_killed_line_whose_tokens_are_due_together() {
     let f = fixture();
     // No expiry, idle timeouts only: the parent and its child fall due in the same purge batch.
-    let idle = |req: IssueRequest| req.never_expires().no_max_lifetime().idle_timeout(HOUR);
+    let idle = |req: IssueRequest| lasting(req).idle_timeout(HOUR);
     let p = f
         .store
         .issue(&idle(IssueRequest::session("admin").tenant("a")))
@@ -758,10 +764,7 @@ fn the_purge_removes_a_killed_line_whose_tokens_are_due_together() {
         .unwrap();
     let g = f
         .store
-        .issue_child(
-            &c.issued.token,
-            &IssueRequest::api_key("b").never_expires().no_max_lifetime(),
-        )
+        .issue_child(&c.issued.token, &lasting(IssueRequest::api_key("b")))
         .unwrap();
     f.clock.advance(MINUTE);
     f.store
@@ -876,22 +879,13 @@ fn an_idle_parent_leaves_its_children_to_their_own_use() {
     let f = fixture();
     let parent = f
         .store
-        .issue(
-            &IssueRequest::session("admin")
-                .never_expires()
-                .no_max_lifetime()
-                .idle_timeout(HOUR),
-        )
+        .issue(&lasting(IssueRequest::session("admin")).idle_timeout(HOUR))
         .unwrap();
     let child = f
         .store
         .issue_child(
             &parent.token,
-            &IssueRequest::session("admin")
-                .tenant("b")
-                .never_expires()
-                .no_max_lifetime()
-                .idle_timeout(HOUR),
+            &lasting(IssueRequest::session("admin").tenant("b")).idle_timeout(HOUR),
         )
         .unwrap();
     for _ in 0..3 {
@@ -951,21 +945,11 @@ fn a_child_outlives_its_purged_idle_parent_only_within_the_parent_expiry() {
     let f = fixture();
     let key = f
         .store
-        .issue(
-            &IssueRequest::api_key("acme")
-                .never_expires()
-                .no_max_lifetime()
-                .idle_timeout(DAY),
-        )
+        .issue(&lasting(IssueRequest::api_key("acme")).idle_timeout(DAY))
         .unwrap();
     let child = f
         .store
-        .issue_child(
-            &key.token,
-            &IssueRequest::api_key("acme")
-                .never_expires()
-                .no_max_lifetime(),
-        )
+        .issue_child(&key.token, &lasting(IssueRequest::api_key("acme")))
         .unwrap();
     let rolled = f.store.roll(&key.token, 7 * DAY).unwrap();
     f.clock.advance(2 * DAY);
@@ -999,12 +983,11 @@ fn a_child_outlives_its_purged_idle_parent_only_within_the_parent_expiry() {
 #[test]
 fn idle_ancestors_purged_together_hand_down_to_the_first_that_stays() {
     let f = fixture();
-    let plain = |r: IssueRequest| r.never_expires().no_max_lifetime();
     let root = f
         .store
-        .issue(&plain(IssueRequest::api_key("acme")))
+        .issue(&lasting(IssueRequest::api_key("acme")))
         .unwrap();
-    let idle = |r: IssueRequest| plain(r).idle_timeout(DAY);
+    let idle = |r: IssueRequest| lasting(r).idle_timeout(DAY);
     let a = f
         .store
         .issue_child(&root.token, &idle(IssueRequest::api_key("acme")))
@@ -1015,7 +998,7 @@ fn idle_ancestors_purged_together_hand_down_to_the_first_that_stays() {
         .unwrap();
     let leaf = f
         .store
-        .issue_child(&b.issued.token, &plain(IssueRequest::api_key("acme")))
+        .issue_child(&b.issued.token, &lasting(IssueRequest::api_key("acme")))
         .unwrap();
     f.clock.advance(2 * DAY);
     assert!(f.store.verify(root.token.as_str()).unwrap().is_valid());
