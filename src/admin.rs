@@ -144,7 +144,12 @@ impl ExportHeader {
         };
         let events_seq = match events {
             None => 0,
-            Some(n) if n.bytes().all(|b| b.is_ascii_digit()) => n.parse().map_err(|_| bad())?,
+            // Sequence numbers go on from it: one near the end of the range is a damaged line.
+            Some(n) if n.bytes().all(|b| b.is_ascii_digit()) => n
+                .parse::<u64>()
+                .ok()
+                .filter(|&n| n <= MAX_EVENTS_SEQ)
+                .ok_or_else(bad)?,
             Some(_) => return Err(bad()),
         };
         let hash_mode = match mode {
@@ -203,6 +208,10 @@ fn unhex<const N: usize>(s: &str) -> Option<[u8; N]> {
     Some(out)
 }
 
+/// The largest last-event number an export header may carry (`i64::MAX`: a store's events
+/// can never come near it).
+const MAX_EVENTS_SEQ: u64 = i64::MAX as u64;
+
 /// Rows copied per write transaction by a backup or an import.
 const COPY_BATCH: usize = 20_000;
 
@@ -215,10 +224,13 @@ impl Store {
             let (store_key, hash_mode, key_check) = schema::key_material(&db)?;
             let tx = db.begin_read()?;
             let epochs = ReadTables::new(&tx, &inner.sets)?.all_epochs()?;
+            // The last event, or where this store's events start if it has none yet (an
+            // imported store exported again: its readers' cursors go on).
             let events_seq = {
                 let events = tx.open_table(schema::EVENTS)?;
                 let last = redb::ReadableTable::last(&events)?;
-                last.map_or(0, |(k, _)| k.value())
+                let base = schema::events_base(&tx.open_table(schema::META)?)?;
+                last.map_or(0, |(k, _)| k.value()).max(base)
             };
             Ok(ExportHeader {
                 store_key,
@@ -453,7 +465,7 @@ impl Store {
 
 /// The instants an imported record may hold: from 1970 to the end of year 9999 (what an issue
 /// can produce, and what every layer can show).
-const IMPORTED_TIMES: std::ops::RangeInclusive<i64> = 0..=253_402_300_799_999;
+const IMPORTED_TIMES: std::ops::RangeInclusive<i64> = 0..=Timestamp::MAX.as_unix_millis();
 
 fn check_imported(r: &Record, max_metadata_len: usize) -> Result<()> {
     let bad = |what: &str| Err(Error::InvalidArgument(format!("token {}: {what}", r.id)));

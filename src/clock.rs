@@ -18,6 +18,11 @@ impl Timestamp {
     /// The Unix epoch, 1970-01-01T00:00:00Z.
     pub const EPOCH: Timestamp = Timestamp(0);
 
+    /// 9999-12-31T23:59:59.999Z: the latest instant tessera computes (an expiry, a grace
+    /// window's end), so that every layer can show it (RFC 3339, Python's `datetime`) and an
+    /// export can be imported.
+    pub const MAX: Timestamp = Timestamp(253_402_300_799_999);
+
     /// The instant `ms` milliseconds after the Unix epoch (negative: before it).
     pub const fn from_unix_millis(ms: i64) -> Self {
         Timestamp(ms)
@@ -28,9 +33,14 @@ impl Timestamp {
         self.0
     }
 
-    /// This instant moved `d` later, saturating at the largest representable instant.
+    /// This instant moved `d` later, saturating at [`Timestamp::MAX`] (an instant already
+    /// past it stays where it is).
     pub fn saturating_add(self, d: Duration) -> Self {
-        Timestamp(self.0.saturating_add(duration_millis(d)))
+        Timestamp(
+            self.0
+                .saturating_add(duration_millis(d))
+                .min(Self::MAX.0.max(self.0)),
+        )
     }
 
     /// This instant moved `d` earlier, saturating at the smallest representable instant.
@@ -85,7 +95,6 @@ impl fmt::Display for Timestamp {
     }
 }
 
-/// A duration in whole milliseconds, saturating at `i64::MAX`.
 /// The earlier of two optional instants (`None`: no bound).
 pub(crate) fn earliest(a: Option<Timestamp>, b: Option<Timestamp>) -> Option<Timestamp> {
     match (a, b) {
@@ -94,6 +103,13 @@ pub(crate) fn earliest(a: Option<Timestamp>, b: Option<Timestamp>) -> Option<Tim
     }
 }
 
+/// `d`, at most the span from the Unix epoch to [`Timestamp::MAX`] (what a stored duration can
+/// usefully be: a longer one is shown as no other layer can show it).
+pub(crate) fn bounded(d: Duration) -> Duration {
+    d.min(Duration::from_millis(Timestamp::MAX.0 as u64))
+}
+
+/// A duration in whole milliseconds, saturating at `i64::MAX`.
 pub(crate) fn duration_millis(d: Duration) -> i64 {
     i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
 }
@@ -175,10 +191,19 @@ mod tests {
 
     #[test]
     fn arithmetic_saturates() {
-        let t = Timestamp::from_unix_millis(i64::MAX - 1);
+        assert_eq!(Timestamp::MAX.to_rfc3339(), "9999-12-31T23:59:59.999Z");
+        let t = Timestamp::from_unix_millis(1_764_000_000_000);
+        assert_eq!(t.saturating_add(Duration::MAX), Timestamp::MAX);
         assert_eq!(
-            t.saturating_add(Duration::from_secs(10)).as_unix_millis(),
-            i64::MAX
+            Timestamp::MAX.saturating_add(Duration::from_millis(1)),
+            Timestamp::MAX
+        );
+        // Never earlier than where it started.
+        let far = Timestamp::from_unix_millis(i64::MAX - 1);
+        assert_eq!(far.saturating_add(Duration::from_secs(10)), far);
+        assert_eq!(
+            bounded(Duration::MAX),
+            Duration::from_millis(253_402_300_799_999)
         );
         assert_eq!(
             Timestamp::EPOCH.saturating_duration_since(Timestamp::from_unix_millis(5)),

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use crate::clock::{earliest, Timestamp};
+use crate::clock::{bounded, earliest, Timestamp};
 use crate::error::{Error, Result};
 use crate::events::{EventKind, NewEvent};
 use crate::lifecycle::CapPolicy;
@@ -226,6 +226,7 @@ impl IssueRequest {
         if self.max_uses == Some(0) {
             return bad("max_uses must be at least 1".into());
         }
+        let (idle, max_life) = (idle.map(bounded), max_life.map(bounded));
         let cap = max_life.map(|m| now.saturating_add(m));
         let expires_at = earliest(ttl.map(|t| now.saturating_add(t)), cap);
         Ok(Record {

@@ -479,16 +479,7 @@ impl Tx<'_, '_> {
             let linked = generations.iter().rev().take_while(|g| rotated(g)).count();
             generations.drain(..generations.len() - linked);
         }
-        let mut later = Vec::new();
-        let mut g = s.clone();
-        while rotated(&g) && later.len() < 100_000 {
-            let Some(sc) = g.record.successor else { break };
-            let Some(n) = self.tables.get(&sc.id)? else {
-                break;
-            };
-            later.push(n.record.id);
-            g = n;
-        }
+        let later = self.later_generations(s)?;
         let mut n = self.revoke_tree(s, why)?;
         let ids: Vec<TokenId> = generations.iter().map(|g| g.record.id).collect();
         for id in ids.into_iter().chain(later) {
@@ -498,6 +489,23 @@ impl Tx<'_, '_> {
             }
         }
         Ok(n)
+    }
+
+    /// The generations that rotations made from `s`, oldest first (those still stored).
+    pub(crate) fn later_generations(&self, s: &Stored) -> Result<Vec<TokenId>> {
+        let mut later = Vec::new();
+        let mut next = s.record.successor;
+        while let Some(sc) = next.filter(|sc| sc.how == Replacement::Rotated) {
+            let Some(g) = self.tables.get(&sc.id)? else {
+                break;
+            };
+            if later.len() >= 100_000 {
+                break;
+            }
+            later.push(g.record.id);
+            next = g.record.successor;
+        }
+        Ok(later)
     }
 
     /// Revokes the family of a reused token: every generation linked to it by rotations, the

@@ -14,13 +14,22 @@ use crate::verify::{secret_hash, Rejection};
 use crate::write::{Commit, Tx};
 
 /// A token named by its text (proves possession: its secret is checked) or by its public id
-/// (an administrative action).
-#[derive(Debug, Clone, Copy)]
+/// (an administrative action). Its `Debug` output shows the text's length, never the text.
+#[derive(Clone, Copy)]
 pub enum TokenRef<'a> {
     /// The token text, as the client presented it.
     Text(&'a [u8]),
     /// The public id.
     Id(TokenId),
+}
+
+impl std::fmt::Debug for TokenRef<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            TokenRef::Text(t) => write!(f, "Text({} bytes, redacted)", t.len()),
+            TokenRef::Id(id) => f.debug_tuple("Id").field(id).finish(),
+        }
+    }
 }
 
 impl<'a> From<&'a str> for TokenRef<'a> {
@@ -132,8 +141,13 @@ impl Inner {
         self.write(Commit::Durable, move |tx| {
             let tokens = tx.tables.of_subject(&subject)?;
             // The kept token and its ancestors ("log out my other devices" from a session that
-            // came from a magic link: revoking the link would end the session with it).
-            let kept = tx.line_ids(except)?;
+            // came from a magic link: revoking the link would end the session with it), and the
+            // generations rotated from it (a request still carrying the previous generation in
+            // its grace window: revoking the newest would end the kept one through it).
+            let mut kept = tx.line_ids(except)?;
+            if let Some(s) = except.map(|id| tx.tables.get(&id)).transpose()?.flatten() {
+                kept.extend(tx.later_generations(&s)?);
+            }
             let mut n = 0;
             for s in tokens.iter().filter(|s| !kept.contains(&s.record.id)) {
                 // Re-read: a cascade from an earlier one may have revoked it already.

@@ -266,7 +266,11 @@ impl Store {
     }
 
     /// Verifies a token text: an [`Outcome`] (never an error for a bad token; errors are storage
-    /// faults). Malformed text is rejected without touching storage. Does not write.
+    /// faults). Malformed text is rejected without touching storage. Verifying most tokens
+    /// writes nothing: uses (`last_used_at`, idle extensions) are recorded in memory and written
+    /// in batches. Two cases write to the file, durably, before the answer: a use of a
+    /// limited-use token is counted, and a rotated token presented after its grace window
+    /// revokes its whole family ([`crate::Rejection::ReuseDetected`]).
     pub fn verify(&self, token: impl AsRef<[u8]>) -> Result<Outcome> {
         self.call(|inner| inner.verify(token.as_ref(), &Requirements::new()))
     }
@@ -552,7 +556,8 @@ impl Store {
 pub enum TokenState {
     /// Valid now.
     Live,
-    /// Past its expiry, idle timeout or uses.
+    /// Past its expiry, idle timeout or uses, or replaced by a rotation whose grace window is
+    /// over (presenting it is a reuse).
     Expired,
     /// Revoked (kept until its retention ends).
     Revoked,
@@ -689,6 +694,11 @@ impl Inner {
             crate::lifecycle::Line::Alive => {}
             crate::lifecycle::Line::Revoked => return Ok(TokenState::Revoked),
             crate::lifecycle::Line::Expired => return Ok(TokenState::Expired),
+        }
+        // Replaced by a rotation, its grace over: presenting it is a reuse, not a live session
+        // (a session rotated hourly is one device, not one per generation).
+        if crate::lifecycle::rotated_out(r, now) {
+            return Ok(TokenState::Expired);
         }
         Ok(match self.judge_state(r, now) {
             Ok(()) => TokenState::Live,

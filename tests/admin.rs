@@ -6,7 +6,8 @@ use std::time::Duration;
 
 use common::*;
 use tessera::{
-    Error, ExportHeader, ExportedToken, IssueRequest, Options, Pepper, Rejection, SecretHash, Store,
+    Error, ExportHeader, ExportedToken, IssueRequest, Options, Pepper, Rejection, SecretHash,
+    Store, Timestamp,
 };
 
 #[test]
@@ -269,6 +270,83 @@ fn the_audit_feed_of_an_imported_store_goes_on_after_the_exported_one() {
     let old = header.to_text();
     let (old, _) = old.rsplit_once(':').unwrap();
     assert_eq!(ExportHeader::from_text(old).unwrap().events_seq(), 0);
+}
+
+#[test]
+fn an_imported_store_exported_again_keeps_the_feed_s_place() {
+    let f = fixture();
+    let t = f.store.issue(&IssueRequest::session("alice")).unwrap();
+    f.store.revoke(&t.token).unwrap();
+    let last = f.store.export_header().unwrap().events_seq();
+    assert!(last >= 2);
+    let second = f.dir.path().join("second.redb");
+    let (b, _) = Store::import(
+        &second,
+        f.options(),
+        &f.store.export_header().unwrap(),
+        exported_rows(&f.store).into_iter().map(Ok),
+    )
+    .unwrap();
+    // No event happened in the second store yet: its header still carries the first's place.
+    let header = b.export_header().unwrap();
+    assert_eq!(header.events_seq(), last);
+    let third = f.dir.path().join("third.redb");
+    let (c, _) = Store::import(
+        &third,
+        f.options(),
+        &header,
+        exported_rows(&b).into_iter().map(Ok),
+    )
+    .unwrap();
+    c.issue(&IssueRequest::session("bob")).unwrap();
+    assert_eq!(c.events(last, 10).unwrap()[0].seq, last + 1);
+    // A header whose feed would run out of numbers is a damaged line.
+    let text = header.to_text();
+    let (head, _) = text.rsplit_once(':').unwrap();
+    for n in [u64::MAX, i64::MAX as u64 + 1] {
+        assert!(matches!(
+            ExportHeader::from_text(&format!("{head}:{n}")),
+            Err(Error::InvalidArgument(_))
+        ));
+    }
+}
+
+#[test]
+fn the_longest_lifetimes_end_in_year_9999_and_survive_an_export() {
+    let f = fixture();
+    let key = f
+        .store
+        .issue(&IssueRequest::api_key("acme").ttl(Duration::MAX))
+        .unwrap();
+    assert_eq!(key.record.expires_at, Some(Timestamp::MAX));
+    let session = f
+        .store
+        .issue(
+            &IssueRequest::session("alice")
+                .ttl(Duration::MAX)
+                .idle_timeout(Duration::MAX)
+                .max_lifetime(Duration::MAX),
+        )
+        .unwrap();
+    let r = &session.record;
+    assert_eq!(r.expires_at, Some(Timestamp::MAX));
+    let span = Timestamp::MAX.saturating_duration_since(Timestamp::EPOCH);
+    assert_eq!((r.idle_timeout, r.max_lifetime), (Some(span), Some(span)));
+    let renewed = f.store.renew(&session.token, Duration::MAX).unwrap();
+    assert_eq!(renewed.record.expires_at, Some(Timestamp::MAX));
+    let rolled = f.store.roll(&key.token, Duration::MAX).unwrap();
+    let target = f.dir.path().join("imported.redb");
+    let (store, n) = Store::import(
+        &target,
+        f.options(),
+        &f.store.export_header().unwrap(),
+        exported_rows(&f.store).into_iter().map(Ok),
+    )
+    .unwrap();
+    assert_eq!(n, 3);
+    for t in [&session.token, &key.token, &rolled.token] {
+        assert!(store.verify(t.as_str()).unwrap().is_valid());
+    }
 }
 
 /// Every token the store exports.

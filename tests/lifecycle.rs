@@ -14,6 +14,7 @@ use std::time::Duration;
 use common::*;
 use tessera::{
     CapPolicy, Error, EventKind, IssueRequest, Kind, Rejection, RevokeReason, RevokeScope, Store,
+    TokenState,
 };
 
 fn rejection(store: &Store, token: &str) -> Option<Rejection> {
@@ -705,6 +706,67 @@ fn logging_out_with_either_generation_ends_a_rotated_session() {
     let k2 = f.store.roll(&k1.token, HOUR).unwrap();
     assert_eq!(f.store.revoke(&k1.token).unwrap(), 1);
     assert!(f.store.verify(k2.token.as_str()).unwrap().is_valid());
+}
+
+#[test]
+fn a_session_rotated_past_its_grace_is_listed_and_counted_once() {
+    let f = fixture_with(|o| o.rotation_grace(MINUTE));
+    let t1 = f
+        .store
+        .issue(&IssueRequest::session("alice").ttl(DAY))
+        .unwrap();
+    let t2 = f.store.rotate(t1.token.as_str()).unwrap();
+    // Inside the grace window both generations still verify: both are live.
+    assert_eq!(f.store.list_subject("alice").unwrap().len(), 2);
+    f.clock.advance(MINUTE + Duration::from_secs(1));
+    let listed: Vec<_> = f
+        .store
+        .list_subject("alice")
+        .unwrap()
+        .iter()
+        .map(|r| r.id)
+        .collect();
+    assert_eq!(listed, vec![t2.record.id], "one device, one session");
+    assert_eq!(
+        f.store.state(t1.record.id).unwrap(),
+        Some(TokenState::Expired)
+    );
+    assert_eq!(f.store.state(t2.record.id).unwrap(), Some(TokenState::Live));
+    let all = f.store.stats().unwrap().all;
+    assert_eq!((all.live, all.expired), (1, 1));
+    // Reading the state counted nothing: presenting the old generation is still a reuse.
+    assert_eq!(
+        rejection(&f.store, t1.token.as_str()),
+        Some(Rejection::ReuseDetected)
+    );
+}
+
+#[test]
+fn logging_out_other_devices_from_the_previous_generation_keeps_the_session() {
+    let f = fixture_with(|o| o.rotation_grace(MINUTE));
+    let phone = f
+        .store
+        .issue(&IssueRequest::session("alice").ttl(DAY))
+        .unwrap();
+    let laptop = f
+        .store
+        .issue(&IssueRequest::session("alice").ttl(DAY))
+        .unwrap();
+    let rotated = f.store.rotate(phone.token.as_str()).unwrap();
+    // A request still carrying the previous generation, inside the grace window.
+    assert_eq!(
+        f.store
+            .revoke_subject("alice", Some(phone.record.id))
+            .unwrap(),
+        1
+    );
+    for t in [&phone.token, &rotated.token] {
+        assert!(f.store.verify(t.as_str()).unwrap().is_valid());
+    }
+    assert_eq!(
+        rejection(&f.store, laptop.token.as_str()),
+        Some(Rejection::Revoked)
+    );
 }
 
 /// The text of the same id and secret under another prefix, with its check digits computed

@@ -730,7 +730,9 @@ fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
                     .collect();
                 let mut want: Vec<(Timestamp, TokenId)> = (0..w.tokens.len())
                     .filter(|&i| {
-                        w.tokens[i].1.subject == SUBJECTS[subject] && w.state(i, now).is_ok()
+                        w.tokens[i].1.subject == SUBJECTS[subject]
+                            && w.state(i, now).is_ok()
+                            && !w.reused(i, now)
                     })
                     .map(|i| (w.tokens[i].1.created, w.tokens[i].1.id))
                     .collect();

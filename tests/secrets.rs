@@ -86,6 +86,8 @@ fn debug_output_and_errors_never_show_a_secret() {
             "{:?}",
             tessera::parse_header("Authorization", &format!("Bearer {text}")).unwrap()
         ),
+        format!("{:?}", tessera::TokenRef::from(text.as_str())),
+        format!("{:?}", tessera::TokenRef::from(text.as_bytes())),
     ];
     // Errors caused by this token: a wrong secret, a mistyped text, an expired renewal.
     let mut wrong = text.clone().into_bytes();
@@ -97,8 +99,13 @@ fn debug_output_and_errors_never_show_a_secret() {
     f.store.revoke(&t.token).unwrap();
     let e = f.store.renew(text.as_str(), HOUR).unwrap_err();
     shown.push(format!("{e:?} {e}"));
+    // The secret as text, or as the list of its bytes (what a derived `Debug` of a byte slice
+    // prints).
+    let as_bytes = format!("{:?}", secret_text.as_bytes());
+    let as_bytes = as_bytes.trim_matches(['[', ']']);
     for s in shown {
         assert!(!s.contains(secret_text), "secret shown in: {s}");
+        assert!(!s.contains(as_bytes), "secret bytes shown in: {s}");
     }
 }
 
