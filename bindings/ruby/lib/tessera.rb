@@ -15,6 +15,8 @@
 # Errors are Tessera::Error subclasses, one per status of the C ABI; a rejected token is not an
 # error for Store#verify, which returns a Tessera::Outcome. The Rack middleware is in
 # "tessera/rack".
+require "time" # Time#iso8601, which Ruby before 3.4 only has with it
+
 module Tessera; end
 
 require_relative "tessera/version"

@@ -40,6 +40,21 @@ class ArgumentsTest < StoreTest
     assert_equal :revoked, @store.verify(t.token).rejection
   end
 
+  def test_false_is_not_nil_either
+    t = @store.issue_session("alice")
+    @clock.advance(0.001)
+    %i[tenant subject].each do |scope|
+      assert_raises(TypeError) { @store.revoke_issued_before(@store.now, scope => false) }
+    end
+    assert @store.verify(t.token).valid?, "a false scope must not revoke the whole store"
+    assert_raises(TypeError) { @store.issue_session("alice", tenant: false) }
+    assert_raises(TypeError) { @store.verify(t.token, tenant: false) }
+  end
+
+  def test_a_clock_shows_its_time
+    assert_match(/Tessera::Clock.*T/, Tessera::Clock.new(T0).inspect)
+  end
+
   # --- integers out of range ----------------------------------------------------------------
 
   def refused(what, &block)
@@ -56,6 +71,11 @@ class ArgumentsTest < StoreTest
     [-1, U64].each do |value|
       refused("subject_caps") { Tessera::Store.in_memory(subject_caps: { session: [value, :refuse] }) }
     end
+    # A fraction is not truncated (0.5 would have turned the audit feed off).
+    %i[cache_size purge_batch max_metadata_len event_retention].each do |option|
+      assert_raises(TypeError) { Tessera::Store.in_memory(option => 2**21 + 0.5) }
+    end
+    assert_raises(TypeError) { Tessera::Store.in_memory(subject_caps: { session: [2.9, :refuse] }) }
   end
 
   def test_durations_beyond_int64_milliseconds_are_refused

@@ -127,6 +127,23 @@ class RackMiddlewareTest < StoreTest
     assert_equal :scope_denied, last_request.env["tessera.rejection"]
   end
 
+  def test_a_requirement_that_is_not_text_refuses_the_request
+    middleware_options.merge!(tenant: ->(env) { env["HTTP_X_TENANT"] == "none" ? false : env["HTTP_X_TENANT"] },
+                              scopes: ->(env) { env["PATH_INFO"] == "/false" ? false : [] })
+    key = @store.issue_api_key("acme")
+    get "/", {}, "HTTP_AUTHORIZATION" => "ApiKey #{key.token}", "HTTP_X_TENANT" => "acme"
+    assert_equal 200, last_response.status
+    # false is not "any tenant"; bytes that are not UTF-8 are not a tenant (401, not 500).
+    ["none", "\xFF".b].each do |tenant|
+      get "/", {}, "HTTP_AUTHORIZATION" => "ApiKey #{key.token}", "HTTP_X_TENANT" => tenant
+      assert_unauthorized
+      assert_equal :tenant_mismatch, last_request.env["tessera.rejection"]
+    end
+    get "/false", {}, "HTTP_AUTHORIZATION" => "ApiKey #{key.token}", "HTTP_X_TENANT" => "acme"
+    assert_unauthorized
+    assert_equal :scope_denied, last_request.env["tessera.rejection"]
+  end
+
   def test_x_key_must_name_the_x_access_token
     t = @store.issue_session("webitel-user")
     other = @store.issue_session("someone")

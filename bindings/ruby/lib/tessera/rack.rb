@@ -88,11 +88,14 @@ module Tessera
         id = x_key && Authenticate.token_id(cred.token)
         return unauthorized(env, :x_key_mismatch) if id && x_key.b != id
 
-        # A requirement the request could not name is not "no requirement".
+        # A requirement the request could not name (nil, false, anything but text, text that
+        # is not UTF-8: it may come from a header) is not "no requirement".
         tenant = value(@tenant, env)
-        return unauthorized(env, :tenant_mismatch) if tenant.nil? && @tenant.respond_to?(:call)
+        return unauthorized(env, :tenant_mismatch) if @tenant.respond_to?(:call) && !text?(tenant)
         scopes = value(@scopes, env)
-        return unauthorized(env, :scope_denied) if scopes.nil? && @scopes.respond_to?(:call)
+        if @scopes.respond_to?(:call) && !(scopes.is_a?(Array) && scopes.all? { |s| text?(s) })
+          return unauthorized(env, :scope_denied)
+        end
 
         outcome = store.verify(cred.token, tenant: tenant, scopes: scopes || [])
         return unauthorized(env, outcome.rejection) unless outcome.valid?
@@ -135,6 +138,12 @@ module Tessera
 
       def value(option, env)
         option.respond_to?(:call) ? option.call(env) : option
+      end
+
+      # A String (or Symbol) that reads as UTF-8.
+      def text?(value)
+        value = value.to_s if value.is_a?(Symbol)
+        value.is_a?(String) && value.dup.force_encoding(Encoding::UTF_8).valid_encoding?
       end
 
       def unauthorized(env, reason)

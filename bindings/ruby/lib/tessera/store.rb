@@ -273,10 +273,11 @@ module Tessera
     # tenant: ("" is the default tenant), of subject: (every tenant), or of the whole store when
     # neither is given.
     def revoke_issued_before(time, tenant: nil, subject: nil)
-      raise ArgumentError, "give tenant: or subject:, not both" if tenant && subject
+      # nil is "not given"; anything else (false too) must be a name.
+      raise ArgumentError, "give tenant: or subject:, not both" unless tenant.nil? || subject.nil?
 
-      scope, name = if tenant then [:tenant, text(tenant, "tenant")]
-                    elsif subject then [:subject, text(subject, "subject")]
+      scope, name = if !tenant.nil? then [:tenant, text(tenant, "tenant")]
+                    elsif !subject.nil? then [:subject, text(subject, "subject")]
                     else [:store, nil]
                     end
       Tessera.check(Native.tessera_revoke_issued_before(h, REVOKE_SCOPES.fetch(scope), *Native.optional_buf(name),
@@ -426,7 +427,7 @@ module Tessera
         if OPTION_DURATIONS.key?(key)
           Tessera.check(Native.send(OPTION_DURATIONS[key], opts, TimeUnits.duration_ms(value, key.to_s)))
         elsif OPTION_SIZES.key?(key)
-          Tessera.check(Native.send(OPTION_SIZES[key], opts, Native.size_t(Integer(value), key.to_s)))
+          Tessera.check(Native.send(OPTION_SIZES[key], opts, Native.size_t(value, key.to_s)))
         end
       end
       set_enum(opts, :tessera_options_set_durability, DURABILITIES, options[:durability], "durability")
@@ -445,7 +446,7 @@ module Tessera
       (options[:subject_caps] || {}).each do |kind, (max, policy)|
         Tessera.check(Native.tessera_options_set_subject_cap(
                         opts, KINDS.fetch(kind) { raise ArgumentError, "unknown kind #{kind.inspect}" },
-                        Native.size_t(Integer(max), "the cap of subject_caps"),
+                        Native.size_t(max, "the cap of subject_caps"),
                         CAP_POLICIES.fetch(policy) { raise ArgumentError, "unknown cap policy #{policy.inspect}" }
                       ))
       end
@@ -504,11 +505,11 @@ module Tessera
 
     def fill_request(req, subject: nil, tenant: nil, scopes: [], label: nil, metadata: nil, ttl: nil,
                      idle_timeout: nil, max_lifetime: nil, max_uses: nil)
-      Tessera.check(Native.tessera_request_set_subject(req, *Native.buf(text(subject, "subject")))) if subject
-      Tessera.check(Native.tessera_request_set_tenant(req, *Native.buf(text(tenant, "tenant")))) if tenant
+      Tessera.check(Native.tessera_request_set_subject(req, *Native.buf(text(subject, "subject")))) unless subject.nil?
+      Tessera.check(Native.tessera_request_set_tenant(req, *Native.buf(text(tenant, "tenant")))) unless tenant.nil?
       scope_list(scopes).each { |s| Tessera.check(Native.tessera_request_add_scope(req, *Native.buf(s))) }
-      Tessera.check(Native.tessera_request_set_label(req, *Native.buf(text(label, "label")))) if label
-      if metadata
+      Tessera.check(Native.tessera_request_set_label(req, *Native.buf(text(label, "label")))) unless label.nil?
+      unless metadata.nil?
         raise TypeError, "metadata must be a String of bytes" unless metadata.is_a?(String)
 
         Tessera.check(Native.tessera_request_set_metadata(req, *Native.buf(metadata.b)))
@@ -527,7 +528,7 @@ module Tessera
       Tessera.check(Native.tessera_requirements_new(out))
       reqs = FFI::AutoPointer.new(out.read_pointer, Native.method(:tessera_requirements_free))
       begin
-        Tessera.check(Native.tessera_requirements_set_tenant(reqs, *Native.buf(text(tenant, "tenant")))) if tenant
+        Tessera.check(Native.tessera_requirements_set_tenant(reqs, *Native.buf(text(tenant, "tenant")))) unless tenant.nil?
         scopes.each { |s| Tessera.check(Native.tessera_requirements_add_scope(reqs, *Native.buf(s))) }
         yield reqs
       ensure
