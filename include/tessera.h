@@ -140,7 +140,8 @@
 
 /**
  * The longest `(pointer, length)` input any function reads, in bytes (1 MiB). A longer length
- * is `TESSERA_INVALID_ARGUMENT`, reported before the library reads the memory.
+ * is `TESSERA_INVALID_ARGUMENT`, reported before the library reads the memory; for a token
+ * text (which comes from a client) it is `TESSERA_MALFORMED`, like any other bad token.
  */
 #define TESSERA_MAX_INPUT_LEN 1048576
 

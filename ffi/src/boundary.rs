@@ -72,6 +72,26 @@ pub(crate) unsafe fn bytes<'a>(ptr: *const u8, len: usize, name: &str) -> Result
     Ok(unsafe { std::slice::from_raw_parts(ptr, len) })
 }
 
+/// Borrows a token text a client presented, like [`bytes`], except that one longer than any
+/// input may be is a malformed token (`TESSERA_MALFORMED`, what verify answers for any bad
+/// token), not a usage error: its length comes from the client, not from the host.
+///
+/// # Safety
+/// As for [`bytes`].
+pub(crate) unsafe fn token_bytes<'a>(
+    ptr: *const u8,
+    len: usize,
+    name: &str,
+) -> Result<&'a [u8], Fault> {
+    if len > TESSERA_MAX_INPUT_LEN && !ptr.is_null() {
+        return Err(Fault::from(tessera::Rejection::Malformed(
+            tessera::MalformedReason::Length,
+        )));
+    }
+    // SAFETY: forwarded contract.
+    unsafe { bytes(ptr, len, name) }
+}
+
 /// Borrows `(ptr, len)` as UTF-8 text for the call.
 ///
 /// # Safety

@@ -80,7 +80,8 @@ pub const TESSERA_MAX_SCOPES: usize = 64;
 /// The longest HTTP header value that `tessera_parse_header` accepts, in bytes.
 pub const TESSERA_MAX_CREDENTIAL_LEN: usize = 4096;
 /// The longest `(pointer, length)` input any function reads, in bytes (1 MiB). A longer length
-/// is `TESSERA_INVALID_ARGUMENT`, reported before the library reads the memory.
+/// is `TESSERA_INVALID_ARGUMENT`, reported before the library reads the memory; for a token
+/// text (which comes from a client) it is `TESSERA_MALFORMED`, like any other bad token.
 pub const TESSERA_MAX_INPUT_LEN: usize = 1048576;
 /// The default page cache of a store, in bytes (32 MiB).
 pub const TESSERA_DEFAULT_CACHE_SIZE: usize = 33554432;

@@ -5,7 +5,7 @@ use std::ffi::c_char;
 
 use tessera::{RevokeScope, Store, Timestamp, TokenRef};
 
-use crate::boundary::{bytes, duration, handle, optional_text, status, MaybeOut, Out};
+use crate::boundary::{duration, handle, optional_text, status, token_bytes, MaybeOut, Out};
 use crate::handle::{tessera_store, with_store};
 use crate::output::{
     give_events, give_list, tessera_event_list, tessera_record, tessera_record_list,
@@ -81,7 +81,7 @@ pub unsafe extern "C" fn tessera_issue_child(
     status(|| {
         with_store(store, |s| {
             // SAFETY: by the caller's contract.
-            let p = unsafe { bytes(parent.cast(), parent_len, "parent") }?;
+            let p = unsafe { token_bytes(parent.cast(), parent_len, "parent") }?;
             // SAFETY: forwarded contract.
             unsafe {
                 issue_child(
@@ -198,7 +198,7 @@ pub unsafe extern "C" fn tessera_rotate(
     status(|| {
         with_store(store, |s| {
             // SAFETY: by the caller's contract.
-            let t = unsafe { bytes(token.cast(), token_len, "token") }?;
+            let t = unsafe { token_bytes(token.cast(), token_len, "token") }?;
             let buf = token_buffer(token_buf, token_buf_len)?;
             let successor = s.rotate(t)?;
             // SAFETY: checked buffer; outputs by the caller's contract.
@@ -255,7 +255,7 @@ pub unsafe extern "C" fn tessera_roll(
     status(|| {
         with_store(store, |s| {
             // SAFETY: by the caller's contract.
-            let k = unsafe { bytes(key.cast(), key_len, "key") }?;
+            let k = unsafe { token_bytes(key.cast(), key_len, "key") }?;
             // SAFETY: forwarded contract.
             unsafe {
                 roll(

@@ -5,7 +5,9 @@ use std::path::PathBuf;
 
 use tessera::{Options, Outcome, Store, TokenId, TokenRef};
 
-use crate::boundary::{bytes, duration, handle, optional_text, status, text, MaybeOut, Out};
+use crate::boundary::{
+    bytes, duration, handle, optional_text, status, text, token_bytes, MaybeOut, Out,
+};
 use crate::handle::{self, tessera_store, with_store};
 use crate::options::tessera_options;
 use crate::output::{
@@ -286,7 +288,7 @@ pub unsafe extern "C" fn tessera_verify(
     status(|| {
         with_store(store, |s| {
             // SAFETY: by the caller's contract.
-            let t = unsafe { bytes(token.cast(), token_len, "token") }?;
+            let t = unsafe { token_bytes(token.cast(), token_len, "token") }?;
             verified(s.verify(t)?, MaybeOut::new(out_record))
         })
     })
@@ -309,7 +311,7 @@ pub unsafe extern "C" fn tessera_verify_with(
     status(|| {
         with_store(store, |s| {
             // SAFETY: by the caller's contract.
-            let t = unsafe { bytes(token.cast(), token_len, "token") }?;
+            let t = unsafe { token_bytes(token.cast(), token_len, "token") }?;
             // SAFETY: by the caller's contract.
             let req = unsafe { handle(requirements, "requirements") }?;
             verified(s.verify_with(t, &req.inner)?, MaybeOut::new(out_record))
@@ -372,7 +374,7 @@ pub unsafe extern "C" fn tessera_renew(
     status(|| {
         with_store(store, |s| {
             // SAFETY: by the caller's contract.
-            let t = unsafe { bytes(token.cast(), token_len, "token") }?;
+            let t = unsafe { token_bytes(token.cast(), token_len, "token") }?;
             // SAFETY: forwarded contract.
             unsafe { renew(s, TokenRef::Text(t), extend_by_ms, out_record, out_capped) }
         })
@@ -439,7 +441,7 @@ pub unsafe extern "C" fn tessera_revoke(
     status(|| {
         with_store(store, |s| {
             // SAFETY: by the caller's contract.
-            let t = unsafe { bytes(token.cast(), token_len, "token") }?;
+            let t = unsafe { token_bytes(token.cast(), token_len, "token") }?;
             let n = s.revoke(TokenRef::Text(t))?;
             // SAFETY: by the caller's contract.
             unsafe { count(out_revoked, n) }

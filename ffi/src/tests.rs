@@ -55,6 +55,32 @@ fn every_status_has_a_distinct_name() {
     assert_eq!(seen.len(), 40);
 }
 
+#[test]
+fn a_token_longer_than_any_input_is_malformed_not_a_usage_error() {
+    let store = open_in_memory();
+    let huge = vec![b'a'; TESSERA_MAX_INPUT_LEN + 1];
+    let t = huge.as_ptr().cast::<std::ffi::c_char>();
+    let mut n = 0usize;
+    // SAFETY: valid handle; the buffer is readable for its length; optional output NULL.
+    unsafe {
+        assert_eq!(
+            tessera_verify(store, t, huge.len(), std::ptr::null_mut()),
+            tessera_status::TESSERA_MALFORMED
+        );
+        assert_eq!(
+            tessera_revoke(store, t, huge.len(), &mut n),
+            tessera_status::TESSERA_MALFORMED
+        );
+        // NULL with that length is still the host's mistake.
+        assert_ne!(
+            tessera_verify(store, std::ptr::null(), huge.len(), std::ptr::null_mut()),
+            tessera_status::TESSERA_MALFORMED
+        );
+        assert_eq!(tessera_store_close(store), tessera_status::TESSERA_OK);
+        tessera_store_free(store);
+    }
+}
+
 /// Opens a store in memory with the default options.
 fn open_in_memory() -> *mut tessera_store {
     let mut store = std::ptr::null_mut();

@@ -116,6 +116,24 @@ def test_verify_returns_an_outcome_and_never_raises_for_a_bad_token(store: tesse
     assert outcome.rejection.status == tessera.Status.MALFORMED
     assert store.verify(b"\x00\xff").rejection == tessera.Rejection.MALFORMED
     assert store.verify("").rejection == tessera.Rejection.MALFORMED
+    # A client's token longer than any input is just as malformed (not a usage error, a 500).
+    huge = "a" * (2**20 + 1)
+    assert store.verify(huge).rejection == tessera.Rejection.MALFORMED
+    assert store.verify(huge, scopes=["x"]).rejection == tessera.Rejection.MALFORMED
+    with pytest.raises(tessera.Malformed):
+        store.revoke(huge)
+
+
+def test_the_longest_lifetimes_show_as_datetimes(store: tessera.Store) -> None:
+    key = store.issue_api_key("acme", ttl=timedelta.max)
+    assert key.record.expires_at.year == 9999
+    session = store.issue_session(
+        "alice", ttl=2**62, idle_timeout=2**62, max_lifetime=tessera.NEVER
+    )
+    assert session.record.expires_at.year == 9999
+    assert session.record.idle_timeout > timedelta(days=365 * 8000)
+    assert [r.id for r in store.list_api_keys("acme")] == [key.id]
+    assert store.verify(key.token)
 
 
 def test_exceptions_form_one_hierarchy_with_status_and_name(store: tessera.Store) -> None:
