@@ -228,7 +228,8 @@ impl Snapshots {
     }
 }
 
-/// A use within this long of the stored `last_used_at` is not recorded again.
+/// A use within this long of the stored `last_used_at` is not recorded again (of a token
+/// without an idle timeout: `last_used_at` is then only shown).
 const USE_RESOLUTION: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// The keyed hash of a token's secret, bound to its id.
@@ -355,9 +356,12 @@ impl Inner {
                 Err(why) => Outcome::Invalid(why),
             });
         }
-        let recent = record
-            .last_used_at
-            .is_some_and(|t| now.saturating_duration_since(t) < USE_RESOLUTION);
+        // A token with an idle timeout records every use: a skipped one would leave its idle
+        // deadline where the stored use put it (a timeout of a second or two would end early).
+        let recent = record.idle_timeout.is_none()
+            && record
+                .last_used_at
+                .is_some_and(|t| now.saturating_duration_since(t) < USE_RESOLUTION);
         if !recent {
             self.touches.record(
                 record.id,

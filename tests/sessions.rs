@@ -176,6 +176,26 @@ fn idle_extensions_survive_a_flush_and_a_reopen() {
 }
 
 #[test]
+fn a_short_idle_timeout_moves_with_every_use_even_just_after_a_flush() {
+    let f = fixture();
+    let ms = std::time::Duration::from_millis;
+    let t = f
+        .store
+        .issue(&IssueRequest::session("hana").idle_timeout(ms(1000)))
+        .unwrap();
+    f.clock.advance(ms(500));
+    assert!(f.store.verify(t.token.as_str()).unwrap().is_valid());
+    f.store.flush().unwrap();
+    // Used every 0.9 s, the first time 0.9 s after the use the flush wrote: alive throughout.
+    for _ in 0..5 {
+        f.clock.advance(ms(900));
+        assert!(f.store.verify(t.token.as_str()).unwrap().is_valid());
+    }
+    f.clock.advance(ms(1000));
+    assert_eq!(rejection(&f.store, t.token.as_str()), Some(Rejection::Idle));
+}
+
+#[test]
 fn verifying_never_commits_for_tokens_without_idle_timeout() {
     let f = fixture();
     let tokens: Vec<_> = (0..50)
