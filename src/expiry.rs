@@ -309,6 +309,9 @@ fn purge_keys(
             }
         }
     }
+    for s in taken.iter().chain(&dead) {
+        reroot_family(tx, s)?;
+    }
     let mut removed = taken.len() + dead.len();
     tx.tables.delete_taken(&mut taken, named_gone)?;
     tx.tables.delete_all(&mut dead)?;
@@ -332,6 +335,29 @@ fn purge_keys(
     Ok(PurgeBatch { removed, more })
 }
 
+/// Before `s` is removed: the generations rotations made from it (those stored) start their
+/// family at the first of them, so that revoking any of them, a logout or a detected reuse,
+/// still finds the earlier ones (a family is walked from its first generation, and `s` was
+/// that, or on the way to it).
+fn reroot_family(tx: &mut Tx<'_, '_>, s: &Stored) -> Result<()> {
+    let later = tx.later_generations(s)?;
+    let Some(&first) = later.first() else {
+        return Ok(());
+    };
+    for id in later {
+        let Some(g) = tx.tables.get(&id)? else {
+            break;
+        };
+        let family = (id != first).then_some(first);
+        if g.record.family != family {
+            let mut moved = g.clone();
+            moved.record.family = family;
+            tx.tables.put(Some(&g), &moved)?;
+        }
+    }
+    Ok(())
+}
+
 /// Removes the tokens `ids` (those still stored) and all their descendants, which an epoch
 /// killed through an ancestor that is being removed. A tombstone among them stays, with its
 /// descendants (revoked with it), until its retention ends: it answers "revoked" that long.
@@ -347,6 +373,7 @@ fn delete_descendants(tx: &mut Tx<'_, '_>, mut ids: Vec<TokenId>) -> Result<usiz
             continue;
         }
         ids.extend(tx.tables.children_of(&id)?);
+        reroot_family(tx, &s)?;
         tx.tables.delete(&s)?;
         removed += 1;
     }
@@ -398,6 +425,7 @@ fn clean_epochs(tx: &mut Tx<'_, '_>, budget: usize) -> Result<(usize, bool)> {
             break;
         }
         let children = tx.tables.children_of(&s.record.id)?;
+        reroot_family(tx, &s)?;
         tx.tables.delete(&s)?;
         removed += 1 + delete_descendants(tx, children)?;
         last = Some(s.record.id);

@@ -886,12 +886,21 @@ fn ending_a_session_ends_its_previous_generation_after_the_first_were_purged() {
         .unwrap();
     f.clock.advance(5 * MINUTE);
     let t2 = f.store.rotate(t1.token.as_str()).unwrap();
+    let child = f
+        .store
+        .issue_child(&t2.token, &IssueRequest::api_key("acme").ttl(HOUR))
+        .unwrap();
     f.clock.advance(6 * MINUTE);
     // t1 expired: the purge removes it, and with it the family's first generation.
     assert_eq!(f.store.purge_expired().unwrap(), 1);
     let t3 = f.store.rotate(t2.token.as_str()).unwrap();
     assert!(f.store.verify(t2.token.as_str()).unwrap().is_valid());
-    f.store.revoke(&t3.token).unwrap();
+    // The logout reaches t2 (the family starts there now) and its child.
+    assert_eq!(f.store.revoke(&t3.token).unwrap(), 3);
+    assert_eq!(
+        rejection(&f.store, child.issued.token.as_str()),
+        Some(Rejection::Revoked)
+    );
     // t2 is inside its grace window, and its successor is revoked: the session is over.
     assert_eq!(
         rejection(&f.store, t2.token.as_str()),

@@ -272,8 +272,8 @@ impl World {
             && !self.killed_in_line(i)
     }
 
-    /// The generations of `i`'s rotation family linked to it: backwards only if every earlier
-    /// generation is still stored, forwards while stored.
+    /// The generations of `i`'s rotation family linked to it: backwards and forwards while
+    /// stored (a purge hands a family's start to the generation after the purged one).
     fn family(&self, i: usize) -> Vec<usize> {
         let pred = |k: usize| {
             (0..self.tokens.len())
@@ -281,12 +281,9 @@ impl World {
         };
         let mut back = Vec::new();
         let mut cur = i;
-        while let Some(j) = pred(cur) {
+        while let Some(j) = pred(cur).filter(|&j| !self.tokens[j].1.purged) {
             back.push(j);
             cur = j;
-        }
-        if back.iter().any(|&j| self.tokens[j].1.purged) {
-            back.clear();
         }
         let mut cur = i;
         while let Some((s, _)) = self.tokens[cur].1.successor {
@@ -522,6 +519,15 @@ fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
                     // A purged token's parent is not known any more.
                     let m = &w.tokens[k].1;
                     next = m.parent.filter(|&p| !m.purged && !w.tokens[p].1.purged);
+                }
+                // And the generations rotated from it (it may be inside its grace window).
+                let mut next = except.filter(|&e| !w.tokens[e].1.purged);
+                while let Some((s, _)) = next.and_then(|k| w.tokens[k].1.successor) {
+                    if w.tokens[s].1.purged {
+                        break;
+                    }
+                    kept.push(s);
+                    next = Some(s);
                 }
                 let roots: Vec<usize> = (0..w.tokens.len())
                     .filter(|&i| {
