@@ -407,14 +407,21 @@ impl Store {
                 )),
                 _ => Error::from(e),
             })?;
-            let dst = redb::Database::create(out)?;
-            let mut backup = Backup {
-                src: &src,
-                dst: &dst,
-                tokens: 0,
-            };
-            schema::each_table(&mut backup)?;
-            Ok(backup.tokens)
+            // A backup that fails leaves no half-copied store behind (it would open as one).
+            let copied = (|| {
+                let dst = redb::Database::create(out)?;
+                let mut backup = Backup {
+                    src: &src,
+                    dst: &dst,
+                    tokens: 0,
+                };
+                schema::each_table(&mut backup)?;
+                Ok(backup.tokens)
+            })();
+            if copied.is_err() {
+                let _ = std::fs::remove_file(out);
+            }
+            copied
         })
     }
 

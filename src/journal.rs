@@ -296,9 +296,14 @@ impl Journal {
         let mut payload = Vec::with_capacity(8 + log.0.len());
         payload.extend_from_slice(&seq.to_le_bytes());
         payload.extend_from_slice(&log.0);
+        // A record's length field has 32 bits: a larger batch is not journaled (the caller
+        // commits it durably in the store file instead, as when the journal cannot take it).
+        let len = u32::try_from(payload.len()).map_err(|_| {
+            Error::Internal("a batch too large for one journal record (4 GiB)".into())
+        })?;
         let mut rec = Vec::with_capacity(12 + payload.len());
         rec.extend_from_slice(&MAGIC.to_le_bytes());
-        rec.extend_from_slice(&(payload.len() as u32).to_le_bytes());
+        rec.extend_from_slice(&len.to_le_bytes());
         rec.extend_from_slice(&crate::token_text::crc32(&payload).to_le_bytes());
         rec.extend_from_slice(&payload);
         let end = st.len + rec.len() as u64;

@@ -399,8 +399,11 @@ impl Inner {
         let Some(journal) = &self.journal else {
             return Ok(());
         };
-        if pending.logs.is_empty() {
-            // Nothing journaled is held: an open transaction has no changes.
+        // Nothing journaled is held (an open transaction has no changes), and nothing is to be
+        // made durable: batches that `settle` committed without durability are durable in the
+        // journal alone until a durable commit.
+        if pending.logs.is_empty() && (matches!(durability, Durability::None) || journal.is_empty())
+        {
             pending.wtx = None;
             return Ok(());
         }
