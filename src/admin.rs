@@ -275,7 +275,9 @@ impl Store {
     /// Creates a new store at `path` (which must not exist) from an export, and returns it with
     /// the number of tokens imported. The exported tokens keep working: give the same pepper if
     /// the export came from a peppered store. An import that fails removes the store it created
-    /// (and never a file it did not create, such as one another process created meanwhile).
+    /// (and never a file it did not create, such as one another process created meanwhile);
+    /// one killed halfway leaves a file that does not open ([`Error::NotAStore`]: remove it and
+    /// import again).
     pub fn import(
         path: impl AsRef<Path>,
         options: Options,
@@ -335,7 +337,12 @@ impl Store {
                 ));
             }
         }
-        let store = Store::open(path, options)?;
+        // Filled with no sweeper (a purge meanwhile would find children whose parents have not
+        // arrived yet), then marked complete and opened as the caller asked.
+        let mut filling = options.clone();
+        filling.importing = true;
+        filling.sweep_interval = None;
+        let store = Store::open(path, filling)?;
         let inner = store.checked()?;
         for (key, t) in &header.epochs {
             let (k, t) = (key.clone(), *t);
@@ -376,7 +383,9 @@ impl Store {
             }
         }
         flush(&mut batch)?;
-        Ok((store, n))
+        store.close()?;
+        schema::finish_import(&schema::open_database(Some(path), &options)?)?;
+        Ok((Store::open(path, options)?, n))
     }
 
     /// Writes a consistent copy of the store to `out` (which must not exist), also while other

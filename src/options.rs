@@ -108,6 +108,9 @@ pub struct Options {
     pub(crate) rotation_grace: Duration,
     pub(crate) caps: std::collections::HashMap<crate::Kind, (usize, crate::CapPolicy)>,
     pub(crate) event_retention: usize,
+    /// Opened by an import that is filling the store (a store whose import did not finish
+    /// opens only so).
+    pub(crate) importing: bool,
 }
 
 impl fmt::Debug for Options {
@@ -171,6 +174,7 @@ impl Options {
             rotation_grace: Duration::from_secs(30),
             caps: std::collections::HashMap::new(),
             event_retention: 100_000,
+            importing: false,
         }
     }
 

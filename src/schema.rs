@@ -238,6 +238,19 @@ pub(crate) fn is_new(db: &Database) -> Result<bool> {
     Ok(read_meta(db)?.is_none())
 }
 
+/// Present while an import fills a new store: a store whose import did not finish (killed
+/// halfway) does not open as if it were complete.
+const META_IMPORTING: &str = "importing";
+
+/// Marks the store an import filled as complete, durably.
+pub(crate) fn finish_import(db: &Database) -> Result<()> {
+    let mut tx = db.begin_write()?;
+    tx.set_durability(redb::Durability::Immediate)?;
+    tx.open_table(META)?.remove(META_IMPORTING)?;
+    tx.commit()?;
+    Ok(())
+}
+
 /// Where a store's audit events start: after the last event of the store it was imported from
 /// (0: at 1).
 const META_EVENTS_BASE: &str = "events_base";
@@ -320,6 +333,11 @@ pub(crate) fn prepare_with(
                 "an import needs a new, empty store file".into(),
             ));
         }
+        if meta.importing && !opts.importing {
+            return Err(Error::NotAStore(
+                "an import into this file did not finish: remove it and import again".into(),
+            ));
+        }
         // The key first: a wrong pepper must leave an older file as it was.
         let schema = meta.schema;
         let key = meta.into_key(opts)?;
@@ -345,6 +363,7 @@ pub(crate) fn prepare_with(
                 "the file is a database of the same engine, but not a tessera store".into(),
             ));
         }
+        let store_key_given = store_key.is_some();
         let mut store_key = match store_key {
             Some(k) => k.0,
             None => {
@@ -361,6 +380,10 @@ pub(crate) fn prepare_with(
             meta.insert(META_STORE_KEY, store_key.as_slice())?;
             meta.insert(META_HASH_MODE, [mode].as_slice())?;
             meta.insert(META_PEPPER_CHECK, pepper_check(&key.key).as_slice())?;
+            // A store made for an import is not complete until the import says so.
+            if store_key_given {
+                meta.insert(META_IMPORTING, [1u8].as_slice())?;
+            }
         }
         each_table(&mut Create(&tx))?;
         token_text::wipe(&mut store_key);
@@ -441,6 +464,7 @@ struct Meta {
     store_key: [u8; 32],
     hash_mode: u8,
     pepper_check: [u8; 16],
+    importing: bool,
 }
 
 impl Drop for Meta {
@@ -496,6 +520,7 @@ fn read_meta(db: &Database) -> Result<Option<Meta>> {
         store_key,
         hash_mode,
         pepper_check,
+        importing: get(META_IMPORTING)?.is_some(),
     }))
 }
 

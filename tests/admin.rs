@@ -349,6 +349,39 @@ fn the_longest_lifetimes_end_in_year_9999_and_survive_an_export() {
     }
 }
 
+#[test]
+fn a_store_whose_import_was_cut_short_does_not_open() {
+    let f = fixture();
+    f.store.issue(&IssueRequest::session("alice")).unwrap();
+    f.store.issue(&IssueRequest::session("bob")).unwrap();
+    let header = f.store.export_header().unwrap();
+    let rows = exported_rows(&f.store);
+    let target = f.dir.path().join("cut.redb");
+    // The import dies halfway (a panic here, a kill -9 in production): its file stays behind.
+    let first = rows[0].clone();
+    let cut = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        let rows = [Ok(first)].into_iter().chain(std::iter::from_fn(
+            || -> Option<tessera::Result<ExportedToken>> { panic!("the importing process dies") },
+        ));
+        Store::import(&target, f.options(), &header, rows)
+    }));
+    assert!(cut.is_err());
+    assert!(target.exists());
+    let opened = Store::open(&target, f.options());
+    assert!(
+        matches!(&opened, Err(Error::NotAStore(m)) if m.contains("import")),
+        "{opened:?}"
+    );
+    std::fs::remove_file(&target).unwrap();
+    let _ = std::fs::remove_file(f.dir.path().join("cut.redb.journal"));
+    let (store, n) =
+        Store::import(&target, f.options(), &header, rows.into_iter().map(Ok)).unwrap();
+    assert_eq!(n, 2);
+    drop(store);
+    // A finished import opens like any store.
+    Store::open(&target, f.options()).unwrap();
+}
+
 /// Every token the store exports.
 fn exported_rows(store: &Store) -> Vec<ExportedToken> {
     let mut rows = Vec::new();
