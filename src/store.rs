@@ -550,6 +550,23 @@ impl Store {
     }
 }
 
+impl Drop for Store {
+    /// As [`Store::close`] without its errors: the last handle waits for the background thread
+    /// to finish its round (a sweep stops between batches), so that the store closes here,
+    /// not later on that thread with the file still locked.
+    fn drop(&mut self) {
+        let inner = &self.inner;
+        if inner.fork_generation != fork::generation() {
+            // A forked child's copy: no background thread runs here.
+            return;
+        }
+        inner.maintenance.pause();
+        if Arc::strong_count(inner) > 1 {
+            inner.maintenance.resume();
+        }
+    }
+}
+
 /// Whether a stored token is usable, revoked, or past a deadline (expired, idle or used up).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[non_exhaustive]
