@@ -83,6 +83,28 @@ pub struct Global {
     )]
     pub revoked_retention: Duration,
 
+    /// How many audit events the store keeps; give the application's setting if it changed it
+    /// (writes of this tool trim the feed to it).
+    #[arg(
+        long,
+        global = true,
+        env = "TESSERA_EVENT_RETENTION",
+        value_name = "N",
+        default_value_t = 100_000
+    )]
+    pub event_retention: usize,
+
+    /// The longest metadata a token may carry, in bytes; give the application's setting if it
+    /// changed it (an import refuses longer metadata).
+    #[arg(
+        long,
+        global = true,
+        env = "TESSERA_MAX_METADATA_LEN",
+        value_name = "BYTES",
+        default_value_t = 4096
+    )]
+    pub max_metadata_len: usize,
+
     /// Print JSON (one object; JSON lines for `export`) instead of tables.
     #[arg(long, global = true)]
     pub json: bool,

@@ -34,7 +34,9 @@ impl Context {
         let g = &self.global;
         let mut options = Options::new()
             .prefixes(&g.session_prefix, &g.key_prefix)
-            .revoked_retention(g.revoked_retention);
+            .revoked_retention(g.revoked_retention)
+            .event_retention(g.event_retention)
+            .max_metadata_len(g.max_metadata_len);
         if g.multi_process {
             options = options.concurrency(Concurrency::MultiProcess);
         }

@@ -220,6 +220,41 @@ fn an_exported_token_still_verifies_after_import() {
     assert_eq!(a["created_at"], b["created_at"]);
 }
 
+#[test]
+fn an_import_takes_the_application_s_metadata_limit() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("big.redb");
+    let store = Store::open(&path, Options::new().max_metadata_len(16_384)).unwrap();
+    let t = store
+        .issue(&IssueRequest::session("alice").metadata(vec![7u8; 5_000]))
+        .unwrap();
+    store.close().unwrap();
+    let export = dir.path().join("big.jsonl");
+    tessera(&path)
+        .args(["export", "--out"])
+        .arg(&export)
+        .assert()
+        .success();
+    let copy = dir.path().join("copy.redb");
+    tessera(&copy)
+        .arg("import")
+        .arg(&export)
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("metadata"));
+    assert!(!copy.exists());
+    tessera(&copy)
+        .args(["import", "--max-metadata-len", "16384"])
+        .arg(&export)
+        .assert()
+        .success();
+    tessera(&copy)
+        .arg("verify")
+        .write_stdin(t.token.as_str().to_string())
+        .assert()
+        .success();
+}
+
 /// The seed store's export, as `tessera export` writes it to standard output.
 fn exported(s: &common::Seed) -> Vec<u8> {
     s.tessera()
