@@ -307,14 +307,18 @@ impl Store {
         self.call(|inner| inner.revoke(token.into()))
     }
 
-    /// Revokes every live token of `subject` (in every tenant), except `except` if given ("log
-    /// out my other devices": its ancestors are kept too, since revoking one would end it).
-    /// Returns how many were revoked.
+    /// Revokes every token of `subject` not revoked yet (in every tenant, of both kinds: API
+    /// keys issued with this subject too), with their descendants, except `except` if given
+    /// ("log out my other devices": its ancestors and the generations rotated from it are kept
+    /// too, since revoking one would end it). Returns how many were revoked, counting tokens
+    /// already past a deadline and not purged yet (they become tombstones).
     pub fn revoke_subject(&self, subject: &str, except: Option<TokenId>) -> Result<usize> {
         self.call(|inner| inner.revoke_subject(subject, except))
     }
 
-    /// Revokes every live token of `tenant`. Returns how many were revoked.
+    /// Revokes every token of `tenant` not revoked yet, with their descendants (in any
+    /// tenant). Returns how many were revoked, counting tokens already past a deadline and not
+    /// purged yet.
     pub fn revoke_tenant(&self, tenant: &str) -> Result<usize> {
         self.call(|inner| inner.revoke_tenant(tenant))
     }
