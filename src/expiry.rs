@@ -694,19 +694,50 @@ mod tests {
         let signal = inner.maintenance.signal.clone();
         let (held, go) = std::sync::mpsc::channel();
         let worker = {
-            let store = store.clone();
+            let held_store = store.inner.clone();
             std::thread::spawn(move || {
-                // What a round of the thread does: busy, holding the store.
+                // What a round of the thread does: busy, holding the store (the shared state,
+                // as the thread does; never a `Store` handle, whose drop waits for the round).
                 signal.state.lock().busy = true;
                 held.send(()).unwrap();
                 std::thread::sleep(Duration::from_millis(300));
-                drop(store);
+                drop(held_store);
                 signal.state.lock().busy = false;
                 signal.wake.notify_all();
             })
         };
         go.recv().unwrap();
         store.close().unwrap();
+        let other = crate::Options::new().durability(crate::IssueDurability::Eventual);
+        let reopened = crate::Store::open(&path, other);
+        assert!(reopened.is_ok(), "{:?}", reopened.err());
+        worker.join().unwrap();
+    }
+
+    #[test]
+    fn dropping_the_last_handle_waits_for_the_background_thread_too() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.redb");
+        let store = crate::Store::open(&path, crate::Options::new()).unwrap();
+        let inner = store.checked().unwrap();
+        let signal = inner.maintenance.signal.clone();
+        let (held, go) = std::sync::mpsc::channel();
+        let worker = {
+            let held_store = store.inner.clone();
+            std::thread::spawn(move || {
+                // What a round of the thread does: busy, holding the store (the shared state,
+                // as the thread does; never a `Store` handle, whose drop waits for the round).
+                signal.state.lock().busy = true;
+                held.send(()).unwrap();
+                std::thread::sleep(Duration::from_millis(300));
+                drop(held_store);
+                signal.state.lock().busy = false;
+                signal.wake.notify_all();
+            })
+        };
+        go.recv().unwrap();
+        // No close: the last handle goes, and the store must close here, not on that thread.
+        drop(store);
         let other = crate::Options::new().durability(crate::IssueDurability::Eventual);
         let reopened = crate::Store::open(&path, other);
         assert!(reopened.is_ok(), "{:?}", reopened.err());

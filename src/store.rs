@@ -46,7 +46,7 @@ use crate::write::{Commit, Pending, Writer};
 /// ```
 #[derive(Clone)]
 pub struct Store {
-    inner: Arc<Inner>,
+    pub(crate) inner: Arc<Inner>,
 }
 
 /// The shared state behind every clone of a [`Store`].
@@ -562,6 +562,11 @@ impl Drop for Store {
         let inner = &self.inner;
         if inner.fork_generation != fork::generation() {
             // A forked child's copy: no background thread runs here.
+            return;
+        }
+        // Other handles remain (the thread holds at most one reference besides this one):
+        // nothing to wait for, and a sweep under way goes on.
+        if Arc::strong_count(inner) > 2 {
             return;
         }
         inner.maintenance.pause();
