@@ -255,8 +255,9 @@ impl State {
 /// The state of `r` now, as the store judges it (cutoffs and uses not yet written included).
 fn state_now(store: &Store, r: &Record, now: tessera::Timestamp) -> Result<State> {
     Ok(match store.state(r.id)? {
-        Some(TokenState::Live) if output::state(r, now) == "rotated" => State::Rotated,
         Some(TokenState::Live) => State::Live,
+        // The store counts a generation rotated past its grace as expired: say which.
+        Some(TokenState::Expired) if output::state(r, now) == "rotated" => State::Rotated,
         Some(TokenState::Revoked) if r.revoked.is_none() => State::Cutoff,
         Some(TokenState::Revoked) => State::Revoked,
         // Purged since it was read, or expired.
