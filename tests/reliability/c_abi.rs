@@ -287,7 +287,7 @@ impl Run {
                     unsafe { ffi::tessera_revoke(h, p, n, &mut revoked) }
                 };
                 status_ok(s);
-                self.expect_input_status(i, st, &input, n, s);
+                self.expect_input_status(i, st, &input, n, s, true);
                 let names_token = matches!(input, Input::Token(_) | Input::Mutated(..));
                 if let (Some(k), None, true) = (tok, Self::gate(st), names_token) {
                     if self.tokens[k].store == i && i != usize::MAX {
@@ -323,7 +323,7 @@ impl Run {
                     unsafe { ffi::tessera_revoke_by_id(h, p, n, &mut revoked) }
                 };
                 status_ok(s);
-                self.expect_input_status(i, st, &input, n, s);
+                self.expect_input_status(i, st, &input, n, s, false);
                 if let (Some(k), None, Input::Id(_)) = (tok, Self::gate(st), &input) {
                     let own = self.tokens[k].store == i;
                     assert_eq!(s, if own { TESSERA_OK } else { TESSERA_NOT_FOUND });
@@ -426,15 +426,30 @@ impl Run {
         Some(())
     }
 
-    /// Statuses every call with one input must give, by the contract.
-    fn expect_input_status(&self, i: usize, st: State, input: &Input, n: usize, s: tessera_status) {
+    /// Statuses every call with one input must give, by the contract: an oversized token text
+    /// (`token_text`: it comes from a client) is malformed, any other oversized input a usage
+    /// error.
+    fn expect_input_status(
+        &self,
+        i: usize,
+        st: State,
+        input: &Input,
+        n: usize,
+        s: tessera_status,
+        token_text: bool,
+    ) {
         let _ = i;
         if let Some(w) = Self::gate(st) {
             assert_eq!(s, w, "a call on a {st:?} handle");
             return;
         }
+        let oversized = if token_text {
+            TESSERA_MALFORMED
+        } else {
+            TESSERA_INVALID_ARGUMENT
+        };
         match input {
-            Input::Oversized(_) => assert_eq!(s, TESSERA_INVALID_ARGUMENT, "oversized input"),
+            Input::Oversized(_) => assert_eq!(s, oversized, "oversized input"),
             Input::Null(_) if n > 0 => assert_eq!(s, TESSERA_NULL_ARGUMENT, "NULL input"),
             _ => {}
         }
