@@ -682,11 +682,10 @@ mod tests {
         assert!(inner.journal.as_ref().unwrap().is_empty());
     }
 
-    /// A close while the background thread works (holding the store, as it does for each
-    /// round) waits for it and closes the store itself: when it returns, the file is closed,
-    /// and the path opens again with other options.
-    #[test]
-    fn close_waits_for_the_background_thread_and_closes_the_store() {
+    /// Ends the last handle with `end` while the background thread works (holding the store,
+    /// as it does for each round): when `end` returns, the file must be closed, and the path
+    /// open again with other options.
+    fn ends_while_the_background_thread_works(end: fn(crate::Store)) {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("t.redb");
         let store = crate::Store::open(&path, crate::Options::new()).unwrap();
@@ -707,7 +706,7 @@ mod tests {
             })
         };
         go.recv().unwrap();
-        store.close().unwrap();
+        end(store);
         let other = crate::Options::new().durability(crate::IssueDurability::Eventual);
         let reopened = crate::Store::open(&path, other);
         assert!(reopened.is_ok(), "{:?}", reopened.err());
@@ -715,32 +714,13 @@ mod tests {
     }
 
     #[test]
+    fn close_waits_for_the_background_thread_and_closes_the_store() {
+        ends_while_the_background_thread_works(|store| store.close().unwrap());
+    }
+
+    /// No close: the last handle goes, and the store must close here, not on that thread.
+    #[test]
     fn dropping_the_last_handle_waits_for_the_background_thread_too() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("t.redb");
-        let store = crate::Store::open(&path, crate::Options::new()).unwrap();
-        let inner = store.checked().unwrap();
-        let signal = inner.maintenance.signal.clone();
-        let (held, go) = std::sync::mpsc::channel();
-        let worker = {
-            let held_store = store.inner.clone();
-            std::thread::spawn(move || {
-                // What a round of the thread does: busy, holding the store (the shared state,
-                // as the thread does; never a `Store` handle, whose drop waits for the round).
-                signal.state.lock().busy = true;
-                held.send(()).unwrap();
-                std::thread::sleep(Duration::from_millis(300));
-                drop(held_store);
-                signal.state.lock().busy = false;
-                signal.wake.notify_all();
-            })
-        };
-        go.recv().unwrap();
-        // No close: the last handle goes, and the store must close here, not on that thread.
-        drop(store);
-        let other = crate::Options::new().durability(crate::IssueDurability::Eventual);
-        let reopened = crate::Store::open(&path, other);
-        assert!(reopened.is_ok(), "{:?}", reopened.err());
-        worker.join().unwrap();
+        ends_while_the_background_thread_works(drop);
     }
 }
