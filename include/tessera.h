@@ -894,7 +894,7 @@ typedef struct tessera_counts {
      */
     uint64_t live;
     /**
-     * Past a deadline, waiting for the purge.
+     * Past a deadline (or a generation rotated past its grace window), waiting for the purge.
      */
     uint64_t expired;
     /**

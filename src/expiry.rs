@@ -341,18 +341,15 @@ fn purge_keys(
 /// that, or on the way to it).
 fn reroot_family(tx: &mut Tx<'_, '_>, s: &Stored) -> Result<()> {
     let later = tx.later_generations(s)?;
-    let Some(&first) = later.first() else {
+    let Some(first) = later.first().map(|g| g.record.id) else {
         return Ok(());
     };
-    for id in later {
-        let Some(g) = tx.tables.get(&id)? else {
-            break;
-        };
-        let family = (id != first).then_some(first);
+    for g in &later {
+        let family = (g.record.id != first).then_some(first);
         if g.record.family != family {
             let mut moved = g.clone();
             moved.record.family = family;
-            tx.tables.put(Some(&g), &moved)?;
+            tx.tables.put(Some(g), &moved)?;
         }
     }
     Ok(())

@@ -481,8 +481,12 @@ impl Tx<'_, '_> {
         }
         let later = self.later_generations(s)?;
         let mut n = self.revoke_tree(s, why)?;
-        let ids: Vec<TokenId> = generations.iter().map(|g| g.record.id).collect();
-        for id in ids.into_iter().chain(later) {
+        let ids: Vec<TokenId> = generations
+            .iter()
+            .chain(&later)
+            .map(|g| g.record.id)
+            .collect();
+        for id in ids {
             // Read again: a cascade may have revoked it already.
             if let Some(current) = self.tables.get(&id)? {
                 n += self.revoke_tree(&current, why)?;
@@ -491,8 +495,9 @@ impl Tx<'_, '_> {
         Ok(n)
     }
 
-    /// The generations that rotations made from `s`, oldest first (those still stored).
-    pub(crate) fn later_generations(&self, s: &Stored) -> Result<Vec<TokenId>> {
+    /// The generations that rotations made from `s`, oldest first, as stored (up to the first
+    /// one that is not).
+    pub(crate) fn later_generations(&self, s: &Stored) -> Result<Vec<Stored>> {
         let mut later = Vec::new();
         let mut next = s.record.successor;
         while let Some(sc) = next.filter(|sc| sc.how == Replacement::Rotated) {
@@ -502,8 +507,8 @@ impl Tx<'_, '_> {
             if later.len() >= 100_000 {
                 break;
             }
-            later.push(g.record.id);
             next = g.record.successor;
+            later.push(g);
         }
         Ok(later)
     }

@@ -146,7 +146,7 @@ impl Inner {
             // its grace window: revoking the newest would end the kept one through it).
             let mut kept = tx.line_ids(except)?;
             if let Some(s) = except.map(|id| tx.tables.get(&id)).transpose()?.flatten() {
-                kept.extend(tx.later_generations(&s)?);
+                kept.extend(tx.later_generations(&s)?.iter().map(|g| g.record.id));
             }
             let mut n = 0;
             for s in tokens.iter().filter(|s| !kept.contains(&s.record.id)) {

@@ -594,7 +594,7 @@ pub enum TokenState {
 pub struct Counts {
     /// Valid now.
     pub live: u64,
-    /// Past a deadline, waiting for the purge.
+    /// Past a deadline (or a generation rotated past its grace window), waiting for the purge.
     pub expired: u64,
     /// Revoked, kept as tombstones until their retention ends.
     pub revoked: u64,

@@ -224,7 +224,7 @@ pub struct tessera_record_list {
 pub struct tessera_counts {
     /// Valid now.
     pub live: u64,
-    /// Past a deadline, waiting for the purge.
+    /// Past a deadline (or a generation rotated past its grace window), waiting for the purge.
     pub expired: u64,
     /// Revoked, kept until their retention ends.
     pub revoked: u64,
