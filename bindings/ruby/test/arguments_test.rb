@@ -53,6 +53,11 @@ class ArgumentsTest < StoreTest
 
   def test_a_clock_shows_its_time
     assert_match(/Tessera::Clock.*T/, Tessera::Clock.new(T0).inspect)
+    # In a process that loads only the gem (this one has rack, which loads "time" for it).
+    lib = File.expand_path("../lib", __dir__)
+    out = IO.popen([RbConfig.ruby, "-I", lib, "-e", 'require "tessera"; print Tessera::Clock.new(0).inspect'],
+                   err: %i[child out], &:read)
+    assert_equal "#<Tessera::Clock 1970-01-01T00:00:00.000Z>", out
   end
 
   # --- integers out of range ----------------------------------------------------------------
