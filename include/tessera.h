@@ -8,14 +8,17 @@
  * CONVENTIONS
  *
  * Statuses. Every fallible function returns a tessera_status: TESSERA_OK (0) on success, else
- * one stable number per outcome or fault (see the enum). On any status but TESSERA_OK nothing
- * was changed and no output was written; tessera_last_error_message() explains the status on
- * the same thread, and tessera_status_name() names it. Messages never contain a secret.
+ * one stable number per outcome or fault (see the enum). On any status but TESSERA_OK no
+ * output was written and nothing was changed, except where a function says otherwise (a
+ * rotated token presented after its grace revokes its family: TESSERA_REUSE_DETECTED;
+ * tessera_store_close closes the handle whatever its status). tessera_last_error_message()
+ * explains the status on the same thread, and tessera_status_name() names it. Messages never
+ * contain a secret.
  *
  * Inputs. Texts and bytes are (pointer, length) pairs, borrowed for the call only and never
  * required to be NUL-terminated. NULL with length 0 is the empty input; NULL with a length
  * above 0 is TESSERA_NULL_ARGUMENT; a length above TESSERA_MAX_INPUT_LEN is
- * TESSERA_INVALID_ARGUMENT. Where an input is optional (documented so), NULL with length 0
+ * TESSERA_INVALID_ARGUMENT (TESSERA_MALFORMED for a token text). Where an input is optional (documented so), NULL with length 0
  * means none and any other pointer with length 0 is the empty text. Texts must be UTF-8 (else TESSERA_INVALID_UTF8), except token
  * texts and HTTP header values, which are checked as what they are (a token that is not UTF-8
  * is TESSERA_MALFORMED). Arguments are checked in order: the first bad one decides the status.
@@ -27,8 +30,8 @@
  * Outputs. Fixed-size outputs go to caller buffers sized by the constants below: token text
  * into a buffer of TESSERA_TOKEN_BUF_LEN bytes (written NUL-terminated), ids inside records as
  * char[TESSERA_ID_BUF_LEN]. Variable-size outputs (tessera_record, tessera_record_list,
- * tessera_stats) are allocated by the library and released, with everything they point to, by
- * one call of tessera_free(). Outputs documented as optional may be NULL; required ones may
+ * tessera_stats, tessera_event_list) are allocated by the library and released, with
+ * everything they point to, by one call of tessera_free(). Outputs documented as optional may be NULL; required ones may
  * not (TESSERA_NULL_ARGUMENT).
  *
  * Handles. Constructors are _new / _open and write the handle to an out-pointer; destructors
@@ -49,8 +52,8 @@
  * - tessera_requirements*, tessera_request*: build on one thread; once built, any number of
  *   threads may pass the same one to tessera_verify_with / tessera_issue at the same time.
  * - tessera_options*: one thread at a time.
- * - tessera_record, tessera_record_list, tessera_stats: read-only; any number of threads may
- *   read one until it is freed.
+ * - tessera_record, tessera_record_list, tessera_stats, tessera_event_list: read-only; any
+ *   number of threads may read one until it is freed.
  * - tessera_last_error_message(): per thread; read it on the thread that got the status,
  *   before that thread's next tessera call.
  *
@@ -273,7 +276,8 @@ enum tessera_status
     /**
      * An argument is out of range or ill-formed (a bad option, an empty subject, a token id
      * that is not 22 base62 characters, a negative duration, a length above
-     * `TESSERA_MAX_INPUT_LEN`, a NUL byte in a path...). The message says which.
+     * `TESSERA_MAX_INPUT_LEN` but for a token text, a NUL byte in a path...). The message says
+     * which.
      */
     TESSERA_INVALID_ARGUMENT = 101,
     /**
@@ -1159,10 +1163,10 @@ tessera_status tessera_issue(const struct tessera_store *store,
  * `TESSERA_EXHAUSTED`, `TESSERA_REUSE_DETECTED`. These details are for the host's logs: answer
  * every one of them with the same 401.
  *
- * Other statuses: `TESSERA_NULL_ARGUMENT`, `TESSERA_INVALID_ARGUMENT` (length above
- * `TESSERA_MAX_INPUT_LEN`), `TESSERA_INVALID_HANDLE`, `TESSERA_CLOSED`,
- * `TESSERA_FORKED_CHILD`, `TESSERA_STORAGE`, `TESSERA_IO`, and `TESSERA_DISK_FULL` (for the
- * two verifies that write).
+ * A token text longer than `TESSERA_MAX_INPUT_LEN` is `TESSERA_MALFORMED` too, refused before
+ * it is read. Other statuses: `TESSERA_NULL_ARGUMENT`, `TESSERA_INVALID_HANDLE`,
+ * `TESSERA_CLOSED`, `TESSERA_FORKED_CHILD`, `TESSERA_STORAGE`, `TESSERA_IO`, and
+ * `TESSERA_DISK_FULL` (for the two verifies that write).
  *
  * # Safety
  * `token` must be NULL or readable for `token_len` bytes; `out_record` NULL or writable.

@@ -67,7 +67,8 @@ pub enum tessera_status {
     TESSERA_NULL_ARGUMENT = 100,
     /// An argument is out of range or ill-formed (a bad option, an empty subject, a token id
     /// that is not 22 base62 characters, a negative duration, a length above
-    /// `TESSERA_MAX_INPUT_LEN`, a NUL byte in a path...). The message says which.
+    /// `TESSERA_MAX_INPUT_LEN` but for a token text, a NUL byte in a path...). The message says
+    /// which.
     TESSERA_INVALID_ARGUMENT = 101,
     /// A text argument is not valid UTF-8.
     TESSERA_INVALID_UTF8 = 102,

@@ -271,10 +271,10 @@ fn verified(outcome: Outcome, out_record: MaybeOut<*mut tessera_record>) -> Resu
 /// `TESSERA_EXHAUSTED`, `TESSERA_REUSE_DETECTED`. These details are for the host's logs: answer
 /// every one of them with the same 401.
 ///
-/// Other statuses: `TESSERA_NULL_ARGUMENT`, `TESSERA_INVALID_ARGUMENT` (length above
-/// `TESSERA_MAX_INPUT_LEN`), `TESSERA_INVALID_HANDLE`, `TESSERA_CLOSED`,
-/// `TESSERA_FORKED_CHILD`, `TESSERA_STORAGE`, `TESSERA_IO`, and `TESSERA_DISK_FULL` (for the
-/// two verifies that write).
+/// A token text longer than `TESSERA_MAX_INPUT_LEN` is `TESSERA_MALFORMED` too, refused before
+/// it is read. Other statuses: `TESSERA_NULL_ARGUMENT`, `TESSERA_INVALID_HANDLE`,
+/// `TESSERA_CLOSED`, `TESSERA_FORKED_CHILD`, `TESSERA_STORAGE`, `TESSERA_IO`, and
+/// `TESSERA_DISK_FULL` (for the two verifies that write).
 ///
 /// # Safety
 /// `token` must be NULL or readable for `token_len` bytes; `out_record` NULL or writable.
