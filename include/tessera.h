@@ -11,7 +11,8 @@
  * one stable number per outcome or fault (see the enum). On any status but TESSERA_OK no
  * output was written and nothing was changed, except where a function says otherwise (a
  * rotated token presented after its grace revokes its family: TESSERA_REUSE_DETECTED;
- * tessera_store_close closes the handle whatever its status). tessera_last_error_message()
+ * tessera_store_close closes the handle whatever its status; tessera_purge_expired keeps the
+ * batches it committed before a failure). tessera_last_error_message()
  * explains the status on the same thread, and tessera_status_name() names it. Messages never
  * contain a secret.
  *
@@ -237,7 +238,8 @@ enum tessera_status
     TESSERA_NOT_FOUND = 20,
     /**
      * A limit would be exceeded: the subject already has as many live tokens as the store's
-     * per-subject cap allows, with the refuse policy (`tessera_options_set_subject_cap`).
+     * per-subject cap allows, with the refuse policy (`tessera_options_set_subject_cap`), or,
+     * with an evict policy, the only tokens to evict are the new child's own ancestors.
      */
     TESSERA_LIMIT_REACHED = 21,
     /**
@@ -799,7 +801,9 @@ typedef struct tessera_record {
      */
     bool has_last_used_at;
     /**
-     * Its last successful verify or renewal (may lag by up to the store's flush interval).
+     * Its last successful verify or renewal: for a token with an idle timeout it may lag by up
+     * to the store's flush interval; for others it is advisory and written only along with
+     * other writes of uses, `tessera_flush` or close.
      */
     int64_t last_used_at;
     /**
@@ -832,12 +836,12 @@ typedef struct tessera_record {
      */
     char parent[TESSERA_ID_BUF_LEN];
     /**
-     * Whether the token belongs to a rotation family.
+     * Whether the token is a rotation successor (then `family` names the first generation).
      */
     bool has_family;
     /**
-     * The id of the first token of its rotation family (its own id if it was never rotated),
-     * NUL-terminated (all NULs when there is none).
+     * The id of the first token of its rotation family, NUL-terminated; a token that is not
+     * a rotation successor has none (all NULs), the first generation included.
      */
     char family[TESSERA_ID_BUF_LEN];
     /**
@@ -1267,12 +1271,14 @@ tessera_status tessera_revoke_by_id(const struct tessera_store *store,
                                     size_t *out_revoked);
 
 /**
- * Revokes every live token of `subject` (in every tenant), except the token whose id is
+ * Revokes every token of `subject` not revoked yet (in every tenant, of both kinds), with their
+ * descendants, except the token whose id is
  * `except_id` if it is not NULL ("log out my other devices"; NULL with length 0: no
  * exception; any other pointer with length 0 is the empty text, which is not an id:
  * `TESSERA_INVALID_ARGUMENT`, and nothing is revoked). Durable when it returns.
  *
- * Output (optional): `*out_revoked` how many were revoked.
+ * Output (optional): `*out_revoked` how many were revoked, counting tokens past a deadline and
+ * not purged yet.
  *
  * Statuses: `TESSERA_NULL_ARGUMENT`, `TESSERA_INVALID_UTF8`, `TESSERA_INVALID_ARGUMENT`
  * (`except_id` is not an id), `TESSERA_INVALID_HANDLE`, `TESSERA_CLOSED`,
@@ -1289,9 +1295,11 @@ tessera_status tessera_revoke_subject(const struct tessera_store *store,
                                       size_t *out_revoked);
 
 /**
- * Revokes every live token of `tenant`. Durable when it returns.
+ * Revokes every token of `tenant` not revoked yet, with their descendants. Durable when it
+ * returns.
  *
- * Output (optional): `*out_revoked` how many were revoked.
+ * Output (optional): `*out_revoked` how many were revoked, counting tokens past a deadline and
+ * not purged yet.
  *
  * Statuses: `TESSERA_NULL_ARGUMENT`, `TESSERA_INVALID_UTF8`, `TESSERA_INVALID_ARGUMENT`,
  * `TESSERA_INVALID_HANDLE`, `TESSERA_CLOSED`, `TESSERA_FORKED_CHILD`, `TESSERA_IO`,
@@ -1385,7 +1393,8 @@ tessera_status tessera_purge_batch(const struct tessera_store *store,
                                    bool *out_more);
 
 /**
- * Removes every expired token (and revoked tokens past retention), batch by batch.
+ * Removes every expired token (and revoked tokens past retention), batch by batch. A failure
+ * keeps what the batches before it removed (the status says why it stopped; call again).
  *
  * Output (optional): `*out_removed` how many were removed.
  *
@@ -1423,7 +1432,7 @@ tessera_status tessera_store_stats(const struct tessera_store *store,
 
 /**
  * Reads how many write transactions this process has committed on this store (to check that
- * verifies of tokens without a use limit do not write).
+ * verifies of tokens without a use limit or idle timeout do not write).
  *
  * Statuses: `TESSERA_NULL_ARGUMENT`, `TESSERA_INVALID_HANDLE`, `TESSERA_CLOSED`,
  * `TESSERA_FORKED_CHILD`.
@@ -1521,7 +1530,8 @@ tessera_status tessera_check_integrity(const struct tessera_store *store,
  *
  * Statuses: the rejection statuses of `tessera_verify` if the parent is not valid
  * (`TESSERA_REUSE_DETECTED` for a rotated parent after its grace window: its family is
- * revoked); the statuses of `tessera_issue`.
+ * revoked); the statuses of `tessera_issue` (`TESSERA_LIMIT_REACHED` also when the subject's
+ * cap would evict only this child's own ancestors).
  *
  * # Safety
  * `parent` must be NULL or readable for `parent_len` bytes; the rest as `tessera_issue`.
@@ -1779,8 +1789,10 @@ tessera_status tessera_options_set_clock(struct tessera_options *options,
                                          const struct tessera_clock *clock);
 
 /**
- * Sets the default lifetime of a session, in milliseconds, or `TESSERA_DURATION_NONE`:
- * sessions never expire unless their request says so. Zero is refused when the store opens.
+ * Sets the default lifetime of a session, in milliseconds, or `TESSERA_DURATION_NONE`: no
+ * default (a session still ends at its maximum lifetime,
+ * `tessera_options_set_session_max_lifetime`, 30 days unless that is none too). Zero is
+ * refused when the store opens.
  *
  * Statuses: `TESSERA_NULL_ARGUMENT`; `TESSERA_INVALID_ARGUMENT` for a negative value other
  * than `TESSERA_DURATION_NONE`.
@@ -1828,9 +1840,12 @@ tessera_status tessera_options_set_api_key_ttl(struct tessera_options *options,
                                                int64_t ttl_ms);
 
 /**
- * Sets the bound on the staleness of `last_used_at` and idle extensions, in milliseconds (100
- * ms to 1 hour, checked when the store opens): verify records uses in memory and a background
- * thread writes them at least this often.
+ * Sets the bound on the staleness of idle extensions, in milliseconds (100 ms to 1 hour,
+ * checked when the store opens): verify records uses in memory and a background thread writes
+ * those of tokens with an idle timeout at least this often. Uses of other tokens (their
+ * `last_used_at`) ride along with those writes, `tessera_flush` and close, and never cause a
+ * commit of their own: without idle-timeout tokens they wait for a flush or the close (at most
+ * 65,536 wait; later ones are dropped).
  *
  * Statuses: `TESSERA_NULL_ARGUMENT`; `TESSERA_INVALID_ARGUMENT` for a negative value.
  *

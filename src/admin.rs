@@ -37,6 +37,9 @@ impl SecretHash {
             .strip_prefix('v')
             .and_then(|t| t.split_once(':'))
             .ok_or_else(bad)?;
+        if !v.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(bad());
+        }
         let key_version = v.parse().map_err(|_| bad())?;
         let hash = unhex::<32>(h).ok_or_else(bad)?;
         Ok(SecretHash { key_version, hash })
@@ -198,7 +201,8 @@ fn hex(b: &[u8]) -> String {
 }
 
 fn unhex<const N: usize>(s: &str) -> Option<[u8; N]> {
-    if s.len() != 2 * N || !s.is_ascii() {
+    // `from_str_radix` alone would take "+a" for 0x0a: every character must be a hex digit.
+    if s.len() != 2 * N || !s.bytes().all(|b| b.is_ascii_hexdigit()) {
         return None;
     }
     let mut out = [0u8; N];
@@ -372,6 +376,14 @@ impl Store {
         for t in tokens {
             let t = t?;
             check_imported(&t.record, inner.opts.max_metadata_len)?;
+            if t.secret_hash.key_version != inner.key.version {
+                // A hash made with another key never verifies here: refuse it rather than
+                // import a token that can only answer "bad secret".
+                return Err(Error::InvalidArgument(format!(
+                    "token {}: its hash was made with key version {}, this store uses {}",
+                    t.record.id, t.secret_hash.key_version, inner.key.version
+                )));
+            }
             batch.push(Stored {
                 record: t.record,
                 key_version: t.secret_hash.key_version,

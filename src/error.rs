@@ -46,7 +46,8 @@ pub enum Error {
     Io(String),
     /// An error inside the storage engine.
     Storage(String),
-    /// The store was closed.
+    /// The store was closed. The Rust API cannot produce it ([`crate::Store::close`] takes the
+    /// handle); the C ABI answers it for a closed handle (`TESSERA_CLOSED`).
     Closed,
     /// The handle was opened before `fork()` and used in the child; open the store again in the
     /// child.

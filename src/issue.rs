@@ -13,7 +13,7 @@ use crate::token_text::{self, TokenId, TokenText};
 use crate::verify::secret_hash;
 use crate::write::Commit;
 
-/// Most scopes one token may carry.
+/// Most scopes one token may carry (a scope given twice counts once).
 pub const MAX_SCOPES: usize = 64;
 /// Longest scope, tenant, subject or label, in bytes.
 pub const MAX_NAME_LEN: usize = 255;
@@ -186,13 +186,18 @@ impl IssueRequest {
         if let Some(l) = &self.label {
             check_name("label", l, true)?;
         }
-        if self.scopes.len() > MAX_SCOPES {
-            return bad(format!("at most {MAX_SCOPES} scopes per token"));
-        }
+        // A scope given twice counts once; counting stops at the first one past the limit.
+        let mut distinct: Vec<&str> = Vec::new();
         for s in &self.scopes {
             check_scope(s)?;
+            if !distinct.contains(&s.as_str()) {
+                if distinct.len() == MAX_SCOPES {
+                    return bad(format!("at most {MAX_SCOPES} scopes per token"));
+                }
+                distinct.push(s);
+            }
         }
-        let scopes = Scopes::from_checked(&self.scopes);
+        let scopes = Scopes::from_checked(distinct);
         if self.metadata.len() > opts.max_metadata_len {
             return bad(format!(
                 "metadata is {} bytes; the limit is {}",

@@ -42,7 +42,7 @@ pub enum Concurrency {
 pub struct Pepper(Vec<u8>);
 
 impl Pepper {
-    /// A pepper of at least 16 bytes.
+    /// A pepper of 16 to 1024 bytes.
     pub fn new(bytes: impl Into<Vec<u8>>) -> Result<Pepper> {
         let bytes = bytes.into();
         if bytes.len() < 16 || bytes.len() > 1024 {
@@ -226,7 +226,8 @@ impl Options {
         o
     }
 
-    /// Default lifetime of a session; `None`: sessions never expire unless asked.
+    /// Default lifetime of a session; `None`: no default ttl (a session still ends at its
+    /// maximum lifetime, [`Options::session_max_lifetime`], 30 days unless that is `None` too).
     pub fn session_ttl(mut self, ttl: Option<Duration>) -> Self {
         self.session_ttl = ttl;
         self
@@ -256,8 +257,7 @@ impl Options {
     /// [`crate::Store::flush`] and close, so they never cause a commit of their own (and never
     /// slow down an issue or a revocation). In the multi-process mode another process sees a
     /// use once it is written (its verify and its purge judge idle timeouts by the file): keep
-    /// idle timeouts well above this interval (plus the one second within which repeated uses
-    /// of a token are not recorded again).
+    /// idle timeouts well above this interval.
     pub fn flush_interval(mut self, d: Duration) -> Self {
         self.flush_interval = d;
         self

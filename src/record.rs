@@ -305,7 +305,8 @@ pub struct Record {
     pub max_uses: Option<u64>,
     /// The token this one was derived from (a child token).
     pub parent: Option<TokenId>,
-    /// The first token of its rotation family (the token itself if it was never rotated).
+    /// The first token of its rotation family, for a rotation successor; `None` for every other
+    /// token, the first generation included.
     pub family: Option<TokenId>,
     /// Set once the token was rotated or rolled.
     pub successor: Option<Successor>,

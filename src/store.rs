@@ -142,7 +142,8 @@ impl Store {
     /// Opening a path that is already open in this process returns the same store (an error if
     /// the options differ). Errors: [`Error::NotAStore`], [`Error::Corrupt`], [`Error::Locked`]
     /// (open in another process), [`Error::NewerSchema`], [`Error::Pepper`],
-    /// [`Error::InvalidArgument`] for bad options.
+    /// [`Error::InvalidArgument`] for bad options, [`Error::OptionsConflict`] (the path is open
+    /// in this process with other options), [`Error::Io`].
     pub fn open(path: impl AsRef<Path>, options: Options) -> Result<Store> {
         options.validate()?;
         fork::watch();

@@ -9,6 +9,10 @@
 //! * `id`: the public selector: the second it was issued in (4 bytes) and 96 random bits. Safe to
 //!   log, list and show; it can revoke, never authenticate.
 //! * `secret`: 256 bits from the operating system's random source, drawn for every token.
+//!
+//! A rotation successor is the exception: its id (all 16 bytes) and its secret are derived from
+//! the rotated token's with the store's key, so that a rotation retried with the same old token
+//! hands back the same successor; its id says nothing about when it was issued.
 //! * `check`: a CRC-32 of everything before it, so that a mistyped or truncated token is rejected
 //!   before any storage access.
 //!
@@ -25,7 +29,8 @@ use crate::clock::Timestamp;
 pub const BODY_LEN: usize = ID_CHARS + SECRET_CHARS + CHECK_CHARS;
 /// Longest accepted prefix.
 pub const MAX_PREFIX_LEN: usize = 32;
-/// Longest possible token text (a C caller's buffer of this size always fits).
+/// Longest possible token text, in bytes (a C caller's buffer needs one more, for the NUL:
+/// `TESSERA_TOKEN_BUF_LEN`).
 pub const MAX_TOKEN_LEN: usize = MAX_PREFIX_LEN + 1 + BODY_LEN;
 /// Length of a [`TokenId`]'s text form.
 pub const ID_TEXT_LEN: usize = ID_CHARS;
@@ -72,7 +77,8 @@ impl fmt::Display for MalformedReason {
 }
 
 /// The public identifier of a token, shown as 22 base62 characters: the Unix second it was issued
-/// in (4 bytes, big-endian) followed by 96 random bits.
+/// in (4 bytes, big-endian) followed by 96 random bits; a rotation successor's 16 bytes are
+/// derived instead (see the module docs).
 ///
 /// It names a token for listing, logging and revoking; it never authenticates. The leading second
 /// makes the tokens issued together neighbours in every tree keyed by id, so that an issue writes

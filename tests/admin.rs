@@ -221,6 +221,38 @@ fn an_import_refuses_out_of_range_fields_and_leaves_no_store() {
 }
 
 #[test]
+fn an_import_refuses_a_hash_made_with_another_key_version() {
+    let f = fixture();
+    let t = f.store.issue(&IssueRequest::session("alice")).unwrap();
+    let header = f.store.export_header().unwrap();
+    let mut row = exported_rows(&f.store).pop().unwrap();
+    let text = row.secret_hash.to_text();
+    assert!(text.starts_with("v1:"), "{}", &text[..3]);
+    // The hash text of a peppered store (key version 2), into a store without pepper.
+    row.secret_hash = SecretHash::from_text(&format!("v2:{}", &text[3..])).unwrap();
+    let target = f.dir.path().join("other-key.redb");
+    let got = Store::import(&target, f.options(), &header, [Ok(row)]);
+    let Err(Error::InvalidArgument(msg)) = got else {
+        panic!("{got:?}")
+    };
+    assert!(msg.contains("key version 2"), "{msg}");
+    assert!(!target.exists(), "the store it created is removed");
+    assert!(f.store.verify(t.token.as_str()).unwrap().is_valid());
+}
+
+#[test]
+fn a_hash_text_is_hexadecimal_digits_only() {
+    let f = fixture();
+    f.store.issue(&IssueRequest::session("alice")).unwrap();
+    let text = exported_rows(&f.store)[0].secret_hash.to_text();
+    assert!(SecretHash::from_text(&text).is_ok());
+    // "+a" parses as a hexadecimal number on its own; inside a hash it is not two digits.
+    let signed = format!("{}+{}", &text[..3], &text[4..]);
+    assert!(SecretHash::from_text(&signed).is_err());
+    assert!(SecretHash::from_text(&format!("v+1:{}", &text[3..])).is_err());
+}
+
+#[test]
 fn an_import_does_not_replay_a_journal_left_by_a_deleted_store() {
     let f = fixture();
     let t = f.store.issue(&IssueRequest::session("alice")).unwrap();

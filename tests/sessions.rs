@@ -347,6 +347,20 @@ fn bad_requests_get_clear_errors_and_store_nothing() {
 }
 
 #[test]
+fn a_scope_given_twice_counts_once_toward_the_limit() {
+    let f = fixture();
+    let names: Vec<String> = (0..64).map(|i| format!("s{i}")).collect();
+    // 64 distinct scopes, each given twice: 128 names, 64 scopes.
+    let req = IssueRequest::session("a").scopes(names.iter().chain(&names).cloned());
+    let t = f.store.issue(&req).unwrap();
+    assert_eq!(t.record.scopes.iter().count(), 64);
+    assert_eq!(t.record.scopes.iter().collect::<Vec<_>>(), names);
+    // A 65th distinct one is refused.
+    let err = f.store.issue(&req.scope("s64")).unwrap_err();
+    assert!(matches!(err, Error::InvalidArgument(_)), "{err:?}");
+}
+
+#[test]
 fn stats_count_tokens_by_state_kind_and_tenant() {
     let f = fixture();
     let a = f

@@ -216,7 +216,8 @@ fn replacement(name: &str) -> Result<Replacement, String> {
 }
 
 fn unhex(text: &str) -> Option<Vec<u8>> {
-    if !text.len().is_multiple_of(2) || !text.is_ascii() {
+    // `from_str_radix` alone would take "+a" for 0x0a: every character must be a hex digit.
+    if !text.len().is_multiple_of(2) || !text.bytes().all(|b| b.is_ascii_hexdigit()) {
         return None;
     }
     (0..text.len())
@@ -275,5 +276,13 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("not a tessera export"));
+    }
+
+    #[test]
+    fn metadata_hex_is_hexadecimal_digits_only() {
+        assert_eq!(unhex("00fF"), Some(vec![0, 255]));
+        // "+a" parses as a number on its own; as two digits of a byte it is refused.
+        assert_eq!(unhex("+a"), None);
+        assert_eq!(unhex("0"), None);
     }
 }

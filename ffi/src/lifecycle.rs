@@ -61,7 +61,8 @@ unsafe fn issue_child(
 ///
 /// Statuses: the rejection statuses of `tessera_verify` if the parent is not valid
 /// (`TESSERA_REUSE_DETECTED` for a rotated parent after its grace window: its family is
-/// revoked); the statuses of `tessera_issue`.
+/// revoked); the statuses of `tessera_issue` (`TESSERA_LIMIT_REACHED` also when the subject's
+/// cap would evict only this child's own ancestors).
 ///
 /// # Safety
 /// `parent` must be NULL or readable for `parent_len` bytes; the rest as `tessera_issue`.

@@ -245,8 +245,10 @@ pub unsafe extern "C" fn tessera_options_set_clock(
     })
 }
 
-/// Sets the default lifetime of a session, in milliseconds, or `TESSERA_DURATION_NONE`:
-/// sessions never expire unless their request says so. Zero is refused when the store opens.
+/// Sets the default lifetime of a session, in milliseconds, or `TESSERA_DURATION_NONE`: no
+/// default (a session still ends at its maximum lifetime,
+/// `tessera_options_set_session_max_lifetime`, 30 days unless that is none too). Zero is
+/// refused when the store opens.
 ///
 /// Statuses: `TESSERA_NULL_ARGUMENT`; `TESSERA_INVALID_ARGUMENT` for a negative value other
 /// than `TESSERA_DURATION_NONE`.
@@ -314,9 +316,12 @@ pub unsafe extern "C" fn tessera_options_set_api_key_ttl(
     })
 }
 
-/// Sets the bound on the staleness of `last_used_at` and idle extensions, in milliseconds (100
-/// ms to 1 hour, checked when the store opens): verify records uses in memory and a background
-/// thread writes them at least this often.
+/// Sets the bound on the staleness of idle extensions, in milliseconds (100 ms to 1 hour,
+/// checked when the store opens): verify records uses in memory and a background thread writes
+/// those of tokens with an idle timeout at least this often. Uses of other tokens (their
+/// `last_used_at`) ride along with those writes, `tessera_flush` and close, and never cause a
+/// commit of their own: without idle-timeout tokens they wait for a flush or the close (at most
+/// 65,536 wait; later ones are dropped).
 ///
 /// Statuses: `TESSERA_NULL_ARGUMENT`; `TESSERA_INVALID_ARGUMENT` for a negative value.
 ///

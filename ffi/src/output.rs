@@ -167,7 +167,9 @@ pub struct tessera_record {
     pub max_lifetime_ms: i64,
     /// Whether the token was ever used.
     pub has_last_used_at: bool,
-    /// Its last successful verify or renewal (may lag by up to the store's flush interval).
+    /// Its last successful verify or renewal: for a token with an idle timeout it may lag by up
+    /// to the store's flush interval; for others it is advisory and written only along with
+    /// other writes of uses, `tessera_flush` or close.
     pub last_used_at: i64,
     /// Whether the token has a deadline (an expiry or an idle timeout).
     pub has_deadline: bool,
@@ -184,10 +186,10 @@ pub struct tessera_record {
     pub has_parent: bool,
     /// The parent's id, NUL-terminated (all NULs when there is none).
     pub parent: [c_char; TESSERA_ID_BUF_LEN],
-    /// Whether the token belongs to a rotation family.
+    /// Whether the token is a rotation successor (then `family` names the first generation).
     pub has_family: bool,
-    /// The id of the first token of its rotation family (its own id if it was never rotated),
-    /// NUL-terminated (all NULs when there is none).
+    /// The id of the first token of its rotation family, NUL-terminated; a token that is not
+    /// a rotation successor has none (all NULs), the first generation included.
     pub family: [c_char; TESSERA_ID_BUF_LEN],
     /// Whether the token was rotated or rolled: then the fields below describe its successor.
     pub has_successor: bool,

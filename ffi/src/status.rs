@@ -46,7 +46,8 @@ pub enum tessera_status {
     /// No stored token has this id (`tessera_get`, and renew or revoke by id).
     TESSERA_NOT_FOUND = 20,
     /// A limit would be exceeded: the subject already has as many live tokens as the store's
-    /// per-subject cap allows, with the refuse policy (`tessera_options_set_subject_cap`).
+    /// per-subject cap allows, with the refuse policy (`tessera_options_set_subject_cap`), or,
+    /// with an evict policy, the only tokens to evict are the new child's own ancestors.
     TESSERA_LIMIT_REACHED = 21,
     /// `tessera_parse_header`: the header value is empty or only whitespace.
     TESSERA_CREDENTIAL_EMPTY = 30,

@@ -476,12 +476,14 @@ pub unsafe extern "C" fn tessera_revoke_by_id(
     })
 }
 
-/// Revokes every live token of `subject` (in every tenant), except the token whose id is
+/// Revokes every token of `subject` not revoked yet (in every tenant, of both kinds), with their
+/// descendants, except the token whose id is
 /// `except_id` if it is not NULL ("log out my other devices"; NULL with length 0: no
 /// exception; any other pointer with length 0 is the empty text, which is not an id:
 /// `TESSERA_INVALID_ARGUMENT`, and nothing is revoked). Durable when it returns.
 ///
-/// Output (optional): `*out_revoked` how many were revoked.
+/// Output (optional): `*out_revoked` how many were revoked, counting tokens past a deadline and
+/// not purged yet.
 ///
 /// Statuses: `TESSERA_NULL_ARGUMENT`, `TESSERA_INVALID_UTF8`, `TESSERA_INVALID_ARGUMENT`
 /// (`except_id` is not an id), `TESSERA_INVALID_HANDLE`, `TESSERA_CLOSED`,
@@ -516,9 +518,11 @@ pub unsafe extern "C" fn tessera_revoke_subject(
     })
 }
 
-/// Revokes every live token of `tenant`. Durable when it returns.
+/// Revokes every token of `tenant` not revoked yet, with their descendants. Durable when it
+/// returns.
 ///
-/// Output (optional): `*out_revoked` how many were revoked.
+/// Output (optional): `*out_revoked` how many were revoked, counting tokens past a deadline and
+/// not purged yet.
 ///
 /// Statuses: `TESSERA_NULL_ARGUMENT`, `TESSERA_INVALID_UTF8`, `TESSERA_INVALID_ARGUMENT`,
 /// `TESSERA_INVALID_HANDLE`, `TESSERA_CLOSED`, `TESSERA_FORKED_CHILD`, `TESSERA_IO`,
@@ -700,7 +704,8 @@ pub unsafe extern "C" fn tessera_purge_batch(
     })
 }
 
-/// Removes every expired token (and revoked tokens past retention), batch by batch.
+/// Removes every expired token (and revoked tokens past retention), batch by batch. A failure
+/// keeps what the batches before it removed (the status says why it stopped; call again).
 ///
 /// Output (optional): `*out_removed` how many were removed.
 ///
@@ -759,7 +764,7 @@ pub unsafe extern "C" fn tessera_store_stats(
 }
 
 /// Reads how many write transactions this process has committed on this store (to check that
-/// verifies of tokens without a use limit do not write).
+/// verifies of tokens without a use limit or idle timeout do not write).
 ///
 /// Statuses: `TESSERA_NULL_ARGUMENT`, `TESSERA_INVALID_HANDLE`, `TESSERA_CLOSED`,
 /// `TESSERA_FORKED_CHILD`.

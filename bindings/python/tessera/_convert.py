@@ -10,6 +10,9 @@ from .errors import InvalidArgument
 
 EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 _MS = timedelta(milliseconds=1)
+#: The Unix milliseconds of the first and the last instant a ``datetime`` can show.
+DATETIME_MIN_MS = (datetime.min.replace(tzinfo=timezone.utc) - EPOCH) // _MS
+DATETIME_MAX_MS = (datetime.max.replace(tzinfo=timezone.utc) - EPOCH) // _MS
 
 #: The ranges of the C ABI's integer types. ctypes would silently wrap a Python int outside
 #: them (``c_size_t(-1)`` is ``SIZE_MAX``, an ``int64_t`` of ``2**64 - 5`` is -5), so every

@@ -7,8 +7,24 @@ from datetime import datetime
 from typing import Optional
 
 from . import _native
-from ._convert import Duration, Instant, duration_ms, instant_ms, to_datetime
+from ._convert import (
+    DATETIME_MAX_MS,
+    DATETIME_MIN_MS,
+    Duration,
+    Instant,
+    duration_ms,
+    instant_ms,
+    integer,
+    to_datetime,
+)
 from .errors import ClosedError, check
+
+
+def _clock_ms(value: Instant, what: str) -> int:
+    """Unix milliseconds a clock may read: what a ``datetime`` can show (years 1 to 9999), so
+    that every time a store reads from it (a token's creation, ``Store.now``) converts back."""
+    return integer(instant_ms(value, what), what, DATETIME_MIN_MS, DATETIME_MAX_MS,
+                   "datetime in years 1 to 9999, in Unix milliseconds")
 
 
 class Clock:
@@ -24,7 +40,7 @@ class Clock:
 
     def __init__(self, start: Instant = 0) -> None:
         handle = _native.ClockP()
-        check(_native.lib.tessera_clock_new(instant_ms(start, "start"), ctypes.byref(handle)))
+        check(_native.lib.tessera_clock_new(_clock_ms(start, "start"), ctypes.byref(handle)))
         self._handle: Optional["ctypes._Pointer[_native._Clock]"] = handle
 
     def _h(self) -> "ctypes._Pointer[_native._Clock]":
@@ -33,12 +49,16 @@ class Clock:
         return self._handle
 
     def advance(self, by: Duration) -> None:
-        """Moves the clock forward by ``by`` (a timedelta or milliseconds)."""
-        check(_native.lib.tessera_clock_advance(self._h(), duration_ms(by, "by")))
+        """Moves the clock forward by ``by`` (a timedelta or milliseconds); not past the end of
+        year 9999 (:class:`tessera.InvalidArgument`)."""
+        by_ms = duration_ms(by, "by")
+        _clock_ms(self.now_ms() + by_ms, "the clock's time after advancing")
+        check(_native.lib.tessera_clock_advance(self._h(), by_ms))
 
     def set(self, to: Instant) -> None:
-        """Sets the clock to ``to`` (a datetime or Unix milliseconds), possibly backwards."""
-        check(_native.lib.tessera_clock_set(self._h(), instant_ms(to, "to")))
+        """Sets the clock to ``to`` (a datetime or Unix milliseconds), possibly backwards; an
+        instant outside years 1 to 9999 is :class:`tessera.InvalidArgument`."""
+        check(_native.lib.tessera_clock_set(self._h(), _clock_ms(to, "to")))
 
     def now_ms(self) -> int:
         """The clock's time in Unix milliseconds."""

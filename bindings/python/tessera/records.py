@@ -110,7 +110,8 @@ class Record:
     uses: int
     max_uses: Optional[int]
     parent: Optional[str]
-    #: The id of the first token of its rotation family (its own if never rotated).
+    #: The id of the first token of its rotation family, for a rotation successor (None for
+    #: every other token, the first generation included).
     family: Optional[str]
     #: The id of the token that replaced it (rotation or roll), if any.
     successor: Optional[str]

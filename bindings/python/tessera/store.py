@@ -493,16 +493,17 @@ class Store:
 
     def verify(
         self,
-        token: Union[str, bytes],
+        token: Union[str, bytes, None],
         *,
         tenant: Optional[str] = None,
         scopes: Iterable[str] = (),
     ) -> Outcome:
         """Verifies a token text as the client presented it, optionally requiring a tenant and
         scopes. Never raises for an invalid token: the :class:`tessera.Outcome` is valid (with
-        the record) or says why not. Raises only for faults (closed store, storage errors)."""
+        the record) or says why not (``None``, no token at all, is malformed: pass a missing
+        header straight in). Raises only for faults (closed store, storage errors)."""
         lib = _native.lib
-        tb, tl = _native.buf(text(token, "token"))
+        tb, tl = _native.buf(b"" if token is None else text(token, "token"))
         rec = ctypes.POINTER(_native.Record)()
         if isinstance(scopes, (str, bytes)):
             raise TypeError("scopes must be a list of strings, not one string")
@@ -556,7 +557,9 @@ class Store:
 
     def revoke(self, token: Union[str, bytes]) -> int:
         """Revokes the token presented by its text (a logout). Durable when it returns; every
-        verify that starts afterwards answers revoked. Returns 1, or 0 if it already was.
+        verify that starts afterwards answers revoked. Its descendants and, for a rotated session,
+        its other generations are revoked with it. Returns how many tokens were revoked (0 if it
+        already was).
         Raises :class:`tessera.Malformed`, :class:`tessera.UnknownToken` or
         :class:`tessera.BadSecret` when the text names no token of this store."""
         b, n = _native.buf(text(token, "token"))
@@ -573,8 +576,9 @@ class Store:
         return out.value
 
     def revoke_subject(self, subject: str, *, except_id: Optional[str] = None) -> int:
-        """Revokes every live token of ``subject`` in every tenant, except ``except_id`` ("log
-        out my other devices"). Returns how many were revoked."""
+        """Revokes every token of ``subject`` not revoked yet, in every tenant and of both kinds,
+        with their descendants, except ``except_id`` ("log out my other devices"). Returns how
+        many were revoked, counting tokens past a deadline and not purged yet."""
         sb, sl = _native.buf(text(subject, "subject"))
         # "" is an except_id (the library refuses it: not an id); None is no exception.
         eb, el = _native.optional_buf(None if except_id is None else text(except_id, "except_id"))
@@ -583,7 +587,8 @@ class Store:
         return out.value
 
     def revoke_tenant(self, tenant: str) -> int:
-        """Revokes every live token of ``tenant``. Returns how many were revoked."""
+        """Revokes every token of ``tenant`` not revoked yet, with their descendants. Returns
+        how many were revoked, counting tokens past a deadline and not purged yet."""
         b, n = _native.buf(text(tenant, "tenant"))
         out = ctypes.c_size_t()
         check(_native.lib.tessera_revoke_tenant(self._h(), b, n, ctypes.byref(out)))

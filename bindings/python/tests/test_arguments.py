@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import copy
 import pickle
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 from typing import Any, Callable
 
 import pytest
@@ -130,12 +130,29 @@ def test_instants_beyond_int64_milliseconds_are_refused(store: tessera.Store) ->
     assert clock.now_ms() == T0
 
 
+def test_a_clock_reads_only_instants_a_datetime_can_show() -> None:
+    # Years 1 to 9999: a store on a clock past them would issue a token (durably) whose record
+    # could not be shown, and the only copy of its text would be lost with the OverflowError.
+    last = tessera.Clock(253402300799999)
+    assert last.now() == datetime.max.replace(tzinfo=timezone.utc).replace(microsecond=999000)
+    refused(lambda: last.advance(1), "advancing")
+    assert last.now_ms() == 253402300799999
+    first = tessera.Clock(-62135596800000)
+    assert first.now().year == 1
+    refused(lambda: tessera.Clock(2**62), "start")
+    refused(lambda: tessera.Clock(-62135596800001), "start")
+    clock = tessera.Clock(T0)
+    refused(lambda: clock.set(253402300800000), "to")
+    assert clock.now_ms() == T0
+    with tessera.Store.in_memory(clock=last) as s:
+        t = s.issue_session("alice")
+        assert t.record.created_at == last.now() and s.get(t.id) == t.record
+
+
 def test_the_largest_values_in_range_still_reach_the_library(store: tessera.Store) -> None:
     # In range for the C types: the library judges them (and accepts these).
     store.revoke_issued_before(-I64)
     assert store.events(since=U64 - 1, limit=0) == []
-    clock = tessera.Clock(I64 - 1)
-    assert clock.now_ms() == I64 - 1
     with tessera.Store.in_memory(event_retention=2**32, max_metadata_len=10) as s:
         s.issue_session("bob", max_uses=U64 - 1, ttl=timedelta(days=1))
 

@@ -11,7 +11,7 @@ import pytest
 
 import tessera
 
-from conftest import ALPHABET
+from conftest import ALPHABET, with_secret_of
 
 
 def secret_bytes(token: str) -> bytes:
@@ -56,10 +56,26 @@ def test_errors_never_show_a_secret(store: tessera.Store) -> None:
             store.revoke(broken)
         shown += [str(err.value), repr(err.value)]
         shown.append(store.verify(broken).detail)
+    # Well-formed texts that name no token of this store: t's id with another token's secret
+    # (bad secret), another store's token carrying t's secret (unknown token).
+    other = store.issue_session("bob")
+    with tessera.Store.in_memory() as elsewhere:
+        stranger = elsewhere.issue_session("carol").token
+    for wrong, rejection, error in (
+        (with_secret_of(t.token, other.token), tessera.Rejection.BAD_SECRET, tessera.BadSecret),
+        (with_secret_of(stranger, t.token), tessera.Rejection.UNKNOWN_TOKEN, tessera.UnknownToken),
+    ):
+        outcome = store.verify(wrong)
+        assert outcome.rejection is rejection
+        shown.append(outcome.detail)
+        with pytest.raises(error) as err:
+            store.revoke(wrong)
+        shown += [str(err.value), repr(err.value)]
+    secrets = (secret, other.token[-72 + 22 : -6])
     with pytest.raises(tessera.CredentialError) as cerr:
         tessera.parse_header("Authorization", f"Bearer {t.token} extra")
     shown.append(str(cerr.value))
-    assert all(secret not in s for s in shown), shown
+    assert all(s not in text for s in secrets for text in shown), shown
 
 
 def test_a_copied_file_without_its_pepper_verifies_nothing(tmp_path: Path) -> None:

@@ -116,6 +116,9 @@ def test_verify_returns_an_outcome_and_never_raises_for_a_bad_token(store: tesse
     assert outcome.rejection.status == tessera.Status.MALFORMED
     assert store.verify(b"\x00\xff").rejection == tessera.Rejection.MALFORMED
     assert store.verify("").rejection == tessera.Rejection.MALFORMED
+    # No token at all (a missing header): malformed too, not a TypeError (a 500).
+    assert store.verify(None).rejection == tessera.Rejection.MALFORMED
+    assert store.verify(None, scopes=["x"]).rejection == tessera.Rejection.MALFORMED
     # A client's token longer than any input is just as malformed (not a usage error, a 500).
     huge = "a" * (2**20 + 1)
     assert store.verify(huge).rejection == tessera.Rejection.MALFORMED

@@ -206,6 +206,16 @@ class StoreObjectTest < StoreTest
     assert_raises(ArgumentError) { Tessera::Store.open(path, concurrency: :sometimes) }
   end
 
+  def test_verify_never_raises_for_a_bad_or_missing_token
+    ["not a token", "", "\xff".b, nil].each do |bad|
+      outcome = @store.verify(bad)
+      refute outcome.valid?
+      assert_equal :malformed, outcome.rejection, bad.inspect
+      assert_equal :malformed, @store.verify(bad, scopes: ["x"]).rejection, bad.inspect
+    end
+    assert_raises(TypeError) { @store.verify(42) }
+  end
+
   def test_no_inspect_shows_a_secret
     t = @store.issue_session("alice")
     secret = t.token[26..]

@@ -1,7 +1,8 @@
 # frozen_string_literal: true
 
-# The authentication endpoints of the five seed APIs (../../shared/seeds in the project's
-# workspace), served on tessera: one Rack application, one prefix per API.
+# The authentication endpoints of the five seed APIs (the public API documents of Flame
+# Analytics, EyeNetra, BookingBug, Webitel and Overvis), served on tessera: one Rack application,
+# one prefix per API.
 require_relative "seed_apis/storage"
 require_relative "seed_apis/accounts"
 require_relative "seed_apis/http"

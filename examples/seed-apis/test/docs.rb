@@ -1,7 +1,7 @@
 # frozen_string_literal: true
 
-# Every curl command of the five documents, as printed (../../shared/seeds/*.txt in the
-# project's workspace). The tests replace the host and the documents' example tokens and
+# Every curl command of the five documents (the public API documents of Flame Analytics,
+# EyeNetra, BookingBug, Webitel and Overvis), as printed. The tests replace the host and the documents' example tokens and
 # placeholders, and repair only what no shell could run (see FIXES).
 module Docs
   FLAME_API_KEY = <<~'CURL'

@@ -209,9 +209,10 @@ module Tessera
 
     # Verifies a token text as the client presented it, optionally requiring a tenant and
     # scopes. Never raises for an invalid token: the Outcome is valid (with the record) or
-    # says why not (:malformed, :expired, :revoked, ...). Raises only for faults.
+    # says why not (:malformed, :expired, :revoked, ...); nil, no token at all, is :malformed
+    # (pass a missing header straight in). Raises only for faults.
     def verify(token, tenant: nil, scopes: [])
-      t = text(token, "token", client: true)
+      t = token.nil? ? "".b : text(token, "token", client: true)
       scopes = scope_list(scopes)
       out = FFI::MemoryPointer.new(:pointer)
       status =
@@ -245,7 +246,9 @@ module Tessera
     # --- revoke --------------------------------------------------------------------------
 
     # Revokes the token presented by its text (a logout). Durable when it returns: every verify
-    # that starts afterwards answers :revoked. Returns 1, or 0 if it already was. Raises
+    # that starts afterwards answers :revoked. Its descendants and, for a rotated session, its
+    # other generations are revoked with it. Returns how many tokens were revoked (0 if it
+    # already was). Raises
     # Malformed, UnknownToken or BadSecret when the text names no token of this store.
     def revoke(token)
       count(:tessera_revoke, *Native.buf(text(token, "token", client: true)))
@@ -256,15 +259,17 @@ module Tessera
       count(:tessera_revoke_by_id, *Native.buf(text(token_id, "token_id")))
     end
 
-    # Revokes every live token of +subject+ in every tenant, except except_id: ("log out my
-    # other devices"). Returns how many.
+    # Revokes every token of +subject+ not revoked yet, in every tenant and of both kinds, with
+    # their descendants, except except_id: ("log out my other devices"). Returns how many,
+    # counting tokens past a deadline and not purged yet.
     # An empty except_id is not nil: it is not an id (Tessera::InvalidArgument).
     def revoke_subject(subject, except_id: nil)
       except = Native.optional_buf(except_id.nil? ? nil : text(except_id, "except_id"))
       count(:tessera_revoke_subject, *Native.buf(text(subject, "subject")), *except)
     end
 
-    # Revokes every live token of +tenant+. Returns how many.
+    # Revokes every token of +tenant+ not revoked yet, with their descendants. Returns how many,
+    # counting tokens past a deadline and not purged yet.
     def revoke_tenant(tenant)
       count(:tessera_revoke_tenant, *Native.buf(text(tenant, "tenant")))
     end
