@@ -229,10 +229,16 @@ fn run(cycles: usize, seed: u64) -> Model {
             .env("TESSERA_KILL_CHILD", &path)
             .env("TESSERA_KILL_SEED", rng.next_u64().to_string())
             .stdout(Stdio::piped())
-            .stderr(Stdio::null())
+            .stderr(Stdio::piped())
             .spawn()
             .unwrap();
         let stdout = child.stdout.take().unwrap();
+        let mut stderr = child.stderr.take().unwrap();
+        let errors = std::thread::spawn(move || {
+            let mut text = String::new();
+            let _ = std::io::Read::read_to_string(&mut stderr, &mut text);
+            text
+        });
         let (tx, rx) = mpsc::channel::<String>();
         let reader = std::thread::spawn(move || {
             let mut r = BufReader::new(stdout);
@@ -266,8 +272,19 @@ fn run(cycles: usize, seed: u64) -> Model {
             std::thread::sleep(Duration::from_micros(rng.below(80_000)));
         }
         child.kill().unwrap();
-        child.wait().unwrap();
+        let status = child.wait().unwrap();
         let lines = reader.join().unwrap();
+        let errors = errors.join().unwrap();
+        // The kill must be what ended the child: a failed call (its unwrap), a panic or an exit
+        // of its own before the kill is a failure of the store, not a crash to recover from.
+        assert_eq!(
+            std::os::unix::process::ExitStatusExt::signal(&status),
+            Some(9),
+            "cycle {cycle} (seed {seed}): the child ended before the kill ({status}); its last \
+             lines: {:?}; its stderr: {}",
+            &lines[lines.len().saturating_sub(3)..],
+            errors
+        );
         let (flight, journal_durable) = model.apply(&lines);
         // Power loss of the journal's unsynced tail: cut it, or damage a byte of it, past what
         // the last acknowledgment's fdatasync covered.
