@@ -248,6 +248,11 @@ impl Store {
 
     /// Calls `sink` with every stored token (live, expired and revoked), from one consistent
     /// snapshot. Returns how many were exported.
+    ///
+    /// The snapshot holds the database's lock shared until the export ends: a compaction or an
+    /// integrity check waits for it, and writers wait behind them. The sink must not call this
+    /// store (with a compaction waiting, such a call could wait for ever); write the rows
+    /// somewhere and act on them afterwards.
     pub fn export(&self, mut sink: impl FnMut(ExportedToken) -> Result<()>) -> Result<u64> {
         self.call(|inner| {
             inner.flush_uses()?;

@@ -573,8 +573,18 @@ fn work(
         if let Some(every) = sweep {
             if last_sweep.elapsed() >= every {
                 *last_sweep = Instant::now();
-                // Stopping between batches for a close or a stop.
+                // Between batches: the uses of idle-timeout tokens still reach the file within
+                // the flush interval during a long sweep, and a close or a stop ends it.
+                let flushed = std::cell::Cell::new(Instant::now());
                 let go = || {
+                    if inner.touches.idle_pending()
+                        && flushed.get().elapsed() >= inner.opts.flush_interval
+                    {
+                        flushed.set(Instant::now());
+                        if let Err(e) = inner.flush_uses() {
+                            *inner.maintenance.last_error.lock() = Some(e);
+                        }
+                    }
                     let st = signal.state.lock();
                     st.paused == 0 && !st.stop
                 };

@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
-use crate::sync::{Mutex, MutexGuard, RwLock};
+use crate::sync::{Condvar, Mutex, MutexGuard, RwLock};
 use redb::{Database, ReadableDatabase};
 
 use crate::clock::Timestamp;
@@ -117,6 +117,8 @@ struct Entry {
 
 /// Stores open in this process, by canonical path, so that a second open shares the first.
 static OPEN: Mutex<Vec<Entry>> = Mutex::new(Vec::new());
+/// Signalled when a store has closed and left `OPEN`.
+static CLOSED: Condvar = Condvar::new();
 
 thread_local! {
     /// The registry lock, held by the thread that forks from `prepare` to `parent`/`child`.
@@ -149,10 +151,20 @@ impl Store {
         fork::watch();
         let path = canonical(path.as_ref())?;
         let generation = fork::generation();
+        let mine = |e: &Entry| e.path == path && e.fork_generation == generation;
         let mut open = OPEN.lock();
+        // A store of this path whose last handle is going (its final flush and checkpoint run
+        // on another thread) still holds the file: opening it now would find it locked by this
+        // very process. Wait for it to close (bounded, should its close never come back).
+        let waiting_since = std::time::Instant::now();
+        while open.iter().any(|e| mine(e) && e.store.strong_count() == 0)
+            && waiting_since.elapsed() < CLOSE_WAIT
+        {
+            open = CLOSED.wait_for(open, std::time::Duration::from_millis(50));
+        }
         let existing = open
             .iter()
-            .filter(|e| e.path == path && e.fork_generation == generation)
+            .filter(|e| mine(e))
             .find_map(|e| e.store.upgrade());
         if let Some(inner) = existing {
             drop(open);
@@ -758,8 +770,11 @@ impl Inner {
     /// needed, since uses of idle-timeout tokens recorded meanwhile are taken first.
     pub(crate) fn flush_uses(&self) -> Result<()> {
         let rounds = self.touches.len().div_ceil(crate::write::USES_PER_FLUSH) + 1;
-        for _ in 0..rounds {
-            if self.touches.is_empty() {
+        for round in 0..rounds {
+            // Nothing waits, but another thread's batch may be writing uses it took (from
+            // before this call): one job more queues behind that batch, and returns once it
+            // is over (an error of it puts them back, for this job to write or report).
+            if self.touches.is_empty() && (round > 0 || !self.touches.writing()) {
                 break;
             }
             self.write(Commit::Uses, |_| Ok(()))?;
@@ -800,8 +815,13 @@ impl Drop for Inner {
             }
         }));
         open.retain(|e| e.store.strong_count() > 0);
+        drop(open);
+        CLOSED.notify_all();
     }
 }
+
+/// How long an open waits for a store of the same path that is closing on another thread.
+const CLOSE_WAIT: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// Runs an open, turning a panic of the storage engine on a damaged file into an error.
 pub(crate) fn guarded<T>(open: impl FnOnce() -> Result<T>) -> Result<T> {

@@ -73,6 +73,9 @@ pub(crate) struct Touches {
     /// stored last use, and could find it idle.
     in_flight: Mutex<Map>,
     in_flight_len: AtomicUsize,
+    /// Uses (of any token) a batch took and has not written or put back yet: a flush that
+    /// finds nothing pending must still wait for them ([`Self::writing`]).
+    taken: AtomicUsize,
 }
 
 fn shards() -> Box<[Shard]> {
@@ -88,6 +91,7 @@ impl Touches {
             plain_len: AtomicUsize::new(0),
             in_flight: Mutex::new(Map::default()),
             in_flight_len: AtomicUsize::new(0),
+            taken: AtomicUsize::new(0),
         }
     }
 
@@ -150,6 +154,18 @@ impl Touches {
         self.idle_len.load(Ordering::Relaxed) + self.plain_len.load(Ordering::Relaxed)
     }
 
+    /// Whether a batch is writing uses it took (see [`Self::finished`]).
+    pub(crate) fn writing(&self) -> bool {
+        self.taken.load(Ordering::Acquire) > 0
+    }
+
+    /// A batch is done with the `n` uses it took: written, or put back with [`Self::restore`].
+    pub(crate) fn finished(&self, n: usize) {
+        if n > 0 {
+            self.taken.fetch_sub(n, Ordering::Release);
+        }
+    }
+
     /// Whether anything waits.
     pub(crate) fn is_empty(&self) -> bool {
         !self.idle_pending() && self.plain_len.load(Ordering::Relaxed) == 0
@@ -183,6 +199,7 @@ impl Touches {
         }
         in_flight.extend(out.iter().filter(|(_, u)| u.idle).copied());
         self.in_flight_len.store(in_flight.len(), Ordering::Release);
+        self.taken.fetch_add(out.len(), Ordering::Release);
         out
     }
 

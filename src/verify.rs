@@ -201,7 +201,10 @@ impl Snapshots {
         f: impl FnOnce(&Snapshot) -> Result<R>,
     ) -> Result<R> {
         if !self.reuse {
-            let tx = db.read().begin_read()?;
+            // The database lock is held while the transaction lives: compaction and the
+            // integrity check take it exclusively and need no read transaction open.
+            let db = db.read();
+            let tx = db.begin_read()?;
             return f(&Snapshot::new(tx, true, sets)?);
         }
         let i = SLOT.with(|i| *i) % self.slots.len();

@@ -230,19 +230,24 @@ impl Inner {
                     }
                     // The uses written are in the overlay or committed: verify sees them there.
                     self.touches.settle();
+                    self.touches.finished(uses.len());
                     for j in jobs.drain(..) {
                         j.done.set(Signal::Finished(Ok(())));
                     }
                 }
                 Ok(Some((i, e))) => {
+                    let n = uses.len();
                     self.touches.restore(uses);
                     self.touches.settle();
+                    self.touches.finished(n);
                     let j = jobs.remove(i);
                     j.done.set(Signal::Finished(Err(e)));
                 }
                 Err(e) => {
+                    let n = uses.len();
                     self.touches.restore(uses);
                     self.touches.settle();
+                    self.touches.finished(n);
                     for j in jobs.drain(..) {
                         j.done.set(Signal::Finished(Err(e.clone())));
                     }

@@ -40,6 +40,42 @@ fn opening_the_same_path_twice_gives_the_same_store() {
     assert!(matches!(swept, Err(Error::OptionsConflict(_))), "{swept:?}");
 }
 
+/// The last handle dropped on one thread writes its pending uses and checkpoints before the
+/// file is let go; an open of the same path on another thread meanwhile waited for nothing and
+/// found the file locked by its own process (`Error::Locked`).
+#[test]
+fn opening_a_store_while_its_last_handle_is_dropped_elsewhere_waits_for_the_close() {
+    let f = fixture_with(|o| o.durability(IssueDurability::Eventual));
+    let (path, opts) = (f.path(), f.options());
+    drop(f.store);
+    for round in 0..8u64 {
+        let store = Store::open(&path, opts.clone()).unwrap();
+        let tokens: Vec<_> = (0..1500)
+            .map(|i| {
+                store
+                    .issue(&IssueRequest::session(format!("u{i}")))
+                    .unwrap()
+            })
+            .collect();
+        // Uses waiting in memory: the last handle's drop writes them.
+        for t in &tokens {
+            assert!(store.verify(t.token.as_str()).unwrap().is_valid());
+        }
+        let barrier = std::sync::Barrier::new(2);
+        let reopened = std::thread::scope(|s| {
+            s.spawn(|| {
+                barrier.wait();
+                drop(store);
+            });
+            barrier.wait();
+            std::thread::sleep(std::time::Duration::from_micros(200 * round));
+            Store::open(&path, opts.clone())
+        });
+        let store = reopened.unwrap_or_else(|e| panic!("round {round}: {e}"));
+        assert!(store.verify(tokens[0].token.as_str()).unwrap().is_valid());
+    }
+}
+
 #[test]
 fn a_file_that_is_not_a_store_gets_a_clear_error() {
     let dir = tempfile::tempdir().unwrap();
