@@ -221,6 +221,55 @@ fn an_import_refuses_out_of_range_fields_and_leaves_no_store() {
 }
 
 #[test]
+fn an_imported_store_keeps_children_and_rotation_families_working() {
+    let f = fixture();
+    let parent = f
+        .store
+        .issue(&IssueRequest::session("admin").ttl(Duration::from_secs(86_400)))
+        .unwrap();
+    let child = f
+        .store
+        .issue_child(&parent.token, &IssueRequest::session("admin").tenant("t2"))
+        .unwrap();
+    let first = f.store.issue(&IssueRequest::session("bob")).unwrap();
+    let second = f.store.rotate(first.token.as_str()).unwrap();
+    let header = f.store.export_header().unwrap();
+    let rows = exported_rows(&f.store);
+    let (store, n) = Store::import(
+        f.dir.path().join("imported.redb"),
+        f.options(),
+        &header,
+        rows.into_iter().map(Ok),
+    )
+    .unwrap();
+    assert_eq!(n, 4);
+    // Revoking the parent still reaches its child.
+    assert!(store
+        .verify(child.issued.token.as_str())
+        .unwrap()
+        .is_valid());
+    assert_eq!(store.revoke(&parent.token).unwrap(), 2);
+    assert_eq!(
+        store
+            .verify(child.issued.token.as_str())
+            .unwrap()
+            .rejection(),
+        Some(Rejection::Revoked)
+    );
+    // A rotated generation presented after its grace is still reuse, and ends the family.
+    assert!(store.verify(second.token.as_str()).unwrap().is_valid());
+    f.clock.advance(Duration::from_secs(3600));
+    assert_eq!(
+        store.verify(first.token.as_str()).unwrap().rejection(),
+        Some(Rejection::ReuseDetected)
+    );
+    assert_eq!(
+        store.verify(second.token.as_str()).unwrap().rejection(),
+        Some(Rejection::Revoked)
+    );
+}
+
+#[test]
 fn an_import_refuses_a_hash_made_with_another_key_version() {
     let f = fixture();
     let t = f.store.issue(&IssueRequest::session("alice")).unwrap();

@@ -12,8 +12,8 @@ use std::time::Duration;
 use common::*;
 use proptest::prelude::*;
 use tessera::{
-    Error, IssueRequest, Issued, Outcome, Rejection, Requirements, RevokeScope, Store, Timestamp,
-    TokenId,
+    Error, IssueRequest, Issued, Options, Outcome, Rejection, Requirements, RevokeScope, Store,
+    Timestamp, TokenId,
 };
 
 const SUBJECTS: [&str; 3] = ["alice", "bob", "carol"];
@@ -80,6 +80,9 @@ enum Op {
     List {
         subject: usize,
     },
+    /// Closes the store (its last handle) and opens the file again: what was recorded in
+    /// memory (uses) and journaled must all be there.
+    Reopen,
 }
 
 fn spec() -> impl Strategy<Value = Spec> {
@@ -131,6 +134,7 @@ fn op() -> impl Strategy<Value = Op> {
         1 => Just(Op::Purge),
         1 => Just(Op::Flush),
         1 => (0..3usize).prop_map(|subject| Op::List { subject }),
+        1 => Just(Op::Reopen),
     ]
 }
 
@@ -380,12 +384,24 @@ fn model_of(s: &Spec, issued: &Issued, now: Timestamp, parent: Option<usize>) ->
 }
 
 fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
-    let f = fixture_with(|o| o.revoked_retention(RETENTION).rotation_grace(GRACE));
-    let store: &Store = &f.store;
+    let options = |o: Options| o.revoked_retention(RETENTION).rotation_grace(GRACE);
+    let Fixture {
+        store: first,
+        clock,
+        dir,
+    } = fixture_with(options);
+    let path = dir.path().join("tokens.redb");
+    let mut open = Some(first);
     let mut w = World::default();
     for op in ops {
+        let store: &Store = open.as_ref().unwrap();
         let now = store.now();
         match op {
+            Op::Reopen => {
+                open.take().unwrap().close().unwrap();
+                open =
+                    Some(Store::open(&path, options(Options::new().manual_clock(&clock))).unwrap());
+            }
             Op::Issue(s) => {
                 let issued = store.issue(&request(&s)).unwrap();
                 let m = model_of(&s, &issued, now, None);
@@ -687,7 +703,7 @@ fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
                 w.tokens[i].1.successor = Some((s, now.saturating_add(GRACE)));
                 w.tokens.push((issued, m));
             }
-            Op::Advance { minutes } => f.clock.advance(mins(minutes)),
+            Op::Advance { minutes } => clock.advance(mins(minutes)),
             Op::Purge => {
                 let got = store.purge_expired().unwrap();
                 let mut want = 0;

@@ -50,23 +50,61 @@ fn the_database_file_holds_no_secret_in_any_form() {
     let path = f.path();
     f.store.close().unwrap();
     let file = std::fs::read(&path).unwrap();
-    for t in &issued {
-        let raw = secret_bytes(t.token.as_str());
+    let texts: Vec<&str> = issued.iter().map(|t| t.token.as_str()).collect();
+    assert_holds_no_secret(&file, &texts, "the store file");
+}
+
+/// The write journal beside an open store (what a crash leaves on disk) holds the rows of the
+/// batches it made durable: hashes, never a secret.
+#[test]
+fn the_write_journal_holds_no_secret_in_any_form() {
+    let f = fixture();
+    let mut texts = Vec::new();
+    for i in 0..200 {
+        let t = f
+            .store
+            .issue(&IssueRequest::session(format!("user{i}")))
+            .unwrap();
+        if i % 4 == 0 {
+            // A rotation's successor is derived from the old secret: neither may be written.
+            let next = f.store.rotate(t.token.as_str()).unwrap();
+            texts.push(next.token.as_str().to_owned());
+        } else if i % 4 == 1 {
+            f.store.revoke(&t.token).unwrap();
+        }
+        texts.push(t.token.as_str().to_owned());
+    }
+    let mut journal = std::fs::read(format!("{}.journal", f.path().display())).unwrap();
+    // The file is preallocated: what follows its last record is zeros.
+    journal.truncate(journal.iter().rposition(|&b| b != 0).map_or(0, |i| i + 1));
+    assert!(
+        journal.len() > 10_000,
+        "the journal holds the batches ({} bytes)",
+        journal.len()
+    );
+    let texts: Vec<&str> = texts.iter().map(String::as_str).collect();
+    assert_holds_no_secret(&journal, &texts, "the write journal");
+}
+
+/// No token's secret, in any form (raw, hex, base62, the whole text), anywhere in `bytes`.
+fn assert_holds_no_secret(bytes: &[u8], tokens: &[&str], what: &str) {
+    for text in tokens {
+        let raw = secret_bytes(text);
         assert_eq!(raw.len(), 32);
         let hex: String = raw.iter().map(|b| format!("{b:02x}")).collect();
-        let b62 = &t.token.as_str()[t.token.as_str().len() - 72 + 22..t.token.as_str().len() - 6];
-        assert!(!contains(&file, &raw), "raw secret found in the file");
+        let b62 = &text[text.len() - 72 + 22..text.len() - 6];
+        assert!(!contains(bytes, &raw), "raw secret found in {what}");
         assert!(
-            !contains(&file, hex.as_bytes()),
-            "hex secret found in the file"
+            !contains(bytes, hex.as_bytes()),
+            "hex secret found in {what}"
         );
         assert!(
-            !contains(&file, b62.as_bytes()),
-            "base62 secret found in the file"
+            !contains(bytes, b62.as_bytes()),
+            "base62 secret found in {what}"
         );
         assert!(
-            !contains(&file, t.token.as_str().as_bytes()),
-            "token text found in the file"
+            !contains(bytes, text.as_bytes()),
+            "token text found in {what}"
         );
     }
 }
