@@ -42,6 +42,8 @@ fn kill_child() {
     // After a newline: the test harness has printed "test kill_child ... " without one.
     say("\nREADY".into());
     let mut mine: Vec<(String, TokenId)> = Vec::new();
+    // One-time tokens (max_uses 1) issued and not used yet.
+    let mut once: Vec<(String, TokenId)> = Vec::new();
     loop {
         let roll = rng.below(100);
         if mine.is_empty() || roll < 50 {
@@ -64,12 +66,29 @@ fn kill_child() {
             say(format!("REVOKING_SUBJECT {subject}"));
             store.revoke_subject(&subject, None).unwrap();
             say(format!("REVOKED_SUBJECT {subject} J{}", jlen()));
+        } else if roll < 85 {
+            // A one-time link: its use is counted durably before verify answers.
+            if let Some((text, id)) = once.pop() {
+                say(format!("USING {id}"));
+                assert!(store.verify(text.as_str()).unwrap().is_valid());
+                say(format!("USED {id} J{}", jlen()));
+            } else {
+                say("ISSUING_ONCE".into());
+                let t = store
+                    .issue(&IssueRequest::session(ONCE).max_uses(1))
+                    .unwrap();
+                say(format!("ISSUED_ONCE {} J{}", t.token.as_str(), jlen()));
+                once.push((t.token.as_str().to_owned(), t.record.id));
+            }
         } else {
             let (text, _) = &mine[rng.index(mine.len())];
             let _ = store.verify(text).unwrap();
         }
     }
 }
+
+/// The subject of the one-time tokens (apart from the `s<N>` subjects the model lists).
+const ONCE: &str = "once";
 
 /// A token the parent knows of: acknowledged by the child (with its text), or a "ghost" whose
 /// issue was in flight at a kill and landed (its text never reached the parent).
@@ -84,8 +103,11 @@ struct Tok {
 #[derive(Default)]
 struct Model {
     tokens: BTreeMap<TokenId, Tok>,
+    /// One-time tokens: whether an acknowledged verify used each (a ghost's text is unknown).
+    once: BTreeMap<TokenId, bool>,
     acked_issues: usize,
     acked_revocations: usize,
+    acked_uses: usize,
 }
 
 /// The operation in flight when the child died (started, not acknowledged).
@@ -95,6 +117,8 @@ enum InFlight {
     Issue,
     Revoke(TokenId),
     RevokeSubject(String),
+    IssueOnce,
+    Use(TokenId),
 }
 
 impl Model {
@@ -130,6 +154,19 @@ impl Model {
                     let id: TokenId = id.parse().unwrap();
                     self.tokens.get_mut(&id).unwrap().revoked = true;
                     self.acked_revocations += 1;
+                    flight = InFlight::None;
+                }
+                (Some("ISSUING_ONCE"), _, _) => flight = InFlight::IssueOnce,
+                (Some("ISSUED_ONCE"), Some(text), _) => {
+                    let id = TokenId::from_bytes(reliability::forge::parts(text).id);
+                    self.once.insert(id, false);
+                    self.acked_issues += 1;
+                    flight = InFlight::None;
+                }
+                (Some("USING"), Some(id), _) => flight = InFlight::Use(id.parse().unwrap()),
+                (Some("USED"), Some(id), _) => {
+                    *self.once.get_mut(&id.parse().unwrap()).unwrap() = true;
+                    self.acked_uses += 1;
                     flight = InFlight::None;
                 }
                 (Some("REVOKING_SUBJECT"), Some(s), _) => {
@@ -195,16 +232,30 @@ impl Model {
                 ));
             }
         }
+        // A one-time token's acknowledged use stays spent (read by id: a verify would spend
+        // an unused one).
+        for (id, used) in &self.once {
+            let r = store
+                .get(*id)
+                .map_err(|e| format!("get: {e}"))?
+                .ok_or_else(|| format!("one-time token {id}: acknowledged, not stored"))?;
+            let in_flight = *flight == InFlight::Use(*id);
+            if (*used && r.uses != 1) || (!*used && !in_flight && r.uses != 0) || r.uses > 1 {
+                return Err(format!(
+                    "one-time token {id}: acknowledged {}, stored with {} uses",
+                    if *used { "used" } else { "unused" },
+                    r.uses
+                ));
+            }
+        }
         // Nothing half-applied: at most the one token whose issue was in flight is unknown.
         let allowed = usize::from(*flight == InFlight::Issue);
+        let known = self.tokens.len() + self.once.len();
+        let issuing = usize::from(matches!(flight, InFlight::Issue | InFlight::IssueOnce));
         let total = store.stats().map_err(|e| e.to_string())?.all.total() as usize;
-        if listed.len() > allowed
-            || total < self.tokens.len()
-            || total > self.tokens.len() + allowed
-        {
+        if listed.len() > allowed || total < known || total > known + issuing {
             return Err(format!(
-                "{total} tokens stored, {} known, {} unknown listed, in flight: {flight:?}",
-                self.tokens.len(),
+                "{total} tokens stored, {known} known, {} unknown listed, in flight: {flight:?}",
                 listed.len()
             ));
         }
@@ -342,6 +393,22 @@ fn run(cycles: usize, seed: u64) -> Model {
                     in_flight_landed += 1;
                 }
             }
+            InFlight::IssueOnce => {
+                *flights.entry("issue_once").or_default() += 1;
+                for r in store.list_subject(ONCE).unwrap() {
+                    if let std::collections::btree_map::Entry::Vacant(v) = model.once.entry(r.id) {
+                        in_flight_landed += 1;
+                        v.insert(false);
+                    }
+                }
+            }
+            InFlight::Use(id) => {
+                *flights.entry("use").or_default() += 1;
+                if store.get(*id).unwrap().unwrap().uses == 1 {
+                    in_flight_landed += 1;
+                    model.once.insert(*id, true);
+                }
+            }
             InFlight::RevokeSubject(s) => {
                 *flights.entry("revoke_subject").or_default() += 1;
                 let live: BTreeSet<TokenId> = store
@@ -365,12 +432,14 @@ fn run(cycles: usize, seed: u64) -> Model {
     recovery_ms.sort_by(f64::total_cmp);
     eprintln!(
         "kill -9: {cycles} kills ({during_open} while opening; {torn_journals} with the write \
-         journal's unsynced tail cut or damaged), {} acknowledged issues and {} acknowledged \
-         revocations checked after every kill, 0 lost, 0 half-applied; operations \
+         journal's unsynced tail cut or damaged), {} acknowledged issues, {} acknowledged \
+         revocations and {} acknowledged uses of one-time tokens checked after every kill, 0 \
+         lost, 0 half-applied; operations \
          in flight at the kill: {flights:?}, {in_flight_landed} of them landed; recovery (reopen) \
          p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
         model.acked_issues,
         model.acked_revocations,
+        model.acked_uses,
         percentile(&recovery_ms, 50.0),
         percentile(&recovery_ms, 99.0),
         percentile(&recovery_ms, 100.0),
