@@ -73,8 +73,8 @@ pub(crate) struct Touches {
     /// stored last use, and could find it idle.
     in_flight: Mutex<Map>,
     in_flight_len: AtomicUsize,
-    /// Uses (of any token) a batch took and has not written or put back yet: a flush that
-    /// finds nothing pending must still wait for them ([`Self::writing`]).
+    /// Uses (of any token) a batch took and has not settled yet: a flush that finds nothing
+    /// pending must still wait for them ([`Self::writing`]).
     taken: AtomicUsize,
 }
 
@@ -154,16 +154,9 @@ impl Touches {
         self.idle_len.load(Ordering::Relaxed) + self.plain_len.load(Ordering::Relaxed)
     }
 
-    /// Whether a batch is writing uses it took (see [`Self::finished`]).
+    /// Whether a batch is writing uses it took (until its [`Self::settle`]).
     pub(crate) fn writing(&self) -> bool {
         self.taken.load(Ordering::Acquire) > 0
-    }
-
-    /// A batch is done with the `n` uses it took: written, or put back with [`Self::restore`].
-    pub(crate) fn finished(&self, n: usize) {
-        if n > 0 {
-            self.taken.fetch_sub(n, Ordering::Release);
-        }
     }
 
     /// Whether anything waits.
@@ -203,9 +196,12 @@ impl Touches {
         out
     }
 
-    /// The batch that took uses is over: verify sees the rows it wrote, or [`Self::restore`]
-    /// put them back.
-    pub(crate) fn settle(&self) {
+    /// The batch that took `taken` uses is over: verify sees the rows it wrote, or
+    /// [`Self::restore`] put them back.
+    pub(crate) fn settle(&self, taken: usize) {
+        if taken > 0 {
+            self.taken.fetch_sub(taken, Ordering::Release);
+        }
         if self.in_flight_len.load(Ordering::Acquire) == 0 {
             return;
         }

@@ -229,8 +229,7 @@ impl Inner {
                         self.snapshots.clear();
                     }
                     // The uses written are in the overlay or committed: verify sees them there.
-                    self.touches.settle();
-                    self.touches.finished(uses.len());
+                    self.touches.settle(uses.len());
                     for j in jobs.drain(..) {
                         j.done.set(Signal::Finished(Ok(())));
                     }
@@ -238,16 +237,14 @@ impl Inner {
                 Ok(Some((i, e))) => {
                     let n = uses.len();
                     self.touches.restore(uses);
-                    self.touches.settle();
-                    self.touches.finished(n);
+                    self.touches.settle(n);
                     let j = jobs.remove(i);
                     j.done.set(Signal::Finished(Err(e)));
                 }
                 Err(e) => {
                     let n = uses.len();
                     self.touches.restore(uses);
-                    self.touches.settle();
-                    self.touches.finished(n);
+                    self.touches.settle(n);
                     for j in jobs.drain(..) {
                         j.done.set(Signal::Finished(Err(e.clone())));
                     }

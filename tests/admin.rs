@@ -233,15 +233,7 @@ fn an_imported_store_keeps_children_and_rotation_families_working() {
         .unwrap();
     let first = f.store.issue(&IssueRequest::session("bob")).unwrap();
     let second = f.store.rotate(first.token.as_str()).unwrap();
-    let header = f.store.export_header().unwrap();
-    let rows = exported_rows(&f.store);
-    let (store, n) = Store::import(
-        f.dir.path().join("imported.redb"),
-        f.options(),
-        &header,
-        rows.into_iter().map(Ok),
-    )
-    .unwrap();
+    let (store, n) = imported_copy(&f.store, &f.dir.path().join("imported.redb"), f.options());
     assert_eq!(n, 4);
     // Revoking the parent still reaches its child.
     assert!(store
@@ -360,25 +352,11 @@ fn an_imported_store_exported_again_keeps_the_feed_s_place() {
     f.store.revoke(&t.token).unwrap();
     let last = f.store.export_header().unwrap().events_seq();
     assert!(last >= 2);
-    let second = f.dir.path().join("second.redb");
-    let (b, _) = Store::import(
-        &second,
-        f.options(),
-        &f.store.export_header().unwrap(),
-        exported_rows(&f.store).into_iter().map(Ok),
-    )
-    .unwrap();
+    let (b, _) = imported_copy(&f.store, &f.dir.path().join("second.redb"), f.options());
     // No event happened in the second store yet: its header still carries the first's place.
     let header = b.export_header().unwrap();
     assert_eq!(header.events_seq(), last);
-    let third = f.dir.path().join("third.redb");
-    let (c, _) = Store::import(
-        &third,
-        f.options(),
-        &header,
-        exported_rows(&b).into_iter().map(Ok),
-    )
-    .unwrap();
+    let (c, _) = imported_copy(&b, &f.dir.path().join("third.redb"), f.options());
     c.issue(&IssueRequest::session("bob")).unwrap();
     assert_eq!(c.events(last, 10).unwrap()[0].seq, last + 1);
     // A header whose feed would run out of numbers is a damaged line.
@@ -416,14 +394,7 @@ fn the_longest_lifetimes_end_in_year_9999_and_survive_an_export() {
     let renewed = f.store.renew(&session.token, Duration::MAX).unwrap();
     assert_eq!(renewed.record.expires_at, Some(Timestamp::MAX));
     let rolled = f.store.roll(&key.token, Duration::MAX).unwrap();
-    let target = f.dir.path().join("imported.redb");
-    let (store, n) = Store::import(
-        &target,
-        f.options(),
-        &f.store.export_header().unwrap(),
-        exported_rows(&f.store).into_iter().map(Ok),
-    )
-    .unwrap();
+    let (store, n) = imported_copy(&f.store, &f.dir.path().join("imported.redb"), f.options());
     assert_eq!(n, 3);
     for t in [&session.token, &key.token, &rolled.token] {
         assert!(store.verify(t.as_str()).unwrap().is_valid());
@@ -461,6 +432,18 @@ fn a_store_whose_import_was_cut_short_does_not_open() {
     drop(store);
     // A finished import opens like any store.
     Store::open(&target, f.options()).unwrap();
+}
+
+/// A new store at `target` made by importing everything `store` exports; and how many tokens.
+fn imported_copy(store: &Store, target: &std::path::Path, options: Options) -> (Store, u64) {
+    let header = store.export_header().unwrap();
+    Store::import(
+        target,
+        options,
+        &header,
+        exported_rows(store).into_iter().map(Ok),
+    )
+    .unwrap()
 }
 
 /// Every token the store exports.
