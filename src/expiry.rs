@@ -29,16 +29,13 @@ pub struct PurgeBatch {
     pub more: bool,
 }
 
-/// A plan of at least this many batches' worth of due rows commits each batch in the store file
-/// itself rather than through the journal, without durability, and the whole plan durably once
-/// after its last batch ([`Commit::Settled`]): journaled, each of its rows was encoded into a
-/// record, synced, held in memory with its overlay entry until the next checkpoint, and then
-/// written to the file anyway (at 1,000,000 tokens, purging 100,000 raised the peak RSS by
-/// 19 MiB, committed in the file by 9 MiB, at the same speed); a durable commit per batch took
-/// 0.95-1.01 s for those 100,000, one per plan 0.86-0.92 s. A crash before the last commit
-/// leaves the plan's tokens for the next purge. A smaller purge stays journaled: a commit of
-/// the file per batch costs more than the journal's append (10,000 of 100,000 tokens:
-/// 183,000-208,000 tokens/s journaled, 139,000-144,000/s committed in the file).
+/// A plan of at least this many batches' worth of due rows commits each batch durably in the
+/// store file itself rather than through the journal: journaled, each of its rows was encoded
+/// into a record, synced, held in memory with its overlay entry until the next checkpoint, and
+/// then written to the file anyway (at 1,000,000 tokens, purging 100,000 raised the peak RSS by
+/// 19 MiB, committed in the file by 9 MiB, at the same speed). A smaller purge stays journaled:
+/// a durable redb commit per batch costs more than the journal's append (10,000 of 100,000
+/// tokens: 183,000-208,000 tokens/s journaled, 139,000-144,000/s committed in the file).
 const BULK_PURGE_BATCHES: usize = 10;
 
 /// Rows of the deadline index that [`Inner::purge_all`] reads at once (24 bytes each).
@@ -86,8 +83,11 @@ impl Inner {
             if keys.len() <= limit {
                 break;
             }
-            let bulk = keys.len() >= BULK_PURGE_BATCHES * limit;
-            let commit = if bulk { Commit::Settled } else { Commit::Issue };
+            let commit = if keys.len() >= BULK_PURGE_BATCHES * limit {
+                Commit::Checkpoint
+            } else {
+                Commit::Issue
+            };
             // Read a batch at a time too (each read is a random leaf of the tokens tree).
             let (mut subjects, mut tenants, mut gone) = (Vec::new(), Vec::new(), Vec::new());
             for chunk in keys.chunks(limit) {
@@ -114,9 +114,6 @@ impl Inner {
             }
             for chunk in keys.chunks(limit) {
                 if !go() {
-                    if bulk {
-                        self.write(Commit::Checkpoint, |_| Ok(()))?;
-                    }
                     return Ok(total);
                 }
                 let chunk = chunk.to_vec();
@@ -128,10 +125,6 @@ impl Inner {
                     purge_keys(tx, chunk.clone(), true, limit, &gone)
                 })?;
                 total += b.removed;
-            }
-            if bulk {
-                // The steps committed without durability: one durable commit for them all.
-                self.write(Commit::Checkpoint, |_| Ok(()))?;
             }
         }
         while go() {

@@ -54,28 +54,13 @@ pub(crate) enum Commit {
     Uses,
     /// A durable commit of the store file itself, emptying the journal.
     Checkpoint,
-    /// A commit of the store file that is not durable, nothing journaled: a step of a bulk
-    /// purge, which a crash may undo (the next purge does it again) and whose last step is
-    /// followed by a checkpoint.
-    Settled,
-}
-
-/// How a group of jobs reaches the store file; a batch runs its groups in this order.
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-enum Route {
-    /// Journaled (when the store has a journal), committed at checkpoints.
-    Journaled,
-    /// Committed without durability, nothing journaled ([`Commit::Settled`]).
-    Settled,
-    /// Committed durably, nothing journaled ([`Commit::Checkpoint`]).
-    Checkpoint,
 }
 
 struct Job {
     run: JobFn,
     durable: bool,
     flush: bool,
-    route: Route,
+    checkpoint: bool,
     done: Arc<Done>,
 }
 
@@ -170,13 +155,7 @@ impl Inner {
             Commit::Issue => self.opts.durability == IssueDurability::Durable,
             Commit::Uses => false,
             Commit::Checkpoint => true,
-            Commit::Settled => false,
         } || self.opts.concurrency == Concurrency::MultiProcess;
-        let route = match commit {
-            Commit::Checkpoint => Route::Checkpoint,
-            Commit::Settled => Route::Settled,
-            _ => Route::Journaled,
-        };
         let done = Arc::new(Done {
             signal: Mutex::new(Signal::Waiting),
             cv: Condvar::new(),
@@ -187,7 +166,7 @@ impl Inner {
                 run,
                 durable,
                 flush: commit == Commit::Uses,
-                route,
+                checkpoint: commit == Commit::Checkpoint,
                 done: done.clone(),
             });
             !std::mem::replace(&mut q.leading, true)
@@ -212,21 +191,20 @@ impl Inner {
     }
 
     fn run_batch(&self, jobs: Vec<Job>) {
-        // Settled and checkpoint jobs (the steps of a bulk purge, an explicit checkpoint) commit
-        // the file itself, with nothing journaled: the others go first, journaled as usual, so
-        // that a commit of the file that fails fails only the jobs that asked for one.
-        let mut groups: [Vec<Job>; 3] = Default::default();
-        for j in jobs {
-            groups[j.route as usize].push(j);
-        }
-        for group in groups {
+        // Checkpoint jobs (a purge batch, an explicit checkpoint) commit the file itself, with
+        // nothing journaled: the others go first, journaled as usual, so that a checkpoint
+        // whose commit fails fails only the jobs that asked for one.
+        let (checkpoints, others): (Vec<Job>, Vec<Job>) =
+            jobs.into_iter().partition(|j| j.checkpoint);
+        for group in [others, checkpoints] {
             self.run_group(group);
         }
     }
 
     fn run_group(&self, mut jobs: Vec<Job>) {
-        while let Some(route) = jobs.first().map(|j| j.route) {
+        while !jobs.is_empty() {
             let durable = jobs.iter().any(|j| j.durable);
+            let checkpoint = jobs.iter().any(|j| j.checkpoint);
             let uses = if jobs.iter().any(|j| j.flush) {
                 self.touches.take(USES_PER_FLUSH)
             } else {
@@ -235,7 +213,7 @@ impl Inner {
             // A panic inside the storage engine (a damaged file) must not leave the writers
             // waiting on this batch: it fails the batch like any storage error.
             let attempt = catch_unwind(AssertUnwindSafe(|| {
-                self.try_batch(&mut jobs, durable, route, &uses)
+                self.try_batch(&mut jobs, durable, checkpoint, &uses)
             }))
             .unwrap_or_else(|_| {
                 Err(Error::Corrupt(
@@ -281,15 +259,15 @@ impl Inner {
         &self,
         jobs: &mut [Job],
         durable: bool,
-        route: Route,
+        checkpoint: bool,
         uses: &[(TokenId, Use)],
     ) -> Result<Option<(usize, Error)>> {
         if let Some(journal) = &self.journal {
-            return self.try_journaled(journal, jobs, durable, route, uses);
+            return self.try_journaled(journal, jobs, durable, checkpoint, uses);
         }
         // The shared lock is held for the whole transaction, so that compaction waits for it.
         let (_db, mut wtx) = self.open_write(&mut self.pending.lock())?;
-        wtx.set_durability(if durable || route == Route::Checkpoint {
+        wtx.set_durability(if durable || checkpoint {
             Durability::Immediate
         } else {
             Durability::None
@@ -312,10 +290,9 @@ impl Inner {
         journal: &Journal,
         jobs: &mut [Job],
         durable: bool,
-        route: Route,
+        checkpoint: bool,
         uses: &[(TokenId, Use)],
     ) -> Result<Option<(usize, Error)>> {
-        let checkpoint = route != Route::Journaled;
         let mut pending = self.pending.lock();
         // The shared lock is held for the whole batch, so that compaction waits for it. The
         // transaction is taken out: if anything below fails, it is dropped (aborted) and the
@@ -342,12 +319,6 @@ impl Inner {
             return Ok(failed);
         }
         let log = log.unwrap_or_default();
-        if route == Route::Settled {
-            // Everything journaled so far is in the transaction: replay after a crash starts
-            // after it only once a durable commit carries this stamp.
-            self.commit_as_of(wtx, seq - 1, Durability::None, &mut pending)?;
-            return Ok(None);
-        }
         if checkpoint {
             self.commit_open(wtx, seq, &mut pending)?;
             journal.advance(seq);
