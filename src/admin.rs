@@ -407,45 +407,66 @@ impl Store {
 
     /// Writes a consistent copy of the store to `out` (which must not exist), also while other
     /// processes use the store in the multi-process mode. Returns the number of tokens copied.
+    ///
+    /// The copy is written next to `out` under a temporary name (`<out>.partial-<pid>`, readable
+    /// by its owner only: it holds the store's key) and appears at `out` only once complete and
+    /// synced, without replacing a file that appeared there meanwhile: an interrupted backup
+    /// (a killed process, a power loss) never leaves at `out` a store that opens with part of
+    /// the tokens. A backup that fails removes its temporary file; one that is killed leaves it.
     pub fn backup(&self, out: impl AsRef<Path>) -> Result<u64> {
         let out = out.as_ref();
+        let exists = || {
+            Error::InvalidArgument(format!(
+                "{} exists; a backup writes a new file",
+                out.display()
+            ))
+        };
         self.call(|inner| {
             if out.exists() {
-                return Err(Error::InvalidArgument(format!(
-                    "{} exists; a backup writes a new file",
-                    out.display()
-                )));
+                return Err(exists());
             }
+            let mut partial = out.as_os_str().to_owned();
+            partial.push(format!(".partial-{}", std::process::id()));
+            let partial = std::path::PathBuf::from(partial);
             inner.flush_uses()?;
             inner.settle()?;
             let db = inner.db.read();
             let src = db.begin_read()?;
-            // Created here, readable by its owner only (it holds the store's key), then
-            // filled by the engine.
             let mut created = std::fs::OpenOptions::new();
             created.write(true).create_new(true);
             #[cfg(unix)]
             std::os::unix::fs::OpenOptionsExt::mode(&mut created, 0o600);
-            created.open(out).map_err(|e| match e.kind() {
+            created.open(&partial).map_err(|e| match e.kind() {
                 std::io::ErrorKind::AlreadyExists => Error::InvalidArgument(format!(
-                    "{} exists; a backup writes a new file",
+                    "{} exists (a backup to {} is running or was interrupted)",
+                    partial.display(),
                     out.display()
                 )),
                 _ => Error::from(e),
             })?;
-            // A backup that fails leaves no half-copied store behind (it would open as one).
             let copied = (|| {
-                let dst = redb::Database::create(out)?;
-                let mut backup = Backup {
-                    src: &src,
-                    dst: &dst,
-                    tokens: 0,
+                let tokens = {
+                    let dst = redb::Database::create(&partial)?;
+                    let mut backup = Backup {
+                        src: &src,
+                        dst: &dst,
+                        tokens: 0,
+                    };
+                    schema::each_table(&mut backup)?;
+                    backup.tokens
                 };
-                schema::each_table(&mut backup)?;
-                Ok(backup.tokens)
+                // Every batch was a durable commit: the copy is complete on disk. A link puts
+                // it at `out` unless something is there already (a rename would replace it).
+                std::fs::hard_link(&partial, out).map_err(|e| match e.kind() {
+                    std::io::ErrorKind::AlreadyExists => exists(),
+                    _ => Error::from(e),
+                })?;
+                Ok(tokens)
             })();
-            if copied.is_err() {
-                let _ = std::fs::remove_file(out);
+            let _ = std::fs::remove_file(&partial);
+            if copied.is_ok() {
+                // The new name on disk (best effort, as for a new store's file).
+                let _ = schema::sync_dir_of(out);
             }
             copied
         })

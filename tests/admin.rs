@@ -457,3 +457,64 @@ fn exported_rows(store: &Store) -> Vec<ExportedToken> {
         .unwrap();
     rows
 }
+
+/// A backup appears at its name only once complete (an interrupted one must not leave there a
+/// store that opens with part of the tokens): whenever the name exists, it holds the whole copy.
+#[test]
+fn a_backup_appears_at_its_name_only_when_complete() {
+    let f = fixture_with(|o| o.durability(tessera::IssueDurability::Eventual));
+    let n = 25_000u64;
+    for i in 0..n {
+        f.store
+            .issue(&IssueRequest::session(format!("user-{i}")))
+            .unwrap();
+    }
+    let out = f.dir.path().join("backup.redb");
+    let copying = {
+        let (store, out) = (f.store.clone(), out.clone());
+        std::thread::spawn(move || store.backup(&out))
+    };
+    // The file's length the first time the name is seen, and how often it was looked at.
+    let (mut first_seen, mut looks) = (None, 0u64);
+    while !copying.is_finished() {
+        looks += 1;
+        if first_seen.is_none() {
+            first_seen = std::fs::metadata(&out).ok().map(|m| m.len());
+        }
+    }
+    assert_eq!(copying.join().unwrap().unwrap(), n);
+    let len = std::fs::metadata(&out).unwrap().len();
+    assert!(looks > 1, "the name was looked at while the copy ran");
+    assert!(
+        first_seen.is_none_or(|seen| seen == len),
+        "the name held {first_seen:?} bytes before the copy's {len}"
+    );
+    let names: Vec<_> = std::fs::read_dir(f.dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    assert!(
+        !names.iter().any(|n| n.contains(".partial-")),
+        "the temporary copy is gone: {names:?}"
+    );
+    let copy = Store::open(&out, f.options()).unwrap();
+    assert_eq!(copy.stats().unwrap().all.live, n);
+}
+
+/// A backup that cannot be written leaves nothing behind, and never touches a file that was at
+/// its name already.
+#[test]
+fn a_failed_backup_leaves_nothing_and_keeps_what_was_there() {
+    let f = fixture();
+    f.store.issue(&IssueRequest::session("alice")).unwrap();
+    let missing = f.dir.path().join("no-such-dir").join("backup.redb");
+    assert!(f.store.backup(&missing).is_err());
+    assert!(!missing.parent().unwrap().exists());
+    let there = f.dir.path().join("there.redb");
+    std::fs::write(&there, b"somebody's file").unwrap();
+    assert!(matches!(
+        f.store.backup(&there),
+        Err(Error::InvalidArgument(_))
+    ));
+    assert_eq!(std::fs::read(&there).unwrap(), b"somebody's file");
+}

@@ -732,18 +732,15 @@ fn check(ctx: &Context) -> Result {
 fn backup(ctx: &Context, a: BackupArgs) -> Result {
     must_not_exist(&a.out, "a backup")?;
     let store = ctx.open_existing()?;
-    let n = match store.backup(&a.out).map_err(Failure::from).and_then(|n| {
-        // The copy holds the store key: readable by its owner only.
-        private(&a.out)?;
-        Ok(n)
-    }) {
-        Ok(n) => n,
-        Err(e) => {
-            // Leave no partial copy behind (the file did not exist before).
-            let _ = std::fs::remove_file(&a.out);
-            return Err(e);
-        }
-    };
+    // A backup that fails leaves nothing at `out`, and never touches a file that another
+    // process put there meanwhile (the copy appears at its name only once complete).
+    let n = store.backup(&a.out)?;
+    // The copy holds the store key: readable by its owner only (the core creates it so).
+    if let Err(e) = private(&a.out) {
+        // This backup made the file: no copy that is readable by others stays.
+        let _ = std::fs::remove_file(&a.out);
+        return Err(e);
+    }
     close(store)?;
     let bytes = std::fs::metadata(&a.out)?.len();
     if ctx.json {
@@ -767,28 +764,36 @@ fn export(ctx: &Context, a: ExportArgs) -> Result {
     }
     let store = ctx.open_existing()?;
     let written = match &a.out {
+        // Written under a temporary name next to the destination, which it takes only once
+        // complete and synced (never replacing a file that appeared there meanwhile): an
+        // interrupted export leaves no file that an import would take for a whole one.
         Some(path) => {
-            let file = create_private(path)
-                .map_err(|e| Failure::new(Code::Failed, format!("{}: {e}", path.display())))?;
-            write_export(&store, BufWriter::new(&file)).and_then(|n| {
-                // On disk before success is reported.
+            let mut partial = path.as_os_str().to_owned();
+            partial.push(format!(".partial-{}", std::process::id()));
+            let partial = std::path::PathBuf::from(partial);
+            let file = create_private(&partial)
+                .map_err(|e| Failure::new(Code::Failed, format!("{}: {e}", partial.display())))?;
+            let written = write_export(&store, BufWriter::new(&file)).and_then(|n| {
                 file.sync_all()?;
+                std::fs::hard_link(&partial, path)
+                    .map_err(|e| Failure::new(Code::Failed, format!("{}: {e}", path.display())))?;
                 sync_parent(path);
                 Ok(n)
-            })
+            });
+            let _ = std::fs::remove_file(&partial);
+            written
         }
         None => write_export(&store, BufWriter::new(std::io::stdout().lock())),
     };
-    let n = match written.and_then(|n| close(store).map(|()| n)) {
-        Ok(n) => n,
-        Err(e) => {
-            if let Some(path) = &a.out {
-                // Leave no partial export behind.
-                let _ = std::fs::remove_file(path);
-            }
-            return Err(e);
+    // A failed export left nothing at the destination.
+    let n = written?;
+    if let Err(e) = close(store) {
+        if let Some(path) = &a.out {
+            // This export put the file there.
+            let _ = std::fs::remove_file(path);
         }
-    };
+        return Err(e);
+    }
     let dest = a.out.as_ref().map_or_else(
         || "standard output".to_string(),
         |p| p.display().to_string(),

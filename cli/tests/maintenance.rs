@@ -419,6 +419,12 @@ fn an_export_file_is_readable_by_its_owner_only() {
         .success();
     assert_eq!(mode(&export), 0o600, "the export holds the store key");
     assert_eq!(std::fs::read_to_string(&export).unwrap().lines().count(), 8);
+    let left: Vec<_> = std::fs::read_dir(export.parent().unwrap())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter(|n| n.contains(".partial-"))
+        .collect();
+    assert!(left.is_empty(), "the temporary file is gone: {left:?}");
 }
 
 #[cfg(unix)]
