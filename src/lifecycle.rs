@@ -97,6 +97,11 @@ pub(crate) fn killed(
 /// chains are a few levels deep).
 const MAX_ANCESTORS: usize = 64;
 
+/// How far past the store's clock a cutoff of [`crate::Store::revoke_issued_before`] may be: an
+/// epoch never goes back, so a cutoff far ahead (a time in microseconds passed as milliseconds
+/// is 50,000 years ahead) would revoke every token of its scope as it is issued, for good.
+pub const MAX_CUTOFF_AHEAD: Duration = Duration::from_secs(24 * 60 * 60);
+
 /// What an epoch and a token's ancestors say of it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Line {
@@ -729,6 +734,16 @@ impl Inner {
     }
 
     pub(crate) fn revoke_before(&self, scope: RevokeScope, before: Timestamp) -> Result<()> {
+        let now = self.opts.clock.now();
+        if before > now.saturating_add(MAX_CUTOFF_AHEAD) {
+            return Err(Error::InvalidArgument(format!(
+                "the cutoff {} is more than a day after the store's clock ({}): every token \
+                 issued until then would be revoked as it is issued, for good (a time in \
+                 microseconds or seconds where milliseconds are expected?)",
+                before.to_rfc3339(),
+                now.to_rfc3339()
+            )));
+        }
         let key = scope.key();
         let label = scope.label();
         let k = key.clone();

@@ -391,7 +391,10 @@ impl Store {
     /// their parent). An instant in the future also revokes the
     /// tokens issued until then (to include those issued in the current millisecond, pass
     /// `now + 1 ms`): an issue before it succeeds with a token that verify already answers
-    /// "revoked" (epochs never go back). The command-line tool refuses future instants.
+    /// "revoked" (epochs never go back). An instant more than
+    /// [`crate::MAX_CUTOFF_AHEAD`] (a day) past the store's clock is refused
+    /// ([`Error::InvalidArgument`]: a unit mistake would revoke every token of the scope for
+    /// ever). The command-line tool refuses future instants.
     pub fn revoke_issued_before(&self, scope: RevokeScope, before: Timestamp) -> Result<()> {
         self.call(|inner| inner.revoke_before(scope, before))
     }

@@ -556,3 +556,38 @@ fn a_scoped_epoch_is_cleaned_in_windows() {
     assert_eq!(f.store.purge_expired().unwrap(), 2);
     assert_eq!(f.store.stats().unwrap().all.live, 0);
 }
+
+/// A cutoff more than a day ahead of the store's clock is refused (an epoch never goes back: a
+/// time in microseconds passed as milliseconds would revoke every token for ever), and nothing
+/// is revoked; one within the day is taken.
+#[test]
+fn a_cutoff_more_than_a_day_ahead_is_refused() {
+    let f = fixture();
+    let t = f.store.issue(&IssueRequest::session("a")).unwrap();
+    let micros = tessera::Timestamp::from_unix_millis(f.store.now().as_unix_millis() * 1000);
+    for far in [
+        micros,
+        f.store
+            .now()
+            .saturating_add(tessera::MAX_CUTOFF_AHEAD + Duration::from_millis(1)),
+    ] {
+        assert!(matches!(
+            f.store
+                .revoke_issued_before(tessera::RevokeScope::Store, far),
+            Err(tessera::Error::InvalidArgument(_))
+        ));
+    }
+    assert!(f.store.verify(t.token.as_str()).unwrap().is_valid());
+    let later = f.store.issue(&IssueRequest::session("b")).unwrap();
+    assert!(f.store.verify(later.token.as_str()).unwrap().is_valid());
+    f.store
+        .revoke_issued_before(
+            tessera::RevokeScope::Store,
+            f.store.now().saturating_add(tessera::MAX_CUTOFF_AHEAD),
+        )
+        .unwrap();
+    assert_eq!(
+        f.store.verify(later.token.as_str()).unwrap().rejection(),
+        Some(Rejection::Revoked)
+    );
+}

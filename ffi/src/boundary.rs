@@ -148,9 +148,11 @@ impl<T> Out<T> {
     /// # Safety
     /// The pointer given to [`Out::new`] must be valid for a write of a `T`.
     pub(crate) unsafe fn write(self, v: T) {
-        // SAFETY: non-NULL, writable by the caller's contract; `write` does not drop the old
-        // (possibly uninitialised) value.
-        unsafe { self.0.as_ptr().write(v) }
+        // SAFETY: non-NULL, writable by the caller's contract; `write_unaligned` does not drop
+        // the old (possibly uninitialised) value, and takes a pointer that is not aligned for
+        // `T` (a C caller's packed struct, say) where `write` would be undefined behaviour and,
+        // in a debug build, abort the host.
+        unsafe { self.0.as_ptr().write_unaligned(v) }
     }
 }
 
@@ -174,7 +176,7 @@ impl<T> MaybeOut<T> {
     pub(crate) unsafe fn write(self, v: T) {
         if let Some(p) = self.0 {
             // SAFETY: as in `Out::write`.
-            unsafe { p.as_ptr().write(v) }
+            unsafe { p.as_ptr().write_unaligned(v) }
         }
     }
 }

@@ -111,7 +111,7 @@ fn calls_on_other_handles_go_on_while_a_handle_ends(
     let mut request = std::ptr::null_mut();
     // SAFETY: valid text and output.
     let s = unsafe { tessera_request_new_session(c"bob".as_ptr(), 3, &mut request) };
-    assert_eq!(s, TESSERA_OK);
+    assert_eq!(s, tessera_status::TESSERA_OK);
     let mut token = [0 as std::ffi::c_char; TESSERA_TOKEN_BUF_LEN];
     let mut token_len = 0usize;
     // SAFETY: live handles, a buffer of the required size.
@@ -125,7 +125,7 @@ fn calls_on_other_handles_go_on_while_a_handle_ends(
             std::ptr::null_mut(),
         )
     };
-    assert_eq!(s, TESSERA_OK);
+    assert_eq!(s, tessera_status::TESSERA_OK);
     // SAFETY: live request, not used afterwards.
     unsafe { tessera_request_free(request) };
 
@@ -212,4 +212,27 @@ fn freeing_a_handle_waits_for_its_calls_only() {
         },
         tessera_status::TESSERA_INVALID_HANDLE,
     );
+}
+
+/// An output pointer that is not aligned for its type (a field of a packed C struct) is written
+/// like any other (through an unaligned write: an aligned one there is undefined behaviour,
+/// which Miri reports).
+#[test]
+fn outputs_that_are_not_aligned_are_written() {
+    let store = open_in_memory();
+    let mut words = [0u64; 2];
+    let at = words
+        .as_mut_ptr()
+        .cast::<u8>()
+        .wrapping_add(1)
+        .cast::<i64>();
+    assert_ne!(at as usize % std::mem::align_of::<i64>(), 0);
+    // SAFETY: a live handle; `at` points to 8 writable bytes.
+    let s = unsafe { crate::tessera_now(store, at) };
+    assert_eq!(s, tessera_status::TESSERA_OK);
+    // SAFETY: as above.
+    let got = unsafe { at.read_unaligned() };
+    assert!(got > 1_600_000_000_000, "{got}");
+    // SAFETY: a live handle, freed once.
+    unsafe { crate::tessera_store_free(store) };
 }

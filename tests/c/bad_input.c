@@ -783,6 +783,14 @@ static void empty_is_not_absent(void) {
          TESSERA_INVALID_ARGUMENT);
     CASE(tessera_revoke_issued_before(s, TESSERA_SCOPE_STORE, "", 0, now + 1),
          TESSERA_INVALID_ARGUMENT);
+    /* A cutoff more than a day ahead (microseconds passed as milliseconds) would revoke every
+       token issued for ever: refused, and the acme token still verifies. */
+    CASE(tessera_revoke_issued_before(s, TESSERA_SCOPE_STORE, NULL, 0, now * 1000),
+         TESSERA_INVALID_ARGUMENT);
+    CASE(tessera_revoke_issued_before(s, TESSERA_SCOPE_TENANT, S("acme"),
+                                      now + 24 * 3600 * 1000 + 1),
+         TESSERA_INVALID_ARGUMENT);
+    CASE(tessera_verify(s, S(in_acme), NULL), TESSERA_OK);
     /* An empty except_id is not "no exception": it is not an id, and nothing is revoked. */
     CASE(tessera_revoke_subject(s, S("dave"), "", 0, &n), TESSERA_INVALID_ARGUMENT);
     CASE(tessera_verify(s, S(in_acme), NULL), TESSERA_OK);
