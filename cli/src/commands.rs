@@ -508,8 +508,11 @@ fn revoke(ctx: &Context, a: RevokeArgs) -> Result {
         except.map_or_else(String::new, |k| format!(", kept {k}")),
     );
     if n > revoked.len() {
+        // The store's count also takes tokens past a deadline and not purged yet, and the
+        // descendants of the revoked tokens (children and later generations, also of other
+        // subjects or tenants), which the table below does not list.
         text.push_str(&format!(
-            "({} of them had already expired)\n",
+            "({} of them expired or descendants, not listed)\n",
             n - revoked.len()
         ));
     }
@@ -547,20 +550,34 @@ fn issue_key(ctx: &Context, a: IssueKeyArgs) -> Result {
     }
     let store = ctx.open_or_create()?;
     let issued = store.issue(&req)?;
-    close(store)?;
     let r = &issued.record;
-    if ctx.json {
-        return out_json(&json!({
+    let shown = if ctx.json {
+        out_json(&json!({
             "token": issued.token.as_str(),
             "record": record_json(r),
-        }));
+        }))
+    } else {
+        eprintln!(
+            "issued API key {}; expires {}. It is shown once, below: store it now.",
+            describe(r),
+            output::time_or(r.expires_at, "never"),
+        );
+        out(&format!("{}\n", issued.token.as_str()))
+    };
+    if let Err(e) = shown {
+        // Nobody got the key (a full disk behind `> key.txt`, a closed pipe): a live key that
+        // nobody holds is not left behind.
+        let undone = store.revoke(r.id);
+        let _ = close(store);
+        return Err(Failure::new(
+            Code::Failed,
+            match undone {
+                Ok(_) => format!("{e}; the key {} was revoked", r.id),
+                Err(_) => format!("{e}; revoke the key: tessera revoke {}", r.id),
+            },
+        ));
     }
-    eprintln!(
-        "issued API key {}; expires {}. It is shown once, below: store it now.",
-        describe(r),
-        output::time_or(r.expires_at, "never"),
-    );
-    out(&format!("{}\n", issued.token.as_str()))
+    close(store)
 }
 
 /// The longest input `verify` reads: far more than any token, far less than a memory problem.

@@ -316,3 +316,34 @@ fn a_pepper_given_in_place_of_its_variable_is_never_echoed() {
             .stderr(predicate::str::contains(&pepper[..16]).not());
     }
 }
+
+/// A key that cannot be written out (a full disk behind `> key.txt`) is revoked: no live key that
+/// nobody holds stays behind, and the command fails.
+#[cfg(target_os = "linux")]
+#[test]
+fn a_key_that_cannot_be_written_out_is_revoked() {
+    let s = seed();
+    let before = json(s.tessera().args(["stats", "--json"]));
+    let full = std::fs::OpenOptions::new()
+        .write(true)
+        .open("/dev/full")
+        .unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_tessera"))
+        .arg("--store")
+        .arg(&s.path)
+        .args(["issue-key", "--tenant", "acme"])
+        .stdout(full)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("was revoked"),
+        "{out:?}"
+    );
+    let after = json(s.tessera().args(["stats", "--json"]));
+    assert_eq!(after["all"]["live"], before["all"]["live"]);
+    assert_eq!(
+        after["all"]["revoked"].as_u64().unwrap(),
+        before["all"]["revoked"].as_u64().unwrap() + 1
+    );
+}
