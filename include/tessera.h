@@ -18,11 +18,13 @@
  *
  * Inputs. Texts and bytes are (pointer, length) pairs, borrowed for the call only and never
  * required to be NUL-terminated. NULL with length 0 is the empty input; NULL with a length
- * above 0 is TESSERA_NULL_ARGUMENT; a length above TESSERA_MAX_INPUT_LEN is
- * TESSERA_INVALID_ARGUMENT (TESSERA_MALFORMED for a token text). Where an input is optional (documented so), NULL with length 0
+ * from 1 to TESSERA_MAX_INPUT_LEN is TESSERA_NULL_ARGUMENT; a length above TESSERA_MAX_INPUT_LEN
+ * is TESSERA_INVALID_ARGUMENT, NULL or not (TESSERA_MALFORMED for a token text). Where an input is optional (documented so), NULL with length 0
  * means none and any other pointer with length 0 is the empty text. Texts must be UTF-8 (else TESSERA_INVALID_UTF8), except token
  * texts and HTTP header values, which are checked as what they are (a token that is not UTF-8
- * is TESSERA_MALFORMED). Arguments are checked in order: the first bad one decides the status.
+ * is TESSERA_MALFORMED). Arguments are checked in order: the first bad one decides the status
+ * (except that the header parsers judge a header value's length first: an over-long value is
+ * TESSERA_CREDENTIAL_TOO_LONG whatever else is wrong).
  *
  * Durations are int64_t milliseconds. Where "none" is meaningful (no expiry, no idle timeout,
  * ...) it is written TESSERA_DURATION_NONE (exactly -1); any other negative duration is
@@ -1497,7 +1499,8 @@ tessera_status tessera_backup(const struct tessera_store *store,
  * Output (optional): `*out_compacted` whether anything was rewritten or given back.
  *
  * Statuses: `TESSERA_NULL_ARGUMENT`, `TESSERA_INVALID_HANDLE`, `TESSERA_CLOSED`,
- * `TESSERA_FORKED_CHILD`, `TESSERA_IO`, `TESSERA_STORAGE`.
+ * `TESSERA_FORKED_CHILD`, `TESSERA_IO`, `TESSERA_DISK_FULL` (it needs free space about the size
+ * of the largest table), `TESSERA_STORAGE`.
  *
  * # Safety
  * `out_compacted` NULL or writable.

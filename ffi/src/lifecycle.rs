@@ -338,6 +338,12 @@ pub unsafe extern "C" fn tessera_revoke_issued_before(
 ) -> tessera_status {
     status(|| {
         with_store(store, |s| {
+            // The arguments in order: the scope before its name.
+            if !(1..=3).contains(&scope) {
+                return Err(Fault::invalid(format!(
+                    "{scope} is not a tessera_revoke_scope"
+                )));
+            }
             // SAFETY: by the caller's contract.
             let name = unsafe { optional_text(name, name_len, "name") }?;
             let scope = match (scope, name) {

@@ -879,7 +879,8 @@ pub unsafe extern "C" fn tessera_backup(
 /// Output (optional): `*out_compacted` whether anything was rewritten or given back.
 ///
 /// Statuses: `TESSERA_NULL_ARGUMENT`, `TESSERA_INVALID_HANDLE`, `TESSERA_CLOSED`,
-/// `TESSERA_FORKED_CHILD`, `TESSERA_IO`, `TESSERA_STORAGE`.
+/// `TESSERA_FORKED_CHILD`, `TESSERA_IO`, `TESSERA_DISK_FULL` (it needs free space about the size
+/// of the largest table), `TESSERA_STORAGE`.
 ///
 /// # Safety
 /// `out_compacted` NULL or writable.

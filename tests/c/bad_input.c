@@ -586,6 +586,8 @@ static void small_buffers_bad_numbers_and_ids(void) {
          TESSERA_INVALID_ARGUMENT);
     CASE(tessera_revoke_issued_before(store, 0, NULL, 0, 0), TESSERA_INVALID_ARGUMENT);
     CASE(tessera_revoke_issued_before(store, 4, S("x"), 0), TESSERA_INVALID_ARGUMENT);
+    /* In order: the bad scope (argument 2) decides, not the NULL name after it. */
+    CASE(tessera_revoke_issued_before(store, 9, NULL, 5, 0), TESSERA_INVALID_ARGUMENT);
     CASE(tessera_revoke_issued_before(store, TESSERA_SCOPE_STORE, S("x"), 0),
          TESSERA_INVALID_ARGUMENT);
     CASE(tessera_revoke_issued_before(store, TESSERA_SCOPE_SUBJECT, NULL, 0, 0),
