@@ -5,28 +5,6 @@ require_relative "test_helper"
 # A store handle carried across fork(): the documented error in the child, and the child that
 # opens the store itself works.
 class ForkTest < StoreTest
-  # Runs the block in a forked child; returns what it wrote as JSON (the child exits with exit!).
-  def in_child
-    r, w = IO.pipe
-    pid = fork do
-      r.close
-      result = begin
-        yield
-      rescue Exception => e # rubocop:disable Lint/RescueException
-        { "crash" => "#{e.class}: #{e.message}" }
-      end
-      w.write(JSON.generate(result))
-      w.close
-      exit!(0)
-    end
-    w.close
-    out = r.read
-    r.close
-    _, status = Process.wait2(pid)
-    assert status.success?, "child #{status.inspect}"
-    JSON.parse(out)
-  end
-
   def attempt
     yield
     "ok"

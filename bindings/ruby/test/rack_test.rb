@@ -5,8 +5,9 @@ require "rack/test"
 require "rack/lint"
 require "tessera/rack"
 
-# The Rack middleware: every seed header form, the 401 answer, scopes and tenants, X-Key, the
-# record handed to the app, a store opened lazily in each process.
+# The Rack middleware: every seed header form, the 401 and 403 answers and their challenges,
+# scopes and tenants, the headers and schemes read, X-Key, the record handed to the app, a store
+# opened lazily in each process.
 class RackMiddlewareTest < StoreTest
   include Rack::Test::Methods
 
@@ -15,6 +16,8 @@ class RackMiddlewareTest < StoreTest
     body = JSON.generate(subject: record&.subject, tenant: record&.tenant, id: record&.id)
     [200, { "content-type" => "application/json" }, [body]]
   end
+
+  BEARER_INVALID = 'Bearer realm="api", error="invalid_token"'
 
   def middleware_options
     @middleware_options ||= { store: @store }
@@ -28,11 +31,18 @@ class RackMiddlewareTest < StoreTest
     end.to_app)
   end
 
-  def assert_unauthorized(body = { "error" => "401 Unauthorized" })
+  def assert_unauthorized(body = { "error" => "401 Unauthorized" }, challenge: 'Token realm="api"')
     assert_equal 401, last_response.status
     assert_equal "application/json", last_response.headers["content-type"]
     assert_equal body, JSON.parse(last_response.body)
-    assert_match(/\AToken realm=/, last_response.headers["www-authenticate"])
+    assert_equal challenge, last_response.headers["www-authenticate"]
+  end
+
+  def assert_forbidden(challenge: 'Token realm="api"')
+    assert_equal 403, last_response.status
+    assert_equal "application/json", last_response.headers["content-type"]
+    assert_equal({ "error" => "403 Forbidden" }, JSON.parse(last_response.body))
+    assert_equal challenge, last_response.headers["www-authenticate"]
   end
 
   def test_every_seed_header_form_lets_a_valid_token_through_with_its_record
@@ -40,7 +50,7 @@ class RackMiddlewareTest < StoreTest
     t = login.token
     forms = {
       "HTTP_AUTHORIZATION" => ["Token token=#{t}", %(Token token="#{t}"), "token #{t}", "Bearer #{t}",
-                               "ApiKey #{t}", "  bearer   #{t}  "],
+                               "ApiKey #{t}", "Api-Key #{t}", "  bearer   #{t}  "],
       "HTTP_AUTH_TOKEN" => [t, %("#{t}")],
       "HTTP_X_ACCESS_TOKEN" => [t],
       "HTTP_X_AUTH_TOKEN" => [t],
@@ -81,7 +91,7 @@ class RackMiddlewareTest < StoreTest
     assert_unauthorized
     assert_equal :unknown_scheme, last_request.env["tessera.rejection"]
     get "/", {}, "HTTP_AUTHORIZATION" => "Bearer tss_nonsense"
-    assert_unauthorized
+    assert_unauthorized(challenge: BEARER_INVALID)
     assert_equal :malformed, last_request.env["tessera.rejection"]
     @clock.advance(60)
     get "/", {}, "HTTP_AUTH_TOKEN" => t.token
@@ -95,7 +105,7 @@ class RackMiddlewareTest < StoreTest
     assert_equal 200, last_response.status
     @store.revoke(t.token)
     get "/", {}, "HTTP_AUTHORIZATION" => "Bearer #{t.token}"
-    assert_unauthorized
+    assert_unauthorized(challenge: BEARER_INVALID)
     assert_equal :revoked, last_request.env["tessera.rejection"]
   end
 
@@ -105,11 +115,90 @@ class RackMiddlewareTest < StoreTest
     weak = @store.issue_api_key("acme", scopes: ["locations:read"])
     get "/acme/reports", {}, "HTTP_AUTHORIZATION" => "ApiKey #{key.token}"
     assert_equal 200, last_response.status
+    # A valid token that is not allowed here: 403, not the 401 of a token that is not valid.
     get "/globex/reports", {}, "HTTP_AUTHORIZATION" => "ApiKey #{key.token}"
-    assert_unauthorized
+    assert_forbidden
     assert_equal :tenant_mismatch, last_request.env["tessera.rejection"]
     get "/acme/reports", {}, "HTTP_AUTHORIZATION" => "ApiKey #{weak.token}"
+    assert_forbidden
     assert_equal :scope_denied, last_request.env["tessera.rejection"]
+    # Only a valid token gets to the tenant and the scopes.
+    @store.revoke(weak.token)
+    get "/acme/reports", {}, "HTTP_AUTHORIZATION" => "ApiKey #{weak.token}"
+    assert_unauthorized
+    assert_equal :revoked, last_request.env["tessera.rejection"]
+  end
+
+  def test_a_bearer_client_gets_the_bearer_challenge_with_its_error_code
+    middleware_options.merge!(scopes: ["reports:read"], realm: "reports")
+    key = @store.issue_api_key("acme", scopes: ["reports:read"])
+    weak = @store.issue_api_key("acme")
+    get "/", {}, "HTTP_AUTHORIZATION" => "Bearer #{weak.token}"
+    assert_forbidden(challenge: 'Bearer realm="reports", error="insufficient_scope"')
+    ["Bearer tss_nonsense", "Bearer", "bearer  #{key.token[0..-2]}"].each do |value|
+      get "/", {}, "HTTP_AUTHORIZATION" => value
+      assert_unauthorized(challenge: 'Bearer realm="reports", error="invalid_token"')
+    end
+    # Every other scheme, and no credential at all, get the Token challenge.
+    get "/", {}, "HTTP_AUTHORIZATION" => "ApiKey #{weak.token}"
+    assert_forbidden(challenge: 'Token realm="reports"')
+    get "/", {}, "HTTP_AUTH_TOKEN" => "tss_nonsense"
+    assert_unauthorized(challenge: 'Token realm="reports"')
+    get "/"
+    assert_unauthorized(challenge: 'Token realm="reports"')
+    get "/", {}, "HTTP_AUTHORIZATION" => "Bearer #{key.token}"
+    assert_equal 200, last_response.status
+  end
+
+  def test_only_the_headers_and_schemes_given_are_read
+    middleware_options.merge!(headers: ["Authorization"], schemes: %i[token api_key])
+    t = @store.issue_session("alice").token
+    ["Token token=#{t}", "token #{t}", "ApiKey #{t}", "Api-Key #{t}"].each do |value|
+      get "/", {}, "HTTP_AUTHORIZATION" => value
+      assert_equal 200, last_response.status, value
+    end
+    # A scheme not accepted is refused before the token is verified; no Bearer challenge for it.
+    get "/", {}, "HTTP_AUTHORIZATION" => "Bearer #{t}"
+    assert_unauthorized
+    assert_equal :scheme_not_accepted, last_request.env["tessera.rejection"]
+    # A header not read is not looked at: as if absent.
+    get "/", {}, "HTTP_AUTH_TOKEN" => t, "HTTP_X_API_KEY" => t
+    assert_unauthorized
+    assert_equal :missing_credential, last_request.env["tessera.rejection"]
+    get "/", {}, "HTTP_AUTHORIZATION" => "Basic dXNlcjpwYXNz", "HTTP_AUTH_TOKEN" => t
+    assert_unauthorized
+    assert_equal :unknown_scheme, last_request.env["tessera.rejection"]
+  end
+
+  def test_headers_are_named_case_insensitively_and_read_in_the_usual_order
+    middleware_options.merge!(headers: %w[x-api-key AUTH-TOKEN])
+    t = @store.issue_session("alice")
+    get "/", {}, "HTTP_X_API_KEY" => t.token, "HTTP_AUTHORIZATION" => "Bearer tss_ignored"
+    assert_equal 200, last_response.status
+    assert_equal Tessera::Credential.new(:bare, t.token), last_request.env["tessera.credential"]
+    # Auth-Token comes before X-Api-Key, as for every request.
+    get "/", {}, "HTTP_X_API_KEY" => t.token, "HTTP_AUTH_TOKEN" => "tss_broken"
+    assert_unauthorized
+    assert_equal :malformed, last_request.env["tessera.rejection"]
+  end
+
+  def test_unknown_headers_schemes_and_bodies_are_refused_when_the_middleware_is_built
+    app = ->(_env) { [200, {}, []] }
+    store = @store
+    { { headers: ["Authorization", "Cookie"] } => /headers: unknown cookie/,
+      { schemes: %i[token basic] } => /schemes: unknown basic/,
+      { body: 401 } => /body: a Hash, an Array, a String or a callable/,
+      { forbidden_body: nil } => /forbidden_body: a Hash/ }.each do |options, message|
+      error = assert_raises(ArgumentError) { Tessera::Rack::Authenticate.new(app, store: store, **options) }
+      assert_match message, error.message
+    end
+  end
+
+  def test_the_credential_goes_to_the_app_with_the_record
+    t = @store.issue_session("alice")
+    get "/", {}, "HTTP_AUTHORIZATION" => "Api-Key #{t.token}"
+    assert_equal 200, last_response.status
+    assert_equal Tessera::Credential.new(:api_key, t.token), last_request.env["tessera.credential"]
   end
 
   def test_a_requirement_the_request_cannot_name_refuses_it
@@ -155,23 +244,57 @@ class RackMiddlewareTest < StoreTest
   end
 
   def test_the_401_body_is_configurable_and_optional_lets_anonymous_requests_through
-    middleware_options.merge!(body: ->(_env, reason) { JSON.generate(error: "InvalidKey", why: reason) }, optional: true)
+    middleware_options.merge!(body: ->(_env, reason) { { error: "InvalidKey", why: reason } }, optional: true)
     get "/"
     assert_equal 200, last_response.status
     assert_nil JSON.parse(last_response.body)["subject"]
     get "/", {}, "HTTP_AUTH_TOKEN" => "tss_broken"
-    assert_unauthorized("error" => "InvalidKey", "why" => "malformed")
+    assert_unauthorized({ "error" => "InvalidKey", "why" => "malformed" })
+  end
+
+  def test_a_string_body_is_sent_as_text
+    middleware_options.merge!(body: "Bad caller\n", forbidden_body: ->(_env, _reason) { "no" }, scopes: ["reports:read"])
+    get "/"
+    assert_equal [401, "text/plain; charset=utf-8", "11", "Bad caller\n"],
+                 [last_response.status, last_response.headers["content-type"], last_response.headers["content-length"],
+                  last_response.body]
+    get "/", {}, "HTTP_AUTH_TOKEN" => @store.issue_session("alice").token
+    assert_equal [403, "text/plain; charset=utf-8", "no"],
+                 [last_response.status, last_response.headers["content-type"], last_response.body]
+  end
+
+  def test_a_body_callable_that_gives_nil_sends_an_empty_body
+    middleware_options.merge!(body: ->(_env, _reason) {}, forbidden_body: ["forbidden"], scopes: ["reports:read"])
+    get "/"
+    assert_equal [401, "0", ""], [last_response.status, last_response.headers["content-length"], last_response.body]
+    assert_equal 'Token realm="api"', last_response.headers["www-authenticate"]
+    get "/", {}, "HTTP_AUTH_TOKEN" => @store.issue_session("bob").token
+    assert_equal [403, "application/json", ["forbidden"]],
+                 [last_response.status, last_response.headers["content-type"], JSON.parse(last_response.body)]
   end
 
   def test_a_store_given_as_a_callable_is_opened_once_per_process
-    opened = 0
+    stores = []
     file = path
-    Tessera::Store.open(file) { |s| @token = s.issue_session("dora").token }
-    middleware_options.replace(store: -> { opened += 1; Tessera::Store.open(file) })
+    Tessera::Store.open(file, concurrency: :multi_process) { |s| @token = s.issue_session("dora").token }
+    middleware_options.replace(store: -> { stores << Tessera::Store.open(file, concurrency: :multi_process); stores.last })
     3.times do
       get "/", {}, "HTTP_AUTH_TOKEN" => @token
       assert_equal 200, last_response.status
     end
-    assert_equal 1, opened
+    assert_equal 1, stores.size
+    # A forked child (a Puma worker) opens its own store on its first request: the parent's
+    # handle answers Tessera::ForkedChild there.
+    child = in_child do
+      statuses = Array.new(2) { get("/", {}, "HTTP_AUTH_TOKEN" => @token) && last_response.status }
+      { "statuses" => statuses, "opened" => stores.size, "issued" => stores.last.issue_session("child").token }
+    end
+    assert_equal [[200, 200], 2], child.values_at("statuses", "opened"), child.inspect
+    assert stores.first.verify(child["issued"]).valid?, "the child's store wrote to the file"
+    get "/", {}, "HTTP_AUTH_TOKEN" => @token
+    assert_equal 200, last_response.status
+    assert_equal 1, stores.size, "the parent keeps its store"
+  ensure
+    stores.each(&:close)
   end
 end

@@ -63,4 +63,26 @@ class StoreTest < Minitest::Test
   def path(name = "tokens.redb")
     File.join(@dir, name)
   end
+
+  # Runs the block in a forked child; returns what it wrote as JSON (the child exits with exit!).
+  def in_child
+    r, w = IO.pipe
+    pid = fork do
+      r.close
+      result = begin
+        yield
+      rescue Exception => e # rubocop:disable Lint/RescueException
+        { "crash" => "#{e.class}: #{e.message}" }
+      end
+      w.write(JSON.generate(result))
+      w.close
+      exit!(0)
+    end
+    w.close
+    out = r.read
+    r.close
+    _, status = Process.wait2(pid)
+    assert status.success?, "child #{status.inspect}"
+    JSON.parse(out)
+  end
 end

@@ -90,6 +90,17 @@ class FlameTest < SeedTest
     assert_equal 403, get("/flame/v2/locations/13/reports", "Authorization" => "Token token=#{analyst}").status
   end
 
+  def test_a_token_under_the_other_scheme_is_a_401_whatever_its_scopes
+    analyst = flame_session("user" => "analyst@flameanalytics.test", "password" => "analystpass1") # location 12 only
+    key = flame_key(flame_session, locations: [12], permissions: ["reports"])
+    report = ->(auth, loc) { get("/flame/v2/locations/#{loc}/reports", "Authorization" => auth) }
+    unauthorized = { "error" => "401 Unauthorized" }
+    assert_answer 401, unauthorized, report.call("ApiKey #{analyst}", 13), "a session as ApiKey, at a location it lacks"
+    assert_answer 401, unauthorized, report.call("ApiKey #{analyst}", 12), "a session as ApiKey, at its location"
+    assert_answer 401, unauthorized, report.call("Token token=#{key}", 13), "a key as a session, at a location it lacks"
+    assert_answer 403, { "error" => "403 Forbidden" }, report.call("Token token=#{analyst}", 13), "the right scheme"
+  end
+
   def test_only_an_organization_admin_session_creates_api_keys
     body = { "locations" => [12], "permissions" => ["reports"] }
     analyst = flame_session("user" => "analyst@flameanalytics.test", "password" => "analystpass1")
@@ -335,6 +346,18 @@ class BookingBugTest < SeedTest
     assert_equal 200, get("/bookingbug/me", auth(parent)).status
   end
 
+  def test_an_unknown_company_at_the_admin_endpoint_is_404_for_a_good_token_only
+    company = "/bookingbug/api/v1/admin/99999/company"
+    token = bookingbug_login
+    assert_answer 404, { "error" => "404 Not Found" }, get(company, auth(token))
+    assert_answer 401, UNAUTHORIZED, get(company, auth("tss_nonsense")), "a bad token"
+    assert_answer 401, UNAUTHORIZED, get(company, BB_APP), "no token"
+    # The admin logins answer the same.
+    assert_answer 404, { "error" => "404 Not Found" }, post("/bookingbug/api/v1/login/admin/99999", nil, auth(token))
+    assert_answer 404, { "error" => "404 Not Found" }, post("/bookingbug/api/v1/login/admin/99999", BB_ADMIN, BB_APP)
+    assert_answer 401, UNAUTHORIZED, post("/bookingbug/api/v1/login/admin/99999", nil, auth("tss_nonsense"))
+  end
+
   def test_app_id_and_app_key_are_required
     token = bookingbug_login
     [{}, { "App-Id" => "tessera-demo" }, { "App-Key" => "tessera-demo-key" },
@@ -485,6 +508,9 @@ class OvervisTest < SeedTest
     assert_answer 401, refused, get("/overvis/me", "Authorization" => "token cdf2923f-c89f-41e5-91af-f139f0c2e7d0"),
                   "the document's example token"
     assert_answer 401, refused, get("/overvis/me", "Authorization" => "ApiKey #{other}"), "another scheme"
+    assert_answer 401, refused, get("/overvis/me", "Authorization" => "Bearer #{other}"), "Bearer"
+    # The parser reads `Token token=` as the document's `token` scheme.
+    assert_equal 200, get("/overvis/me", "Authorization" => "Token token=#{other}").status
   end
 end
 
@@ -499,6 +525,26 @@ class AcrossTest < SeedTest
     assert_answer 405, { "error" => "405 Method Not Allowed" }, answer
     assert_equal "POST, DELETE", answer.headers["allow"]
     assert_answer 404, { "error" => "NotFound" }, get("/overvis/api/v2/")
+  end
+
+  def test_every_401_carries_a_token_challenge_naming_the_api
+    flame = flame_session
+    answers = {
+      "flame" => [get("/flame/me"), # the middleware's
+                  get("/flame/me", "Authorization" => "ApiKey #{flame}"), # the kind check's
+                  post("/flame/v2/sessions", FLAME_LOGIN.merge("password" => "x"))], # a failed login
+      "eyenetra" => [get("/eyenetra/me", "Authorization" => "Token token=#{flame}")], # another API's token
+      "bookingbug" => [get("/bookingbug/me", "Auth-Token" => bookingbug_login), # no App-Id
+                       post("/bookingbug/api/v1/login/admin/37001", nil, BB_APP)], # admin login, no token
+      "webitel" => [get("/webitel/me", "X-Access-Token" => webitel_login["token"])], # no X-Key
+      "overvis" => [post("/overvis/api/v1/authenticate/", { "apiKey" => OVERVIS_KEY, "password" => "x" })]
+    }
+    answers.each do |api, list|
+      list.each_with_index do |answer, i|
+        assert_equal 401, answer.status, "#{api} #{i}"
+        assert_equal %(Token realm="#{api}"), answer.headers["www-authenticate"], "#{api} #{i}"
+      end
+    end
   end
 
   def test_a_token_works_only_under_its_own_prefix
@@ -543,13 +589,44 @@ class AcrossTest < SeedTest
   end
 
   def test_an_added_account_logs_in_without_a_restart
-    out, status = Open3.capture2e(File.join(SeedServer::HERE, "add-account"), "--file", SeedServer.accounts_path,
-                                  "webitel", "102@mydomain.com", "role=1", stdin_data: "new-password-2\n")
-    assert status.success?, out
+    add_account("webitel", "102@mydomain.com", "new-password-2", "role=1")
     assert_equal 1, webitel_login("102@mydomain.com", "new-password-2")["role"]
     accounts = File.read(SeedServer.accounts_path)
     refute_includes accounts, "new-password-2", "no password in clear"
     assert_match(/"login": "102@mydomain.com"/, accounts)
+  end
+
+  def test_a_token_whose_account_left_the_accounts_file_is_refused
+    logins = { "flame" => "leaving@flameanalytics.test", "eyenetra" => "leaving@eyenetra.test",
+               "bookingbug" => "leaving@bookingbug.test", "webitel" => "leaving@mydomain.com",
+               "overvis" => "6f1c2a52-8f43-4b7e-9c0e-2d5a7b3e9f10" }
+    logins.each { |seed, login| add_account(seed, login, "leaving-password-7", *("admin=true" if seed == "flame")) }
+    flame = flame_session("user" => logins["flame"], "password" => "leaving-password-7")
+    tokens = {
+      flame: flame,
+      eyenetra: post("/eyenetra/api/v1/login", { "email" => logins["eyenetra"], "password" => "leaving-password-7" })
+                .json["token"],
+      bookingbug: bookingbug_login("email" => logins["bookingbug"], "password" => "leaving-password-7"),
+      webitel: webitel_login(logins["webitel"], "leaving-password-7")["token"],
+      overvis: post("/overvis/api/v1/authenticate/", { "apiKey" => logins["overvis"], "password" => "leaving-password-7" })
+               .json["token"]
+    }
+    key = flame_key(flame, locations: [12], permissions: ["reports"])
+    tokens.each { |api, token| assert_equal 200, me(api, token).status, api }
+
+    data = JSON.parse(File.read(SeedServer.accounts_path))
+    logins.each { |seed, login| data[seed]["users"].reject! { |u| u["login"] == login } }
+    File.write("#{SeedServer.accounts_path}.tmp", JSON.generate(data))
+    File.rename("#{SeedServer.accounts_path}.tmp", SeedServer.accounts_path)
+
+    refused = { flame: { "error" => "401 Unauthorized" }, eyenetra: { "info" => "Unauthorized" },
+                bookingbug: { "error" => "401 Unauthorized" }, webitel: { "status" => "error", "info" => "Bad caller" },
+                overvis: { "error" => "NotAuthorized" } }
+    tokens.each { |api, token| assert_answer 401, refused[api], me(api, token), api }
+    assert_answer 401, { "error" => "401 Unauthorized" },
+                  post("/flame/v2/api_keys", { "locations" => [12], "permissions" => ["reports"] },
+                       "Authorization" => "Token token=#{flame}"), "a removed admin creates no key"
+    assert_equal 200, me(:flame_key, key).status, "the organization's key lives on"
   end
 
   def test_no_password_in_the_accounts_file

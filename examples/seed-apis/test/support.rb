@@ -169,6 +169,14 @@ module SeedHelpers
     assert_match %r{\Aapplication/json}, answer.headers["content-type"].to_s, "#{message}: content type" unless body.nil?
   end
 
+  # Runs add-account on the server's accounts file and store; returns what it printed.
+  def add_account(seed, login, password, *fields)
+    out, status = Open3.capture2e({ "TESSERA_STORE" => SeedServer.store_path }, File.join(SeedServer::HERE, "add-account"),
+                                  "--file", SeedServer.accounts_path, seed, login, *fields, stdin_data: "#{password}\n")
+    assert status.success?, out
+    out
+  end
+
   # A token id is the 22 characters after the prefix.
   def token_id(token)
     token.split("_", 2).last[0, 22]

@@ -36,10 +36,10 @@ module Tessera
 
   class << self
     # The credential in one request header named +name+ (case-insensitive): Authorization
-    # (Token token=..., quoted or not; token ...; Bearer ...; ApiKey ...) or a bare header
-    # (Auth-Token, X-Access-Token, X-Auth-Token, X-Api-Key). The library's one parser decides,
-    # so every language accepts exactly the same headers. Raises a Tessera::CredentialError
-    # subclass when there is none: answer 401.
+    # (Token token=..., quoted or not; token ...; Bearer ...; ApiKey ... or Api-Key ...) or a
+    # bare header (Auth-Token, X-Access-Token, X-Auth-Token, X-Api-Key). The library's one
+    # parser decides, so every language accepts exactly the same headers. Raises a
+    # Tessera::CredentialError subclass when there is none: answer 401.
     def parse_header(name, value)
       name = name.to_s.b
       value = value.to_s.b

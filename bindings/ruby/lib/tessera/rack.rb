@@ -16,15 +16,22 @@ module Tessera
     #
     # The credential is taken from the first of these headers that the request has, with the
     # library's one parser (so every language accepts the same forms): Authorization (Token
-    # token=..., quoted or not; token ...; Bearer ...; ApiKey ...), Auth-Token, X-Access-Token,
-    # X-Auth-Token, X-Api-Key. With X-Access-Token, an X-Key header (Webitel's form), when
-    # present, must equal the token's public id; it is compared with the id in the token text
-    # before the token is verified, so a wrong X-Key uses up nothing (verify counts a use of a
-    # limited-use token).
+    # token=..., quoted or not; token ...; Bearer ...; ApiKey ... or Api-Key ...), Auth-Token,
+    # X-Access-Token, X-Auth-Token, X-Api-Key. With X-Access-Token, an X-Key header (Webitel's
+    # form), when present, must equal the token's public id; it is compared with the id in the
+    # token text before the token is verified, so a wrong X-Key uses up nothing (verify counts a
+    # use of a limited-use token).
     #
-    # A valid token's record goes to the app in env["tessera.record"]. Anything else is a 401
-    # with the JSON body {"error":"401 Unauthorized"} (every reason gets the same answer; the
-    # reason is in env["tessera.rejection"] for the logs).
+    # A valid token's record goes to the app in env["tessera.record"], and the credential it came
+    # in (a Tessera::Credential: #scheme, #token) in env["tessera.credential"]. A valid token
+    # that lacks a required scope or belongs to another tenant is a 403 with the JSON body
+    # {"error":"403 Forbidden"} (RFC 9110 15.5.4: authenticated, not allowed). Anything else is a
+    # 401 with {"error":"401 Unauthorized"}, every reason the same answer, including a tenant or
+    # scopes callable that gives nil (the token was not verified then). The reason is in
+    # env["tessera.rejection"] for the logs. Both carry a WWW-Authenticate challenge: when the
+    # client presented its token as Bearer (and Bearer is accepted), the one of RFC 6750 3.1,
+    # Bearer realm="api", error="invalid_token" (401) or error="insufficient_scope" (403); else
+    # Token realm="api".
     #
     # Options:
     # store::      a Tessera::Store, or a callable that opens one. A callable is called once in
@@ -34,11 +41,17 @@ module Tessera
     #              that gives nil (it found no tenant in the request) refuses the request.
     # scopes::     scopes the token must grant, or a callable(env) giving them. A callable that
     #              gives nil refuses the request (give [] to require no scope).
+    # headers::    the header names read (default: all of the above); the others are not looked
+    #              at, as if absent.
+    # schemes::    the Authorization schemes accepted, of :token, :bearer, :api_key (default: all);
+    #              a token presented with another one is a 401 (:scheme_not_accepted).
     # env_key::    where the record goes (default "tessera.record").
-    # optional::   let requests without any credential header through (no record); a
-    #              credential that is present must still be valid. Default false.
-    # body::       the 401 body: a String, or a callable(env, reason) returning one.
-    # realm::      the realm of the WWW-Authenticate header of a 401 (default "api").
+    # optional::   let requests without any credential header (of those read) through (no
+    #              record); a credential that is present must still be valid. Default false.
+    # body::       the 401 body: a Hash or an Array (sent as JSON), a String (sent as
+    #              text/plain), or a callable(env, reason) returning one (nil: an empty body).
+    # forbidden_body:: the 403 body, in the same forms.
+    # realm::      the realm of the WWW-Authenticate challenge (default "api").
     class Authenticate
       # The headers looked at, in order: [Rack env key, header name].
       HEADERS = [
@@ -48,9 +61,22 @@ module Tessera
         %w[HTTP_X_AUTH_TOKEN X-Auth-Token],
         %w[HTTP_X_API_KEY X-Api-Key]
       ].freeze
-      DEFAULT_BODY = JSON.generate(error: "401 Unauthorized").freeze
+      # The schemes of the Authorization header.
+      SCHEMES = %i[token bearer api_key].freeze
+      DEFAULT_BODY = { "error" => "401 Unauthorized" }.freeze
+      DEFAULT_FORBIDDEN_BODY = { "error" => "403 Forbidden" }.freeze
+      # The refusals of a token that is valid but not allowed here: 403, not 401.
+      FORBIDDEN = %i[scope_denied tenant_mismatch].freeze
       # The length of a token text after its prefix and "_": id, secret and check digits.
       TOKEN_BODY_LEN = Native::MAX_TOKEN_LEN - Native::MAX_PREFIX_LEN - 1
+
+      # The WWW-Authenticate value of a refusal: RFC 6750's Bearer challenge, with its error code,
+      # for a client that presented its token as Bearer; else a Token challenge.
+      def self.challenge(realm, bearer: false, forbidden: false)
+        return %(Token realm="#{realm}") unless bearer
+
+        %(Bearer realm="#{realm}", error="#{forbidden ? "insufficient_scope" : "invalid_token"}")
+      end
 
       # The public id in a token text (the TESSERA_ID_LEN characters after the prefix's "_"),
       # read without verifying anything; nil when the text cannot be a token (verify then
@@ -60,15 +86,19 @@ module Tessera
         body.bytesize == TOKEN_BODY_LEN ? body.byteslice(0, Native::ID_LEN) : nil
       end
 
-      def initialize(app, store:, tenant: nil, scopes: nil, env_key: "tessera.record",
-                     optional: false, body: DEFAULT_BODY, realm: "api")
+      def initialize(app, store:, tenant: nil, scopes: nil, headers: nil, schemes: nil,
+                     env_key: "tessera.record", optional: false, body: DEFAULT_BODY,
+                     forbidden_body: DEFAULT_FORBIDDEN_BODY, realm: "api")
         @app = app
         @store = store
         @tenant = tenant
         @scopes = scopes
+        @headers = read_headers(headers)
+        @schemes = accepted_schemes(schemes)
         @env_key = env_key
         @optional = optional
-        @body = body
+        @body = body_option(body, "body")
+        @forbidden_body = body_option(forbidden_body, "forbidden_body")
         @realm = realm
         @opened = nil
         @opened_pid = nil
@@ -82,6 +112,11 @@ module Tessera
         return unauthorized(env, found) if found.is_a?(Symbol)
 
         header, cred = found
+        env["tessera.credential"] = cred
+        if header == "Authorization" && !@schemes.include?(cred.scheme)
+          return unauthorized(env, :scheme_not_accepted)
+        end
+
         # X-Key first: a verify may count a use (a limited-use token), which a request with the
         # wrong X-Key must not spend.
         x_key = header == "X-Access-Token" ? env["HTTP_X_KEY"] : nil
@@ -89,7 +124,8 @@ module Tessera
         return unauthorized(env, :x_key_mismatch) if id && x_key.b != id
 
         # A requirement the request could not name (nil, false, anything but text, text that
-        # is not UTF-8: it may come from a header) is not "no requirement".
+        # is not UTF-8: it may come from a header) is not "no requirement". The token is not
+        # verified then, so the answer is a 401, whatever the token.
         tenant = value(@tenant, env)
         return unauthorized(env, :tenant_mismatch) if @tenant.respond_to?(:call) && !text?(tenant)
         scopes = value(@scopes, env)
@@ -98,6 +134,8 @@ module Tessera
         end
 
         outcome = store.verify(cred.token, tenant: tenant, scopes: scopes || [])
+        # The library judges the tenant and the scopes only for a token that is otherwise valid.
+        return forbidden(env, outcome.rejection) if FORBIDDEN.include?(outcome.rejection)
         return unauthorized(env, outcome.rejection) unless outcome.valid?
         return unauthorized(env, :x_key_mismatch) if x_key && x_key.b != outcome.record.id.b
 
@@ -120,10 +158,40 @@ module Tessera
 
       private
 
+      # The [Rack env key, header name] pairs of HEADERS named in +names+ (nil: all), in the
+      # order of HEADERS.
+      def read_headers(names)
+        return HEADERS if names.nil?
+
+        wanted = Array(names).map { |n| n.to_s.downcase }
+        unknown = wanted - HEADERS.map { |_, name| name.downcase }
+        unless unknown.empty?
+          raise ArgumentError, "headers: unknown #{unknown.join(", ")} (#{HEADERS.map(&:last).join(", ")})"
+        end
+
+        HEADERS.select { |_, name| wanted.include?(name.downcase) }.freeze
+      end
+
+      def accepted_schemes(schemes)
+        return SCHEMES if schemes.nil?
+
+        schemes = Array(schemes).map(&:to_sym)
+        unknown = schemes - SCHEMES
+        raise ArgumentError, "schemes: unknown #{unknown.join(", ")} (#{SCHEMES.join(", ")})" unless unknown.empty?
+
+        schemes.freeze
+      end
+
+      def body_option(body, what)
+        return body if body.respond_to?(:call) || body.is_a?(String) || body.is_a?(Hash) || body.is_a?(Array)
+
+        raise ArgumentError, "#{what}: a Hash, an Array, a String or a callable(env, reason), not #{body.class}"
+      end
+
       # [header name, Credential], a Symbol naming why the header is unusable, or nil when the
-      # request carries no credential header at all.
+      # request carries none of the headers read.
       def credential(env)
-        HEADERS.each do |key, name|
+        @headers.each do |key, name|
           raw = env[key]
           next if raw.nil?
 
@@ -146,13 +214,36 @@ module Tessera
         value.is_a?(String) && value.dup.force_encoding(Encoding::UTF_8).valid_encoding?
       end
 
+      # Whether the client presented its token as Bearer, in an Authorization header read here
+      # (the first header looked at), and Bearer is accepted: only then is the challenge a
+      # Bearer one. Read from the header itself, so that a Bearer credential the parser refused
+      # ("Bearer" alone) counts too.
+      def bearer?(env)
+        @schemes.include?(:bearer) && @headers.any? { |_, name| name == "Authorization" } &&
+          env["HTTP_AUTHORIZATION"].to_s.b.match?(/\A[ \t]*bearer(?:[ \t]|\z)/i)
+      end
+
       def unauthorized(env, reason)
+        refuse(401, env, reason, @body)
+      end
+
+      def forbidden(env, reason)
+        refuse(403, env, reason, @forbidden_body)
+      end
+
+      def refuse(status, env, reason, option)
         env["tessera.rejection"] = reason
-        body = @body.respond_to?(:call) ? @body.call(env, reason) : @body
-        [401,
-         { "content-type" => "application/json", "content-length" => body.bytesize.to_s,
-           "www-authenticate" => %(Token realm="#{@realm}") },
-         [body]]
+        body = option.respond_to?(:call) ? option.call(env, reason) : option
+        text, type =
+          case body
+          when nil then ["", "text/plain; charset=utf-8"]
+          when String then [body, "text/plain; charset=utf-8"]
+          when Hash, Array then [JSON.generate(body), "application/json"]
+          else raise TypeError, "the #{status} body must be a Hash, an Array, a String or nil, not #{body.class}"
+          end
+        challenge = Authenticate.challenge(@realm, bearer: bearer?(env), forbidden: status == 403)
+        [status, { "content-type" => type, "content-length" => text.bytesize.to_s, "www-authenticate" => challenge },
+         [text]]
       end
     end
   end

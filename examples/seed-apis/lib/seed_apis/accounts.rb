@@ -14,6 +14,14 @@ module SeedApis
   class Accounts
     DEFAULT_PATH = File.expand_path("../../accounts.json", __dir__)
     SEEDS = %w[flame eyenetra bookingbug webitel overvis].freeze
+    # The subject of a user's tokens in the store, per seed.
+    SUBJECTS = {
+      "flame" => ->(user) { "flame/user/#{user["id"]}" },
+      "eyenetra" => ->(user) { "eyenetra/user/#{user["id"]}" },
+      "bookingbug" => ->(user) { "bookingbug/admin/#{user["id"]}" },
+      "webitel" => ->(user) { "webitel/user/#{user["login"]}" },
+      "overvis" => ->(key) { "overvis/key/#{key["login"]}" }
+    }.freeze
 
     @lock = Mutex.new
     @loaded = nil
@@ -22,6 +30,11 @@ module SeedApis
     class << self
       def path
         ENV.fetch("SEED_ACCOUNTS", DEFAULT_PATH)
+      end
+
+      # The subject of the tokens +user+ of +seed+ logs in to.
+      def subject(seed, user)
+        SUBJECTS.fetch(seed).call(user)
       end
 
       # The accounts as the file is now (re-read when its inode, size or mtime changed).

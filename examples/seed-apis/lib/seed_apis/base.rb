@@ -31,7 +31,12 @@ module SeedApis
       Accounts.current
     end
 
+    # Every 401 carries the challenge of the API's own 401s (RFC 9110 15.5.2: a 401 must have
+    # one), a failed login's too.
     def json(status, data, headers = {})
+      if status == 401
+        headers = { "www-authenticate" => Tessera::Rack::Authenticate.challenge(self.class::SEED) }.merge(headers)
+      end
       HTTP.json(status, data, headers)
     end
 

@@ -20,21 +20,26 @@ module SeedApis
   class BookingBug < Base
     SEED = "bookingbug"
     SESSION_TTL = 24 * 3600 # the document gives none: one day
-    UNAUTHORIZED = JSON.generate(error: "401 Unauthorized")
+    UNAUTHORIZED = { error: "401 Unauthorized" }.freeze
 
     def routes(r)
       r.on("POST", "/api/v1/login", app_only(handler(:login)))
       r.on("POST", "/api/v1/login/admin/:company_id", app_only(handler(:admin_login)))
       r.on("DELETE", "/api/v1/login", protect(:logout))
       r.on("GET", "/me", protect(:me))
+      # A company that does not exist is the handler's 404, once the token is known to be good;
+      # one the token's admin does not manage is a 401.
       r.on("GET", "/api/v1/admin/:company_id/company",
-           protect(:show_company, check: ->(env, rec) { reaches?(company_of(rec), HTTP.path_params(env)["company_id"]) }))
+           protect(:show_company, check: lambda { |env, rec|
+             id = HTTP.path_params(env)["company_id"]
+             find_company(id).nil? || reaches?(company_of(rec), id)
+           }))
     end
 
     private
 
     def unauthorized
-      [401, { "content-type" => "application/json", "content-length" => UNAUTHORIZED.bytesize.to_s }, [UNAUTHORIZED]]
+      json(401, UNAUTHORIZED)
     end
 
     def app_only(app)
@@ -42,7 +47,9 @@ module SeedApis
     end
 
     def protect(name, check: nil)
-      app_only(Auth.protect(handler(name), seed: SEED, body: UNAUTHORIZED, header: "HTTP_AUTH_TOKEN", check: check))
+      account = ->(rec) { find_company(company_of(rec)) && user_of(rec) }
+      app_only(Auth.protect(handler(name), seed: SEED, body: UNAUTHORIZED, header: "Auth-Token", account: account,
+                                           check: check))
     end
 
     # POST /api/v1/login: at the admin's own company, or at the company "id" names (the admin's
@@ -152,7 +159,7 @@ module SeedApis
     end
 
     def subject(user)
-      "#{SEED}/admin/#{user["id"]}"
+      Accounts.subject(SEED, user)
     end
 
     def tenant(company)
@@ -202,7 +209,7 @@ module SeedApis
       def call(env)
         id = env["HTTP_APP_ID"].to_s
         key = env["HTTP_APP_KEY"].to_s
-        return Auth.unauthorized(env, @body, :app_credentials) unless known?(id, key)
+        return Auth.unauthorized(env, @body, :app_credentials, SEED) unless known?(id, key)
 
         @app.call(env)
       end

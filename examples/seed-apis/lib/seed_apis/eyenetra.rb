@@ -15,7 +15,7 @@ module SeedApis
   # lifetime, 30 days, would still end it). Logout revokes only the token presented.
   class EyeNetra < Base
     SEED = "eyenetra"
-    UNAUTHORIZED = JSON.generate(info: "Unauthorized")
+    UNAUTHORIZED = { info: "Unauthorized" }.freeze
     USER_FIELDS = %w[id firstName lastName email superAdmin canAdmin canPrescribe appointments locale].freeze
     ORGANIZATION_FIELDS = %w[id logo prescribers plan created_at].freeze
 
@@ -28,7 +28,8 @@ module SeedApis
     private
 
     def protect(name)
-      Auth.protect(handler(name), seed: SEED, body: UNAUTHORIZED, header: "HTTP_AUTHORIZATION", schemes: %i[token])
+      Auth.protect(handler(name), seed: SEED, body: UNAUTHORIZED, header: "Authorization", schemes: %i[token],
+                                  account: method(:user_of))
     end
 
     def bad_request(message)
@@ -44,9 +45,9 @@ module SeedApis
       return json(401, { info: "Failure", error: "Invalid email or password" }) unless user
 
       org = organization(user["organization"])
-      issued = store.issue_session("eyenetra/user/#{user["id"]}", tenant: "eyenetra/org/#{org["id"]}",
-                                                                  ttl: :never, max_lifetime: :never,
-                                                                  label: client_label(env))
+      issued = store.issue_session(Accounts.subject(SEED, user), tenant: "eyenetra/org/#{org["id"]}",
+                                   ttl: :never, max_lifetime: :never,
+                                   label: client_label(env))
       json(200, { info: "Success", token: issued.token, user: user_json(user), organization: org_json(org) })
     end
 
@@ -59,7 +60,7 @@ module SeedApis
     # GET /me
     def me(env)
       rec = record(env)
-      user = accounts.users(SEED).find { |u| "eyenetra/user/#{u["id"]}" == rec.subject }
+      user = user_of(rec)
       org = organization(rec.tenant.delete_prefix("eyenetra/org/"))
       json(200, { info: "Success", user: user_json(user), organization: org_json(org), key_id: rec.id,
                   logged_in_at: iso(rec.created_at), expires_at: iso(rec.expires_at) })
@@ -67,6 +68,13 @@ module SeedApis
 
     def organization(id)
       accounts.find(SEED, "organizations", id) or raise "accounts file: no EyeNetra organization #{id}"
+    end
+
+    # The user of a token, if it is still in the accounts file with its organization.
+    def user_of(rec)
+      return nil unless accounts.find(SEED, "organizations", rec.tenant.delete_prefix("eyenetra/org/"))
+
+      accounts.users(SEED).find { |u| Accounts.subject(SEED, u) == rec.subject }
     end
 
     def user_json(user)

@@ -13,7 +13,8 @@ module SeedApis
   #   DELETE /v2/api_keys/:id    revokes one
   #   GET    /me (and /v2/me)    the verified identity (Authorization: ApiKey ... or Token token=...)
   #   GET    /v2/locations/:location_id/reports
-  #                              needs the scopes location:<id> and permission:reports (403 without)
+  #                              a token of the location's organization (401 otherwise) with the
+  #                              scopes location:<id> and permission:reports (403 without)
   #
   # Sessions are tessera sessions of subject "flame/user/<id>" in tenant "flame/org/<id>",
   # carrying the user's locations and permissions as scopes (plus organization:admin for admins);
@@ -21,14 +22,14 @@ module SeedApis
   class Flame < Base
     SEED = "flame"
     SESSION_TTL = 30 * 24 * 3600 # the document gives none: 30 days
-    UNAUTHORIZED = JSON.generate(error: "401 Unauthorized")
+    UNAUTHORIZED = { error: "401 Unauthorized" }.freeze
     FORBIDDEN = { error: "403 Forbidden" }.freeze
     ADMIN_SCOPE = "organization:admin"
 
     # Authorization: ApiKey ... must carry an API key, Token token=... a session (as the
     # document shows them).
     SCHEME_MATCHES_KIND = lambda do |env, record|
-      env["seed.credential"].scheme == (record.kind == :api_key ? :api_key : :token)
+      env["tessera.credential"].scheme == (record.kind == :api_key ? :api_key : :token)
     end
     SESSION_ONLY = ->(env, record) { SCHEME_MATCHES_KIND.call(env, record) && record.kind == :session }
 
@@ -40,17 +41,20 @@ module SeedApis
       r.on("DELETE", "/v2/api_keys/:id", protect(:revoke_api_key, check: SESSION_ONLY))
       r.on("GET", "/me", protect(:me))
       r.on("GET", "/v2/me", protect(:me))
+      # Who the token is (its kind matching its scheme, its organization's location) comes
+      # before what it may do (its scopes, in the handler): a token of the wrong kind is a 401
+      # whatever its scopes.
       r.on("GET", "/v2/locations/:location_id/reports",
-           protect(:location_report, forbidden: FORBIDDEN,
-                                     tenant: ->(env) { tenant_of_location(HTTP.path_params(env)["location_id"]) },
-                                     scopes: ->(env) { ["location:#{HTTP.path_params(env)["location_id"]}", "permission:reports"] }))
+           protect(:location_report, check: lambda { |env, rec|
+             SCHEME_MATCHES_KIND.call(env, rec) && rec.tenant == tenant_of_location(HTTP.path_params(env)["location_id"])
+           }))
     end
 
     private
 
-    def protect(name, check: SCHEME_MATCHES_KIND, **options)
-      Auth.protect(handler(name), seed: SEED, body: UNAUTHORIZED, header: "HTTP_AUTHORIZATION",
-                                  schemes: %i[api_key token], check: check, **options)
+    def protect(name, check: SCHEME_MATCHES_KIND)
+      Auth.protect(handler(name), seed: SEED, body: UNAUTHORIZED, header: "Authorization",
+                                  schemes: %i[api_key token], account: method(:account_of), check: check)
     end
 
     # POST /v2/sessions
@@ -140,14 +144,17 @@ module SeedApis
       end
     end
 
-    # GET /v2/locations/:location_id/reports (the scopes were required by the middleware)
+    # GET /v2/locations/:location_id/reports (a token of the location's organization)
     def location_report(env)
       id = HTTP.path_params(env)["location_id"]
-      json(200, { location_id: id.to_i, report: "visits", data: [], authorized_by: record(env).kind.to_s })
+      rec = record(env)
+      return json(403, FORBIDDEN) unless (["location:#{id}", "permission:reports"] - rec.scopes).empty?
+
+      json(200, { location_id: id.to_i, report: "visits", data: [], authorized_by: rec.kind.to_s })
     end
 
     def subject(user)
-      "flame/user/#{user["id"]}"
+      Accounts.subject(SEED, user)
     end
 
     def tenant(org)
@@ -163,8 +170,14 @@ module SeedApis
     end
 
     def user_of(rec)
-      id = rec.subject.to_s.delete_prefix("flame/user/")
-      accounts.users(SEED).find { |u| u["id"].to_s == id }
+      accounts.users(SEED).find { |u| subject(u) == rec.subject }
+    end
+
+    # What a token stands for in the accounts file: a session its user, an API key its
+    # organization (whoever created it); nil once that left the file.
+    def account_of(rec)
+      org = accounts.find(SEED, "organizations", rec.tenant.delete_prefix("flame/org/"))
+      rec.kind == :api_key || org.nil? ? org : user_of(rec)
     end
 
     # The tenant of the organization that has this location (a tenant no token has if none).

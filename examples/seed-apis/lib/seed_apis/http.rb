@@ -117,88 +117,54 @@ module SeedApis
 
   # The authentication stack of a protected route:
   #
-  #   OnlyHeader                    keeps only the API's own credential header (and, for
-  #                                 Authorization, only its schemes): the gem's middleware
-  #                                 accepts every header form of the five documents
-  #     -> Tessera::Rack::Authenticate
-  #                                 the gem's middleware: parses the credential, verifies the
-  #                                 token (with the route's tenant and scopes, if any); X-Key
-  #                                 must equal the token's id when present
-  #       -> SeedGuard              the token must belong to this API (tenant "<seed>/..."),
-  #                                 and pass the API's own check (kind, X-Key present)
-  #         -> the handler
-  #
-  # optionally with ScopeForbidden around Authenticate, which turns the middleware's 401 for a
-  # valid token that lacks a required scope into a 403 (the middleware answers 401 for every
-  # reason).
+  #   Tessera::Rack::Authenticate   the gem's middleware: reads only the API's own credential
+  #                                 header (headers:) and, for Authorization, only its schemes
+  #                                 (schemes:); verifies the token; X-Key must equal the
+  #                                 token's id when present
+  #     -> SeedGuard                the token must belong to this API (tenant "<seed>/..."), its
+  #                                 account must still be in the accounts file, and it must pass
+  #                                 the API's own check (kind, X-Key present, ...)
+  #       -> the handler            what needs more than a valid token (a scope, an admin) is
+  #                                 checked there: 403
   module Auth
-    CREDENTIAL_HEADERS = Tessera::Rack::Authenticate::HEADERS.to_h
-
     module_function
 
-    # +header+: the Rack key of the one credential header the API reads ("HTTP_AUTH_TOKEN").
-    # +schemes+: the Authorization schemes it accepts (:token, :api_key, :bearer).
-    # +body+: the API's 401 body, a String or callable(env, reason). +check+: callable(env,
-    # record) -> true when the API accepts this token here. +forbidden+: the 403 body, when
-    # scope failures should be 403s.
-    def protect(handler, seed:, body:, header:, schemes: nil, tenant: nil, scopes: nil, check: nil, forbidden: nil)
-      guarded = SeedGuard.new(handler, seed: seed, body: body, check: check)
-      app = Tessera::Rack::Authenticate.new(guarded, store: Storage::STORE, body: body, tenant: tenant,
-                                                     scopes: scopes, realm: seed)
-      app = ScopeForbidden.new(app, forbidden) if forbidden
-      OnlyHeader.new(app, header: header, schemes: schemes, body: body)
+    # +header+: the one credential header the API reads ("Auth-Token"). +schemes+: the
+    # Authorization schemes it accepts (:token, :api_key, :bearer). +body+: the API's 401 body.
+    # +account+: callable(record) -> the token's account, nil once it left the accounts file.
+    # +check+: callable(env, record) -> true when the API accepts this token here.
+    def protect(handler, seed:, body:, header:, account:, schemes: nil, check: nil)
+      guarded = SeedGuard.new(handler, seed: seed, body: body, account: account, check: check)
+      Tessera::Rack::Authenticate.new(guarded, store: Storage::STORE, headers: [header], schemes: schemes,
+                                               body: body, realm: seed)
     end
 
-    # The token text the request presented (after OnlyHeader), for a logout by text.
+    # The token text the request presented, for a logout by text.
     def presented_token(env)
-      env.fetch("seed.credential").token
+      env.fetch("tessera.credential").token
     end
 
-    def unauthorized(env, body, reason)
+    # A 401 of the API, with the challenge the middleware sends (realm: the API's name).
+    def unauthorized(env, body, reason, realm)
       env["tessera.rejection"] = reason
-      text = body.respond_to?(:call) ? body.call(env, reason) : body
-      [401, { "content-type" => "application/json", "content-length" => text.bytesize.to_s }, [text]]
+      HTTP.json(401, body, "www-authenticate" => challenge(env, realm))
+    end
+
+    def challenge(env, realm)
+      Tessera::Rack::Authenticate.challenge(realm, bearer: env["tessera.credential"]&.scheme == :bearer)
     end
   end
 
-  # Before Tessera::Rack::Authenticate: removes every credential header but the API's own from
-  # the env, checks the Authorization scheme, and leaves the parsed credential in
-  # env["seed.credential"] (the middleware does not pass it on).
-  class OnlyHeader
-    def initialize(app, header:, schemes:, body:)
-      @app = app
-      @header = header
-      @name = Auth::CREDENTIAL_HEADERS.fetch(header)
-      @schemes = schemes
-      @body = body
-    end
-
-    def call(env)
-      (Auth::CREDENTIAL_HEADERS.keys - [@header]).each { |k| env.delete(k) }
-      raw = env[@header]
-      if raw
-        credential = begin
-          Tessera.parse_header(@name, raw)
-        rescue Tessera::CredentialError
-          nil # the middleware answers it
-        end
-        if credential
-          return Auth.unauthorized(env, @body, :scheme_not_accepted) if @schemes && !@schemes.include?(credential.scheme)
-
-          env["seed.credential"] = credential
-        end
-      end
-      @app.call(env)
-    end
-  end
-
-  # Inside Tessera::Rack::Authenticate: a valid token of another API (or one the API refuses
-  # here) gets the same 401 as any invalid token.
+  # Inside Tessera::Rack::Authenticate: a valid token of another API, of an account that is no
+  # longer in the accounts file, or one the API refuses here gets the same 401 as any invalid
+  # token.
   class SeedGuard
-    def initialize(app, seed:, body:, check:)
+    def initialize(app, seed:, body:, account:, check:)
       @app = app
+      @seed = seed
       @namespace = "#{seed}/"
       @body = body
+      @account = account
       @check = check
     end
 
@@ -206,28 +172,12 @@ module SeedApis
       record = env.fetch("tessera.record")
       reason =
         if !record.tenant.start_with?(@namespace) then :other_api
+        elsif !@account.call(record) then :account_removed
         elsif @check && !@check.call(env, record) then :refused_here
         end
       return @app.call(env) if reason.nil?
 
-      Auth.unauthorized(env, @body, reason)
-    end
-  end
-
-  # Around Tessera::Rack::Authenticate: its 401 for :scope_denied (the token is valid and of the
-  # right tenant, but lacks a scope the route needs) becomes a 403.
-  class ScopeForbidden
-    def initialize(app, body)
-      @app = app
-      @body = body
-    end
-
-    def call(env)
-      status, headers, body = @app.call(env)
-      return [status, headers, body] unless status == 401 && env["tessera.rejection"] == :scope_denied
-
-      body.close if body.respond_to?(:close)
-      HTTP.json(403, @body)
+      Auth.unauthorized(env, @body, reason, @seed)
     end
   end
 

@@ -17,7 +17,7 @@ module SeedApis
   class Overvis < Base
     SEED = "overvis"
     SESSION_TTL = 24 * 3600 # the document gives none: one day
-    NOT_AUTHORIZED = JSON.generate(error: "NotAuthorized")
+    NOT_AUTHORIZED = { error: "NotAuthorized" }.freeze
 
     def routes(r)
       r.on("POST", "/api/v1/authenticate/", handler(:authenticate))
@@ -27,9 +27,11 @@ module SeedApis
 
     private
 
+    # The document's `Authorization: token <token>` only (the parser reads `Token token=<token>`
+    # as the same scheme, so that form passes too; Bearer and ApiKey do not).
     def protect(name)
-      Auth.protect(handler(name), seed: SEED, body: NOT_AUTHORIZED, header: "HTTP_AUTHORIZATION",
-                                  schemes: %i[token bearer])
+      Auth.protect(handler(name), seed: SEED, body: NOT_AUTHORIZED, header: "Authorization", schemes: %i[token],
+                                  account: method(:key_of))
     end
 
     def bad_request(_message)
@@ -54,8 +56,8 @@ module SeedApis
       end
       return json(401, { error: "NotAuthorized" }) unless Password.match?(p["password"].to_s, key["password"])
 
-      issued = store.issue_session("#{SEED}/key/#{key["login"]}", tenant: "#{SEED}/org/#{key["organization"]}",
-                                                                  ttl: SESSION_TTL, label: client_label(env))
+      issued = store.issue_session(Accounts.subject(SEED, key), tenant: "#{SEED}/org/#{key["organization"]}",
+                                   ttl: SESSION_TTL, label: client_label(env))
       json(200, { token: issued.token, expiresOn: iso(issued.record.expires_at) })
     end
 
@@ -68,9 +70,14 @@ module SeedApis
     # GET /me
     def me(env)
       rec = record(env)
-      key = accounts.user(SEED, rec.subject.delete_prefix("#{SEED}/key/"))
-      json(200, { apiKey: key && key["login"], name: key && key["name"], organizationId: key && key["organization"],
+      key = key_of(rec)
+      json(200, { apiKey: key["login"], name: key["name"], organizationId: key["organization"],
                   expiresOn: iso(rec.expires_at) })
+    end
+
+    # The API key (account) of a session, if it is still in the accounts file.
+    def key_of(rec)
+      accounts.users(SEED).find { |k| Accounts.subject(SEED, k) == rec.subject }
     end
   end
 end

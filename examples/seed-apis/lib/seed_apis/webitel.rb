@@ -17,7 +17,7 @@ module SeedApis
   class Webitel < Base
     SEED = "webitel"
     SESSION_TTL = 7 * 24 * 3600 # the document gives none: 7 days
-    BAD_CALLER = JSON.generate(status: "error", info: "Bad caller")
+    BAD_CALLER = { status: "error", info: "Bad caller" }.freeze
 
     def routes(r)
       r.on("POST", "/login", handler(:login))
@@ -30,7 +30,8 @@ module SeedApis
     # X-Access-Token only, and X-Key is required (the middleware checks that it equals the
     # token's id when present).
     def protect(name)
-      Auth.protect(handler(name), seed: SEED, body: BAD_CALLER, header: "HTTP_X_ACCESS_TOKEN",
+      Auth.protect(handler(name), seed: SEED, body: BAD_CALLER, header: "X-Access-Token",
+                                  account: method(:user_of),
                                   check: ->(env, _rec) { !env["HTTP_X_KEY"].to_s.empty? })
     end
 
@@ -56,9 +57,9 @@ module SeedApis
       return error(401, "Invalid credentials") unless Password.match?(p["password"].to_s, user["password"])
 
       domain = user["login"].split("@", 2)[1] || "root"
-      issued = store.issue_session("#{SEED}/user/#{user["login"]}", tenant: "#{SEED}/domain/#{domain}",
-                                                                    scopes: ["role:#{user["role"]}"], ttl: SESSION_TTL,
-                                                                    label: client_label(env))
+      issued = store.issue_session(Accounts.subject(SEED, user), tenant: "#{SEED}/domain/#{domain}",
+                                   scopes: ["role:#{user["role"]}"], ttl: SESSION_TTL,
+                                   label: client_label(env))
       json(200, { key: issued.id, username: user["login"], expires: epoch_ms(issued.record.expires_at),
                   token: issued.token, role: user["role"] })
     end
@@ -67,6 +68,11 @@ module SeedApis
     def logout(env)
       store.revoke(Auth.presented_token(env))
       json(200, { status: "OK", info: "Successful logout." })
+    end
+
+    # The user of a session, if it is still in the accounts file.
+    def user_of(rec)
+      accounts.users(SEED).find { |u| Accounts.subject(SEED, u) == rec.subject }
     end
 
     # GET /me
