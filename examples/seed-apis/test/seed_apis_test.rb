@@ -596,6 +596,36 @@ class AcrossTest < SeedTest
     assert_match(/"login": "102@mydomain.com"/, accounts)
   end
 
+  def test_a_new_password_or_privileges_end_the_accounts_sessions
+    add_account("webitel", "104@mydomain.com", "first-password-4")
+    webitel = Array.new(2) { webitel_login("104@mydomain.com", "first-password-4") }
+    add_account("eyenetra", "changed@eyenetra.test", "first-password-5")
+    eyenetra = post("/eyenetra/api/v1/login", { "email" => "changed@eyenetra.test", "password" => "first-password-5" })
+               .json["token"]
+    admin = { "user" => "promoted@flameanalytics.test", "password" => "flame-password-6" }
+    add_account("flame", admin["user"], admin["password"], "admin=true")
+    flame = flame_session(admin)
+    key = flame_key(flame, locations: [12], permissions: ["reports"])
+    other = flame_session # another account's session
+    assert_equal [200, 200, 200], [*webitel.map { |w| me(:webitel, w["token"]).status }, me(:eyenetra, eyenetra).status]
+
+    out = add_account("webitel", "104@mydomain.com", "second-password-4")
+    assert_match(/: updated in .*; 2 sessions ended$/, out)
+    webitel.each { |w| assert_answer 401, { "status" => "error", "info" => "Bad caller" }, me(:webitel, w["token"]) }
+    assert_equal 401, post("/webitel/login", { "username" => "104@mydomain.com", "password" => "first-password-4" }).status
+    assert_equal 200, me(:webitel, webitel_login("104@mydomain.com", "second-password-4")["token"]).status
+    # EyeNetra sessions never expire: only this ends them.
+    add_account("eyenetra", "changed@eyenetra.test", "second-password-5")
+    assert_answer 401, { "info" => "Unauthorized" }, me(:eyenetra, eyenetra)
+    # The same password, without the admin flag: the admin's session ends, the keys it made for
+    # the organization live on.
+    add_account("flame", admin["user"], admin["password"], "admin=false")
+    assert_answer 401, { "error" => "401 Unauthorized" }, me(:flame, flame)
+    assert_equal false, me(:flame, flame_session(admin)).json["admin"]
+    assert_equal 200, me(:flame_key, key).status
+    assert_equal 200, me(:flame, other).status
+  end
+
   def test_a_token_whose_account_left_the_accounts_file_is_refused
     logins = { "flame" => "leaving@flameanalytics.test", "eyenetra" => "leaving@eyenetra.test",
                "bookingbug" => "leaving@bookingbug.test", "webitel" => "leaving@mydomain.com",

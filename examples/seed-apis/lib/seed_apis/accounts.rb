@@ -14,7 +14,7 @@ module SeedApis
   class Accounts
     DEFAULT_PATH = File.expand_path("../../accounts.json", __dir__)
     SEEDS = %w[flame eyenetra bookingbug webitel overvis].freeze
-    # The subject of a user's tokens in the store, per seed.
+    # The subject of a user's tokens in the store, per seed (add-account ends them by it).
     SUBJECTS = {
       "flame" => ->(user) { "flame/user/#{user["id"]}" },
       "eyenetra" => ->(user) { "eyenetra/user/#{user["id"]}" },
