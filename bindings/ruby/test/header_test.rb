@@ -57,6 +57,16 @@ class HeaderTest < Minitest::Test
     assert_empty Tessera::Native::FUNCTIONS.keys - functions.keys, "attached but not in the header"
   end
 
+  # A function that takes a store handle may wait (for another process's write lock, for the
+  # handle's lock while another thread closes it): without the GVL, so that other threads run.
+  def test_every_function_that_takes_a_store_releases_the_gvl
+    takes_store = header_functions.select { |_, (_, args)| args.any? { |a| ffi_type(a) == :store } }.keys
+    assert_operator takes_store.size, :>=, 30
+    assert_includes takes_store, :tessera_now
+    not_blocking = takes_store.reject { |name| Tessera::Native::FUNCTIONS.fetch(name)[2] == true }
+    assert_empty not_blocking, "attached with blocking: false"
+  end
+
   def test_every_function_of_the_header_is_used_by_the_ruby_api
     files = Dir[File.expand_path("../lib/**/*.rb", __dir__)]
     sources = files.map { |f| File.read(f).sub(/FUNCTIONS = \{.*?\}\.freeze/m, "") }.join

@@ -8,10 +8,17 @@ module Tessera
   #
   # Every function of the header is attached here with its exact types
   # (test/header_test.rb checks this against the header). Byte and text inputs are
-  # (pointer, length) pairs passed as :buffer_in (a copy of the Ruby String, never read up to a
-  # NUL); the empty String is a non-NULL pointer with length 0, and NULL is passed only for an
-  # absent optional input (nil). Integers are checked against their C type's range. Store calls are attached with blocking: true: they may wait for another process's
-  # write lock, and the ffi gem then releases the GVL so other Ruby threads run meanwhile.
+  # (pointer, length) pairs passed as :buffer_in, never read up to a NUL; the empty String is a
+  # non-NULL pointer with length 0, and NULL is passed only for an absent optional input (nil).
+  # The ffi gem passes a pointer into the Ruby String's own buffer, not a copy, and a blocking
+  # call runs without the GVL: so callers pass a String made for the call (String#b gives a
+  # fresh copy), which no other thread can change or free while the library reads it.
+  # Integers are checked against their C type's range.
+  #
+  # Every function that takes a tessera_store* is attached with blocking: true: it may wait, for
+  # another process's write lock or for the handle's lock while another thread closes the store
+  # (even tessera_now and tessera_commits take it), and the ffi gem then releases the GVL so
+  # other Ruby threads run meanwhile.
   #
   # The library is loaded from ENV["TESSERA_LIB"], else from the copy inside the gem
   # (lib/libtessera.so, put there by `rake build_library`). A library whose ABI version is not
@@ -208,9 +215,9 @@ module Tessera
       tessera_purge_expired: [%i[store out], :status, true],
       tessera_flush: [[:store], :status, true],
       tessera_store_stats: [%i[store out], :status, true],
-      tessera_commits: [%i[store out], :status, false],
-      tessera_now: [%i[store out], :status, false],
-      tessera_background_error: [%i[store out], :status, false],
+      tessera_commits: [%i[store out], :status, true],
+      tessera_now: [%i[store out], :status, true],
+      tessera_background_error: [%i[store out], :status, true],
       tessera_backup: [[:store, T, :size_t, :out], :status, true],
       tessera_compact: [%i[store out], :status, true],
       tessera_check_integrity: [%i[store out], :status, true],
