@@ -1,6 +1,7 @@
 # frozen_string_literal: true
 
 require_relative "test_helper"
+require "minitest/mock"
 
 # Sessions, API keys, expiry and cleanup, opening: the behaviours of the Rust tests, through
 # the gem.
@@ -193,6 +194,24 @@ class StoreObjectTest < StoreTest
     pepper = "a pepper of sixteen+ bytes"
     t = Tessera::Store.open(path, pepper: pepper) { |s| s.issue_session("alice") }
     assert_raises(Tessera::PepperMismatch) { Tessera::Store.open(path) }
+    Tessera::Store.open(path, pepper: pepper) { |s| assert s.verify(t.token).valid? }
+  end
+
+  def test_the_pepper_is_passed_from_memory_that_is_wiped_after_the_open
+    pepper = "a pepper of sixteen+ bytes"
+    real = Tessera::Native.method(:tessera_options_set_pepper)
+    passed = []
+    spy = lambda do |opts, ptr, len|
+      passed << [ptr, len, ptr.is_a?(FFI::Pointer) && ptr.read_bytes(len)]
+      real.call(opts, ptr, len)
+    end
+    t = Tessera::Native.stub(:tessera_options_set_pepper, spy) do
+      Tessera::Store.open(path, pepper: pepper) { |s| s.issue_session("alice") }
+    end
+    ptr, len, seen = passed.fetch(0)
+    assert_kind_of FFI::Pointer, ptr, "not a Ruby String, which nothing wipes"
+    assert_equal [pepper.bytesize, pepper], [len, seen]
+    assert_equal "\0" * len, ptr.read_bytes(len), "wiped once the library has its copy"
     Tessera::Store.open(path, pepper: pepper) { |s| assert s.verify(t.token).valid? }
   end
 

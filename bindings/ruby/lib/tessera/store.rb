@@ -445,7 +445,15 @@ module Tessera
       if (pepper = options[:pepper])
         raise TypeError, "pepper must be a String of bytes" unless pepper.is_a?(String)
 
-        Tessera.check(Native.tessera_options_set_pepper(opts, *Native.buf(pepper.b)))
+        # Passed from memory of our own, wiped once the library has taken its copy: a Ruby copy
+        # (pepper.b) would stay in the heap, unwiped, until the garbage collector reused it.
+        secret = FFI::MemoryPointer.new(:uint8, [pepper.bytesize, 1].max)
+        begin
+          secret.put_bytes(0, pepper)
+          Tessera.check(Native.tessera_options_set_pepper(opts, secret, pepper.bytesize))
+        ensure
+          secret.clear
+        end
       end
       Tessera.check(Native.tessera_options_set_clock(opts, options[:clock].to_native)) if options[:clock]
       (options[:subject_caps] || {}).each do |kind, (max, policy)|
