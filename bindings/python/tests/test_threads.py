@@ -25,23 +25,33 @@ def test_no_verify_that_starts_after_a_revoke_returned_succeeds(store: tessera.S
     victim = store.issue_session("victim")
     revoked = threading.Event()
     late_successes = []
+    after_revoke = [0] * 4  # verifies each thread started after the revoke returned
+    errors: list = []
 
-    def verifier() -> None:
-        while True:
-            after = revoked.is_set()  # read before the verify starts
-            ok = store.verify(victim.token).valid
-            if after:
-                if ok:
-                    late_successes.append(1)
-                return
+    def verifier(n: int) -> None:
+        try:
+            while True:
+                after = revoked.is_set()  # read before the verify starts
+                ok = store.verify(victim.token).valid
+                if after:
+                    after_revoke[n] += 1
+                    if ok:
+                        late_successes.append(n)
+                    return
+        except Exception as e:  # pragma: no cover - reported below
+            errors.append(repr(e))
 
-    threads = [threading.Thread(target=verifier) for _ in range(4)]
+    threads = [threading.Thread(target=verifier, args=(n,)) for n in range(4)]
     for t in threads:
         t.start()
     store.revoke(victim.token)
     revoked.set()
     for t in threads:
         t.join(timeout=30)
+    assert not any(t.is_alive() for t in threads)
+    assert errors == []
+    # Every thread started a verify after the revoke returned and raised nothing; none succeeded.
+    assert after_revoke == [1, 1, 1, 1]
     assert late_successes == []
 
 
