@@ -603,7 +603,10 @@ class Store:
     ) -> None:
         """Revokes every token issued strictly before ``before`` (a datetime or Unix
         milliseconds): of ``tenant``, of ``subject`` (every tenant), or of the whole store
-        when neither is given ("sign out everywhere after a password change")."""
+        when neither is given ("sign out everywhere after a password change"). A future
+        instant also revokes the tokens issued until then; one more than a day past the
+        store's clock raises InvalidArgument (cutoffs never go back: a time in microseconds
+        would revoke every token for ever)."""
         if tenant is not None and subject is not None:
             raise TypeError("give tenant or subject, not both")
         name: Optional[bytes]

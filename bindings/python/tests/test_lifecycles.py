@@ -114,6 +114,13 @@ def test_revoke_issued_before_by_subject_tenant_and_store(lstore: tessera.Store,
         lstore.revoke_issued_before(0, tenant="a", subject="b")
 
 
+def test_a_cutoff_more_than_a_day_ahead_is_refused(lstore: tessera.Store, clock: tessera.Clock) -> None:
+    t = lstore.issue_session("gina")
+    with pytest.raises(tessera.InvalidArgument, match="more than a day"):
+        lstore.revoke_issued_before(clock.now_ms() * 1000)  # microseconds, not milliseconds
+    assert lstore.verify(t.token) and lstore.verify(lstore.issue_session("gina").token)
+
+
 def test_the_audit_feed_tells_what_happened_by_id_only(lstore: tessera.Store, clock: tessera.Clock) -> None:
     t = lstore.issue_session("alice", ttl=HOUR)
     lstore.renew(t.token, extend_by=2 * HOUR)

@@ -23,6 +23,15 @@ class ArgumentsTest < StoreTest
     assert @store.verify(acme.token).valid?
   end
 
+  def test_a_cutoff_more_than_a_day_ahead_is_refused
+    t = @store.issue_session("alice")
+    micros = (@store.now.to_r * 1_000_000).to_i # microseconds where milliseconds are expected
+    err = assert_raises(Tessera::InvalidArgument) { @store.revoke_issued_before(micros) }
+    assert_includes err.message, "more than a day"
+    assert @store.verify(t.token).valid?
+    assert @store.verify(@store.issue_session("alice").token).valid?
+  end
+
   def test_an_empty_except_id_is_not_an_id_and_revokes_nothing
     tokens = Array.new(3) { @store.issue_session("alice") }
     err = assert_raises(Tessera::InvalidArgument) { @store.revoke_subject("alice", except_id: "") }
