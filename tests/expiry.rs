@@ -208,13 +208,7 @@ fn a_purge_of_scattered_deadlines_in_batches_leaves_every_index_exact() {
             .filter(|(t, _)| alive(t) && t.record.subject.as_deref() == Some(subject.as_str()))
             .map(|(t, _)| t.record.id)
             .collect();
-        let mut got: Vec<_> = f
-            .store
-            .list_subject(&subject)
-            .unwrap()
-            .into_iter()
-            .map(|r| r.id)
-            .collect();
+        let mut got = f.subject_ids(&subject);
         want.sort();
         got.sort();
         assert_eq!(got, want, "{subject}");

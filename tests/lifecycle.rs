@@ -719,13 +719,7 @@ fn a_session_rotated_past_its_grace_is_listed_and_counted_once() {
     // Inside the grace window both generations still verify: both are live.
     assert_eq!(f.store.list_subject("alice").unwrap().len(), 2);
     f.clock.advance(MINUTE + Duration::from_secs(1));
-    let listed: Vec<_> = f
-        .store
-        .list_subject("alice")
-        .unwrap()
-        .iter()
-        .map(|r| r.id)
-        .collect();
+    let listed = f.subject_ids("alice");
     assert_eq!(listed, vec![t2.record.id], "one device, one session");
     assert_eq!(
         f.store.state(t1.record.id).unwrap(),

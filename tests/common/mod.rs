@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use tessera::{ManualClock, Options, Store, Timestamp};
+use tessera::{ManualClock, Options, Store, Timestamp, TokenId};
 
 pub const HOUR: Duration = Duration::from_secs(3600);
 pub const MINUTE: Duration = Duration::from_secs(60);
@@ -24,6 +24,12 @@ impl Fixture {
 
     pub fn options(&self) -> Options {
         Options::new().manual_clock(&self.clock)
+    }
+
+    /// The ids `list_subject` gives for `subject`, in its order.
+    pub fn subject_ids(&self, subject: &str) -> Vec<TokenId> {
+        let records = self.store.list_subject(subject).expect("list_subject");
+        records.iter().map(|r| r.id).collect()
     }
 }
 
