@@ -1657,8 +1657,8 @@ tessera_status tessera_roll_by_id(const struct tessera_store *store,
  * `TESSERA_SCOPE_STORE`; the default tenant `""` is any other pointer with length 0). Durable
  * when it returns; the dead rows are removed later by the purge. A cutoff in the future also
  * revokes the tokens issued until then, as they are issued (cutoffs never go back); one more
- * than a day past the store's clock is refused (a time in microseconds or seconds would revoke
- * every token of the scope for ever).
+ * than a day past the store's clock is refused (a time in microseconds would revoke every token
+ * of the scope for ever).
  *
  * Statuses: `TESSERA_INVALID_ARGUMENT` (a number that is not a `tessera_revoke_scope`, a name
  * given for the store scope or missing for the others, a cutoff more than a day ahead),

@@ -737,11 +737,9 @@ impl Inner {
         let now = self.opts.clock.now();
         if before > now.saturating_add(MAX_CUTOFF_AHEAD) {
             return Err(Error::InvalidArgument(format!(
-                "the cutoff {} is more than a day after the store's clock ({}): every token \
-                 issued until then would be revoked as it is issued, for good (a time in \
-                 microseconds or seconds where milliseconds are expected?)",
-                before.to_rfc3339(),
-                now.to_rfc3339()
+                "the cutoff {before} is more than a day after the store's clock ({now}): every \
+                 token issued until then would be revoked as it is issued, for good (a time in \
+                 microseconds where milliseconds are expected?)"
             )));
         }
         let key = scope.key();
