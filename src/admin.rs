@@ -455,9 +455,8 @@ impl Store {
                     schema::each_table(&mut backup)?;
                     backup.tokens
                 };
-                // Every batch was a durable commit: the copy is complete on disk. A link puts
-                // it at `out` unless something is there already (a rename would replace it).
-                std::fs::hard_link(&partial, out).map_err(|e| match e.kind() {
+                // Every batch was a durable commit: the copy is complete on disk.
+                put_in_place(&partial, out).map_err(|e| match e.kind() {
                     std::io::ErrorKind::AlreadyExists => exists(),
                     _ => Error::from(e),
                 })?;
@@ -573,6 +572,18 @@ fn check_imported(r: &Record, max_metadata_len: usize) -> Result<()> {
 }
 
 /// Copies every table from a read snapshot into another database, in batches.
+/// Gives the complete file `partial` the name `out`, never replacing a file there: a hard link
+/// (which fails if `out` exists; a rename would replace it), or, on a file system without hard
+/// links, a rename once `out` is seen free. After a link, `partial` is left to the caller.
+fn put_in_place(partial: &Path, out: &Path) -> std::io::Result<()> {
+    match std::fs::hard_link(partial, out) {
+        Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists && !out.exists() => {
+            std::fs::rename(partial, out)
+        }
+        other => other,
+    }
+}
+
 struct Backup<'a> {
     src: &'a redb::ReadTransaction,
     dst: &'a redb::Database,

@@ -792,7 +792,7 @@ fn export(ctx: &Context, a: ExportArgs) -> Result {
                 .map_err(|e| Failure::new(Code::Failed, format!("{}: {e}", partial.display())))?;
             let written = write_export(&store, BufWriter::new(&file)).and_then(|n| {
                 file.sync_all()?;
-                std::fs::hard_link(&partial, path)
+                put_in_place(&partial, path)
                     .map_err(|e| Failure::new(Code::Failed, format!("{}: {e}", path.display())))?;
                 sync_parent(path);
                 Ok(n)
@@ -821,6 +821,18 @@ fn export(ctx: &Context, a: ExportArgs) -> Result {
         if n == 1 { "" } else { "s" }
     );
     Ok(())
+}
+
+/// Gives the complete file `partial` the name `path`, never replacing a file there: a hard link
+/// (which fails if `path` exists; a rename would replace it), or, on a file system without hard
+/// links, a rename once `path` is seen free. After a link, `partial` is left to the caller.
+fn put_in_place(partial: &std::path::Path, path: &std::path::Path) -> std::io::Result<()> {
+    match std::fs::hard_link(partial, path) {
+        Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists && !path.exists() => {
+            std::fs::rename(partial, path)
+        }
+        other => other,
+    }
 }
 
 /// Creates a new file (never overwriting one) that only its owner may read and write: mode 0600
