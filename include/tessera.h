@@ -14,7 +14,9 @@
  * tessera_store_close closes the handle whatever its status; tessera_purge_expired keeps the
  * batches it committed before a failure). tessera_last_error_message()
  * explains the status on the same thread, and tessera_status_name() names it. Messages never
- * contain a secret.
+ * contain a secret. Every function that reads or writes the store file may also answer
+ * TESSERA_CORRUPT when it meets a damaged page or record, whether or not its list of statuses
+ * names it (tessera_check_integrity, or the `tessera check` command, examines the file).
  *
  * Inputs. Texts and bytes are (pointer, length) pairs, borrowed for the call only and never
  * required to be NUL-terminated. NULL with length 0 is the empty input; NULL with a length

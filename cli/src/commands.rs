@@ -776,8 +776,17 @@ fn backup(ctx: &Context, a: BackupArgs) -> Result {
 }
 
 fn export(ctx: &Context, a: ExportArgs) -> Result {
-    if let Some(path) = &a.out {
-        must_not_exist(path, "an export")?;
+    match &a.out {
+        Some(path) => must_not_exist(path, "an export")?,
+        // The export holds the store key: on a terminal it would stay in the scrollback, a
+        // terminal log or a screen share, where whoever sees it can forge every token's hash.
+        None if std::io::stdout().is_terminal() => {
+            return Err(Failure::usage(
+                "an export holds the store key and is not printed to a terminal: give -o FILE \
+                 or redirect standard output",
+            ))
+        }
+        None => {}
     }
     let store = ctx.open_existing()?;
     let written = match &a.out {
@@ -879,7 +888,9 @@ fn sync_parent(path: &std::path::Path) {
     let _ = path;
 }
 
-/// Writes the header line and every token's line; returns how many tokens were written.
+/// Writes the header line, every token's line and the end line; returns how many tokens were
+/// written. An export that fails midway has no end line, which is how an import tells it from a
+/// whole one.
 fn write_export(store: &Store, mut sink: impl Write) -> Result<u64> {
     let header = store.export_header()?;
     writeln!(sink, "{}", transfer::header_line(&header, store.now()))?;
@@ -893,9 +904,10 @@ fn write_export(store: &Store, mut sink: impl Write) -> Result<u64> {
             Code::Failed,
             "a cutoff was raised while exporting (revoke --before, by another process): the \
              export does not hold it (an output file is removed; what went to standard output \
-             is not valid): run the export again",
+             has no end line, so no import takes it): run the export again",
         ));
     }
+    writeln!(sink, "{}", transfer::end_line(n))?;
     sink.flush()?;
     Ok(n)
 }
@@ -910,12 +922,12 @@ fn import(ctx: &Context, a: ImportArgs) -> Result {
         Box::new(BufReader::new(File::open(&a.input)?))
     };
     let mut reader = reader;
-    let header = transfer::read_header(&mut reader)?;
+    let opening = transfer::read_header(&mut reader)?;
     let result = tessera::Store::import(
         &ctx.path,
         options,
-        &header,
-        transfer::tokens(reader.lines()),
+        &opening.header,
+        transfer::tokens(reader.lines(), opening.format),
     );
     // On a failure the library removes the store it was creating, and never a file it did not
     // create (the target may have been created meanwhile by another process): nothing to clean

@@ -1,11 +1,16 @@
 //! The export format: JSON lines.
 //!
-//! The first line is the header, then one line per token:
+//! The first line is the header, then one line per token, then the end line with the count:
 //!
 //! ```text
-//! {"tessera_export":1,"schema_version":2,"header":"0:<store key>:<key check>","peppered":false,"exported_at":"..."}
+//! {"tessera_export":2,"schema_version":2,"header":"0:<store key>:<key check>","peppered":false,"exported_at":"..."}
 //! {"id":"...","kind":"session","tenant":"","subject":"alice",...,"secret_hash":"v1:<64 hex digits>"}
+//! {"tessera_export_end":true,"tokens":1}
 //! ```
+//!
+//! The end line tells a whole export from one cut short (a killed `export > file`, a full disk):
+//! every line before the cut is valid JSON, so without it an import would take the first part
+//! for the whole. Format 1 had no end line; its exports still import.
 //!
 //! A token line holds the record's public fields (as `show --json` prints them) and the keyed
 //! hash of its secret, never the secret: imported tokens keep working because the header carries
@@ -23,7 +28,13 @@ use tessera::{
 use crate::output::record_json;
 
 /// The version of this format, in the header line.
-pub const FORMAT_VERSION: u64 = 1;
+pub const FORMAT_VERSION: u64 = 2;
+
+/// The oldest format this tool reads (format 1: no end line).
+const OLDEST_FORMAT: u64 = 1;
+
+/// The field that marks the end line.
+const END_FIELD: &str = "tessera_export_end";
 
 /// The header line of an export.
 pub fn header_line(header: &ExportHeader, now: Timestamp) -> Value {
@@ -43,44 +54,125 @@ pub fn token_line(t: &ExportedToken) -> Value {
     v
 }
 
+/// The end line of an export of `tokens` tokens.
+pub fn end_line(tokens: u64) -> Value {
+    json!({ END_FIELD: true, "tokens": tokens })
+}
+
+/// What the header line of an export says.
+pub struct Opening {
+    /// The store header (key, cutoffs, last event).
+    pub header: ExportHeader,
+    /// The format version: from 2 on, the export ends with an end line.
+    pub format: u64,
+}
+
 /// Parses the header line.
-pub fn parse_header(line: &str) -> Result<ExportHeader, Error> {
+pub fn parse_header(line: &str) -> Result<Opening, Error> {
     let bad = |m: &str| Error::InvalidArgument(format!("line 1 (the export header): {m}"));
     let v: Value = serde_json::from_str(line).map_err(|e| bad(&e.to_string()))?;
     let obj = v.as_object().ok_or_else(|| bad("not a JSON object"))?;
-    match obj.get("tessera_export").and_then(Value::as_u64) {
-        Some(FORMAT_VERSION) => {}
+    let format = match obj.get("tessera_export").and_then(Value::as_u64) {
+        Some(v) if (OLDEST_FORMAT..=FORMAT_VERSION).contains(&v) => v,
         Some(other) => {
             return Err(bad(&format!(
-                "export format {other}; this tessera reads format {FORMAT_VERSION}"
+                "export format {other}; this tessera reads formats {OLDEST_FORMAT} to \
+                 {FORMAT_VERSION}"
             )))
         }
         None => return Err(bad("not a tessera export (no \"tessera_export\" field)")),
-    }
+    };
     let text = obj
         .get("header")
         .and_then(Value::as_str)
         .ok_or_else(|| bad("no \"header\" field"))?;
-    ExportHeader::from_text(text).map_err(|e| bad(&e.to_string()))
+    let header = ExportHeader::from_text(text).map_err(|e| bad(&e.to_string()))?;
+    Ok(Opening { header, format })
 }
 
-/// Reads the token lines after the header, numbering lines from 2.
+/// Reads the token lines after the header, numbering lines from 2. From format 2 on, the input
+/// must end with the end line, whose count must match the tokens read, and nothing may follow
+/// it (blank lines aside): an export cut short, or two glued together, is an error at its
+/// last line.
 pub fn tokens(
     lines: impl Iterator<Item = std::io::Result<String>>,
+    format: u64,
 ) -> impl Iterator<Item = Result<ExportedToken, Error>> {
-    lines
+    let mut lines = lines
         .enumerate()
         .map(|(i, line)| (i + 2, line))
-        .filter(|(_, line)| !matches!(line, Ok(l) if l.trim().is_empty()))
-        .map(move |(n, line)| {
-            let line = line.map_err(|e| Error::Io(format!("line {n}: {e}")))?;
-            parse_token(&line)
-                .map_err(|m| Error::InvalidArgument(format!("line {n} of the export: {m}")))
-        })
+        .filter(|(_, line)| !matches!(line, Ok(l) if l.trim().is_empty()));
+    let mut read = 0u64;
+    let mut last = 1;
+    let mut ended = false;
+    let mut done = false;
+    std::iter::from_fn(move || loop {
+        if done {
+            return None;
+        }
+        let bad =
+            |n: usize, m: &str| Error::InvalidArgument(format!("line {n} of the export: {m}"));
+        let item = match lines.next() {
+            None => {
+                done = true;
+                if format >= 2 && !ended {
+                    return Some(Err(Error::InvalidArgument(format!(
+                        "the export ends at line {last} without its end line: it was cut short \
+                         (an interrupted export?)"
+                    ))));
+                }
+                return None;
+            }
+            Some((n, Err(e))) => Err(Error::Io(format!("line {n}: {e}"))),
+            Some((n, Ok(_))) if ended => Err(bad(n, "a line after the end line")),
+            Some((n, Ok(line))) => {
+                last = n;
+                match parse_line(&line, format) {
+                    Ok(Line::Token(t)) => {
+                        read += 1;
+                        Ok(t)
+                    }
+                    Ok(Line::End(count)) if count == read => {
+                        ended = true;
+                        continue;
+                    }
+                    Ok(Line::End(count)) => Err(bad(
+                        n,
+                        &format!("the end line counts {count} tokens, the lines before it {read}"),
+                    )),
+                    Err(m) => Err(bad(n, &m)),
+                }
+            }
+        };
+        done = item.is_err();
+        return Some(item);
+    })
+}
+
+/// One line after the header.
+enum Line {
+    Token(ExportedToken),
+    /// The end line, with the count it gives.
+    End(u64),
+}
+
+fn parse_line(line: &str, format: u64) -> Result<Line, String> {
+    let v: Value = serde_json::from_str(line).map_err(|e| e.to_string())?;
+    match v.get(END_FIELD) {
+        Some(Value::Bool(true)) if format >= 2 => v
+            .get("tokens")
+            .and_then(Value::as_u64)
+            .map(Line::End)
+            .ok_or_else(|| "the end line's \"tokens\" must be a whole number".into()),
+        Some(_) => Err(format!(
+            "an end line (\"{END_FIELD}\") in a format {format} export"
+        )),
+        None => token_from(v).map(Line::Token),
+    }
 }
 
 /// Splits a reader into its header line and the rest.
-pub fn read_header(reader: &mut impl BufRead) -> Result<ExportHeader, Error> {
+pub fn read_header(reader: &mut impl BufRead) -> Result<Opening, Error> {
     let mut first = String::new();
     reader
         .read_line(&mut first)
@@ -93,8 +185,12 @@ pub fn read_header(reader: &mut impl BufRead) -> Result<ExportHeader, Error> {
     parse_header(first.trim_end())
 }
 
+#[cfg(test)]
 fn parse_token(line: &str) -> Result<ExportedToken, String> {
-    let v: Value = serde_json::from_str(line).map_err(|e| e.to_string())?;
+    token_from(serde_json::from_str(line).map_err(|e| e.to_string())?)
+}
+
+fn token_from(v: Value) -> Result<ExportedToken, String> {
     let o = v.as_object().ok_or("not a JSON object")?;
     let id: TokenId = req_str(o, "id")?
         .parse()
@@ -273,9 +369,63 @@ mod tests {
         let err = parse_token(r#"{"id":"nope"}"#).unwrap_err();
         assert!(err.contains("\"id\""), "{err}");
         assert!(parse_header(r#"{"hello":1}"#)
-            .unwrap_err()
+            .err()
+            .unwrap()
             .to_string()
             .contains("not a tessera export"));
+        assert!(parse_header(r#"{"tessera_export":3,"header":""}"#)
+            .err()
+            .unwrap()
+            .to_string()
+            .contains("formats 1 to 2"));
+    }
+
+    /// What `tokens` makes of the lines after a header of `format`: the ids it yields, or the
+    /// first error.
+    fn read(lines: &[String], format: u64) -> Result<Vec<TokenId>, String> {
+        tokens(lines.iter().cloned().map(Ok), format)
+            .map(|t| t.map(|t| t.record.id).map_err(|e| e.to_string()))
+            .collect()
+    }
+
+    fn line(n: u8) -> (TokenId, String) {
+        let id = TokenId::from_bytes([n; 16]);
+        let t = ExportedToken {
+            record: Record::new(id, Kind::Session, Timestamp::from_unix_millis(0)),
+            secret_hash: SecretHash::from_text(&format!("v1:{}", "cd".repeat(32))).unwrap(),
+        };
+        (id, token_line(&t).to_string())
+    }
+
+    #[test]
+    fn an_export_is_whole_only_with_its_end_line() {
+        let (a, la) = line(1);
+        let (b, lb) = line(2);
+        let end = |n| end_line(n).to_string();
+        assert_eq!(read(&[la.clone(), lb.clone(), end(2)], 2), Ok(vec![a, b]));
+        assert_eq!(read(&[end(0)], 2), Ok(vec![]));
+        // Blank lines anywhere are skipped, after the end line too.
+        assert_eq!(
+            read(&[la.clone(), String::new(), end(1), "  ".into()], 2),
+            Ok(vec![a])
+        );
+        let cut = read(&[la.clone(), lb.clone()], 2).unwrap_err();
+        assert!(cut.contains("ends at line 3 without its end line"), "{cut}");
+        assert!(read(&[], 2).unwrap_err().contains("at line 1"));
+        let count = read(&[la.clone(), end(2)], 2).unwrap_err();
+        assert!(
+            count.contains("line 3") && count.contains("counts 2"),
+            "{count}"
+        );
+        let glued = read(&[la.clone(), end(1), lb.clone(), end(1)], 2).unwrap_err();
+        assert!(
+            glued.contains("line 4 of the export: a line after the end line"),
+            "{glued}"
+        );
+        // Format 1 had no end line, and has none to give.
+        assert_eq!(read(&[la.clone(), lb], 1), Ok(vec![a, b]));
+        let stray = read(&[la, end(1)], 1).unwrap_err();
+        assert!(stray.contains("format 1"), "{stray}");
     }
 
     #[test]

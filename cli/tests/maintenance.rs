@@ -182,12 +182,19 @@ fn an_exported_token_still_verifies_after_import() {
         .stderr(predicate::str::contains("exported 7 tokens"))
         .stderr(predicate::str::contains("store key"));
     let text = std::fs::read_to_string(&export).unwrap();
-    assert_eq!(text.lines().count(), 8, "a header and a line per token");
+    assert_eq!(
+        text.lines().count(),
+        9,
+        "a header, a line per token, the end line"
+    );
+    let end: serde_json::Value = serde_json::from_str(text.lines().last().unwrap()).unwrap();
+    assert_eq!(end["tessera_export_end"], true);
+    assert_eq!(end["tokens"], 7);
     for t in [&s.bob, &s.acme[0], &s.alice[0]] {
         assert!(!text.contains(&t.text), "an export never holds a secret");
     }
     let header: serde_json::Value = serde_json::from_str(text.lines().next().unwrap()).unwrap();
-    assert_eq!(header["tessera_export"], 1);
+    assert_eq!(header["tessera_export"], 2);
     assert_eq!(header["peppered"], false);
 
     let copy = s.file("imported.redb");
@@ -339,19 +346,17 @@ fn a_damaged_export_imports_nothing_and_leaves_no_file() {
         .arg(&export)
         .assert()
         .success();
-    let mut f = std::fs::OpenOptions::new()
-        .append(true)
-        .open(&export)
-        .unwrap();
-    writeln!(f, "{{\"id\":\"broken\"}}").unwrap();
-    drop(f);
+    let text = std::fs::read_to_string(&export).unwrap();
+    let mut lines: Vec<&str> = text.lines().collect();
+    lines.insert(3, "{\"id\":\"broken\"}");
+    std::fs::write(&export, lines.join("\n")).unwrap();
     let copy = s.file("c.redb");
     tessera(&copy)
         .arg("import")
         .arg(&export)
         .assert()
         .code(2)
-        .stderr(predicate::str::contains("line 9"))
+        .stderr(predicate::str::contains("line 4"))
         .stderr(predicate::str::contains("nothing was imported"));
     assert!(!copy.exists());
     // Not an export at all.
@@ -365,6 +370,95 @@ fn a_damaged_export_imports_nothing_and_leaves_no_file() {
         .assert()
         .code(2)
         .stderr(predicate::str::contains("no such file"));
+}
+
+/// Runs `command` (a shell command line) with a terminal as its standard input and output,
+/// through util-linux's `script`; `None` (with a notice) where there is none.
+fn on_a_terminal(command: &str) -> Option<std::process::Output> {
+    let out = std::process::Command::new("script")
+        .args(["-q", "-e", "-c", command, "/dev/null"])
+        .env_remove("TESSERA_STORE")
+        .stdin(std::process::Stdio::null())
+        .output();
+    match out {
+        Ok(out) => Some(out),
+        Err(e) => {
+            eprintln!("NOTICE: no `script` to run a command on a terminal ({e}): not checked");
+            None
+        }
+    }
+}
+
+#[test]
+fn an_export_is_not_printed_to_a_terminal() {
+    let s = seed();
+    let bin = env!("CARGO_BIN_EXE_tessera");
+    let store = s.path.display().to_string();
+    let Some(out) = on_a_terminal(&format!("'{bin}' --store '{store}' export")) else {
+        return;
+    };
+    let shown =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{shown}");
+    assert!(shown.contains("not printed to a terminal"), "{shown}");
+    assert!(!shown.contains("tessera_export"), "{shown}");
+    // Redirected, from the same terminal, it is written.
+    let file = s.file("e.jsonl");
+    let out = on_a_terminal(&format!(
+        "'{bin}' --store '{store}' export > '{}'",
+        file.display()
+    ))
+    .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let text = std::fs::read_to_string(&file).unwrap();
+    assert_eq!(text.lines().count(), 9);
+}
+
+#[test]
+fn an_export_cut_short_imports_nothing() {
+    let s = seed();
+    let whole = exported(&s);
+    let text = String::from_utf8(whole).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    let copy = s.file("c.redb");
+    // Cut at a line's end (every line before it whole and valid: what a killed `export > file`
+    // or a full disk can leave), and inside a line.
+    let at_line = lines[..5].join("\n") + "\n";
+    let inside = &text[..text.len() - 10];
+    for (cut, says) in [
+        (at_line.as_str(), "ends at line 5 without its end line"),
+        (inside, "line 9 of the export"),
+    ] {
+        tessera(&copy)
+            .args(["import", "-"])
+            .write_stdin(cut.to_string())
+            .assert()
+            .code(2)
+            .stderr(predicate::str::contains(says))
+            .stderr(predicate::str::contains("nothing was imported"));
+        assert!(!copy.exists());
+    }
+    // Two exports glued together.
+    tessera(&copy)
+        .args(["import", "-"])
+        .write_stdin(text.repeat(2))
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(
+            "line 10 of the export: a line after the end line",
+        ));
+    assert!(!copy.exists());
+    // An export of format 1 (no end line, as older versions wrote it) still imports.
+    let old = std::iter::once(lines[0].replace("\"tessera_export\":2", "\"tessera_export\":1"))
+        .chain(lines[1..8].iter().map(|l| l.to_string()))
+        .collect::<Vec<_>>()
+        .join("\n");
+    tessera(&copy)
+        .args(["import", "-"])
+        .write_stdin(old)
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("imported 7 tokens"));
 }
 
 #[test]
@@ -418,7 +512,7 @@ fn an_export_file_is_readable_by_its_owner_only() {
         .assert()
         .success();
     assert_eq!(mode(&export), 0o600, "the export holds the store key");
-    assert_eq!(std::fs::read_to_string(&export).unwrap().lines().count(), 8);
+    assert_eq!(std::fs::read_to_string(&export).unwrap().lines().count(), 9);
     let left: Vec<_> = std::fs::read_dir(export.parent().unwrap())
         .unwrap()
         .map(|e| e.unwrap().file_name().into_string().unwrap())
