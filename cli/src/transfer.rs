@@ -130,7 +130,7 @@ pub fn tokens(
                 match parse_line(&line, format) {
                     Ok(Line::Token(t)) => {
                         read += 1;
-                        Ok(t)
+                        Ok(*t)
                     }
                     Ok(Line::End(count)) if count == read => {
                         ended = true;
@@ -151,7 +151,8 @@ pub fn tokens(
 
 /// One line after the header.
 enum Line {
-    Token(ExportedToken),
+    /// A token's line (boxed: the end line is a number).
+    Token(Box<ExportedToken>),
     /// The end line, with the count it gives.
     End(u64),
 }
@@ -167,7 +168,7 @@ fn parse_line(line: &str, format: u64) -> Result<Line, String> {
         Some(_) => Err(format!(
             "an end line (\"{END_FIELD}\") in a format {format} export"
         )),
-        None => token_from(v).map(Line::Token),
+        None => token_from(v).map(|t| Line::Token(Box::new(t))),
     }
 }
 
