@@ -372,6 +372,14 @@ impl Store {
                     }
                     tx.tables.put(None, s)?;
                     if let Some(parent) = s.record.parent {
+                        // A cycle is found when its last token arrives (the others are
+                        // stored): a revocation's cascade would never end.
+                        if tx.line_ids(Some(parent))?.contains(&s.record.id) {
+                            return Err(Error::InvalidArgument(format!(
+                                "token {}: its parents lead back to it",
+                                s.record.id
+                            )));
+                        }
                         tx.tables.add_child(&parent, &s.record.id)?;
                     }
                 }
@@ -546,6 +554,12 @@ fn check_imported(r: &Record, max_metadata_len: usize) -> Result<()> {
     }
     if r.max_uses == Some(0) {
         return bad("max_uses of zero");
+    }
+    if r.parent == Some(r.id) {
+        return bad("its own parent");
+    }
+    if r.successor.is_some_and(|x| x.id == r.id) {
+        return bad("its own successor");
     }
     if r.metadata.len() > max_metadata_len {
         return bad("metadata longer than this store allows");

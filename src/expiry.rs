@@ -13,7 +13,7 @@ use crate::sync::{Condvar, Mutex};
 use crate::clock::{earliest, Timestamp};
 use crate::error::{Error, Result};
 use crate::events::{EventKind, NewEvent};
-use crate::lifecycle::{killed, line_of, Line};
+use crate::lifecycle::{killed, line_of, Line, MAX_ANCESTORS};
 use crate::record::{Record, Stored};
 use crate::storage::{deadline_key, id_of, name_rows, purge_deadline, DeadlineKey, NameKey};
 use crate::store::Inner;
@@ -281,7 +281,11 @@ fn purge_keys(
         // removed in this batch too, for their idle timeout, hand theirs down as well).
         let mut end = parent.expires_at;
         let mut above = parent.parent;
-        while let Some(r) = above.and_then(|a| batch.as_ref().and_then(|b| b.get(&a))) {
+        // At most as far as every check walks: a parent cycle in a damaged file ends here.
+        for _ in 0..MAX_ANCESTORS {
+            let Some(r) = above.and_then(|a| batch.as_ref().and_then(|b| b.get(&a))) else {
+                break;
+            };
             end = earliest(end, r.expires_at);
             above = r.parent;
         }

@@ -95,7 +95,7 @@ pub(crate) fn killed(
 
 /// How many ancestors a check walks up at most (a bound against a damaged file's cycles; child
 /// chains are a few levels deep).
-const MAX_ANCESTORS: usize = 64;
+pub(crate) const MAX_ANCESTORS: usize = 64;
 
 /// How far past the store's clock a cutoff of [`crate::Store::revoke_issued_before`] may be: an
 /// epoch never goes back, so a cutoff far ahead (a time in microseconds passed as milliseconds
@@ -425,7 +425,13 @@ impl Tx<'_, '_> {
     pub(crate) fn revoke_tree(&mut self, root: &Stored, reason: RevokeReason) -> Result<usize> {
         let mut n = 0;
         let mut stack = vec![(root.clone(), reason)];
+        // Each token once: a damaged file (or an import from before cycles were refused) may
+        // hold a parent cycle, which would otherwise keep this walk going for ever.
+        let mut seen = std::collections::HashSet::new();
         while let Some((s, why)) = stack.pop() {
+            if !seen.insert(s.record.id) {
+                continue;
+            }
             for child in self.tables.children_of(&s.record.id)? {
                 if let Some(c) = self.tables.get(&child)? {
                     stack.push((c, RevokeReason::Cascade));

@@ -221,6 +221,42 @@ fn an_import_refuses_out_of_range_fields_and_leaves_no_store() {
 }
 
 #[test]
+fn an_import_refuses_a_parent_cycle() {
+    let f = fixture();
+    f.store.issue(&IssueRequest::session("alice")).unwrap();
+    f.store.issue(&IssueRequest::session("bob")).unwrap();
+    let header = f.store.export_header().unwrap();
+    let rows = exported_rows(&f.store);
+    let (a, b) = (rows[0].record.id, rows[1].record.id);
+    // Its own parent; two tokens each the other's parent (in either order of arrival).
+    let mut own = rows[0].clone();
+    own.record.parent = Some(a);
+    let mut first = rows[0].clone();
+    first.record.parent = Some(b);
+    let mut second = rows[1].clone();
+    second.record.parent = Some(a);
+    for (i, cycle) in [
+        vec![own],
+        vec![first.clone(), second.clone()],
+        vec![second, first],
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let target = f.dir.path().join(format!("cycle-{i}.redb"));
+        let got = Store::import(&target, f.options(), &header, cycle.into_iter().map(Ok));
+        match got {
+            Err(Error::InvalidArgument(m)) => assert!(
+                m.contains("its own parent") || m.contains("lead back to it"),
+                "{i}: {m}"
+            ),
+            other => panic!("{i}: {other:?}"),
+        }
+        assert!(!target.exists(), "{i}: the store it created is removed");
+    }
+}
+
+#[test]
 fn an_imported_store_keeps_children_and_rotation_families_working() {
     let f = fixture();
     let parent = f
