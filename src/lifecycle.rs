@@ -378,8 +378,14 @@ impl Tx<'_, '_> {
             return Ok(());
         }
         // The new token's own ancestors count, but are not evicted (a child would be issued
-        // under a parent its own issue revoked).
-        let ancestors = self.line_ids(new.parent)?;
+        // under a parent its own issue revoked), nor are their later rotated generations: an
+        // eviction revokes a session's whole family, which would take the ancestor with it.
+        let mut ancestors = self.line_ids(new.parent)?;
+        for id in ancestors.clone() {
+            if let Some(a) = self.tables.get(&id)? {
+                ancestors.extend(self.later_generations(&a)?.iter().map(|g| g.record.id));
+            }
+        }
         let key = |s: &Stored| match policy {
             CapPolicy::EvictLeastRecentlyUsed => {
                 let r = &s.record;

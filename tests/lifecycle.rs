@@ -1125,6 +1125,21 @@ fn a_child_never_evicts_its_own_parent() {
     assert!(f.store.verify(parent.token.as_str()).unwrap().is_valid());
 }
 
+/// Nor the parent's newer generation, inside the rotation's grace window: evicting it would end
+/// the whole session, the parent with it, and the child would be issued dead.
+#[test]
+fn a_child_never_evicts_its_parent_s_newer_generation() {
+    let f = fixture_with(|o| o.subject_cap(Kind::Session, 1, CapPolicy::EvictOldest));
+    let parent = f.store.issue(&IssueRequest::session("ann")).unwrap();
+    let newer = f.store.rotate(parent.token.as_str()).unwrap();
+    let child = f
+        .store
+        .issue_child(&parent.token, &IssueRequest::session("ann"));
+    assert!(matches!(child, Err(Error::LimitReached(_))), "{child:?}");
+    assert!(f.store.verify(newer.token.as_str()).unwrap().is_valid());
+    assert!(f.store.verify(parent.token.as_str()).unwrap().is_valid());
+}
+
 /// A stolen generation rotated by the thief: the client presenting the old one after it
 /// expired is still a reuse, and ends the thief's branch.
 #[test]
