@@ -111,6 +111,12 @@ fn a_limited_use_token_is_valid_until_its_uses_are_spent_in_the_record() {
         f.store.verify(t.token.as_str()).unwrap(),
         Outcome::Valid(_)
     ));
+    assert_eq!(f.store.get(t.record.id).unwrap().unwrap().uses, 1);
+    assert_eq!(
+        f.store.verify(t.token.as_str()).unwrap().rejection(),
+        Some(Rejection::Exhausted)
+    );
+    assert_eq!(f.store.get(t.record.id).unwrap().unwrap().uses, 1);
 }
 
 /// Tokens share a few scope sets: the file holds each set once, not once per token, and every

@@ -372,18 +372,24 @@ fn revoking_everything_issued_before_an_instant_takes_one_write_and_spares_newer
     );
     assert!(f.store.verify(new_a.token.as_str()).unwrap().is_valid());
 
-    // The dead rows are reclaimed by the purge; the survivor stays.
-    assert_eq!(f.store.purge_expired().unwrap(), 3);
-    assert_eq!(f.store.get(old_a.record.id).unwrap(), None);
-    assert_eq!(f.store.get(old_key.record.id).unwrap(), None);
-    assert!(f.store.verify(new_a.token.as_str()).unwrap().is_valid());
-
-    // Epochs survive a reopen.
+    // Epochs survive a reopen: what they killed is still dead before the purge removes it.
     let (path, opts) = (f.path(), f.options());
     drop(f.store);
-    let store = Store::open(path, opts).unwrap();
-    let stale = store.stats().unwrap();
-    assert_eq!(stale.all.live, 1);
+    let store = Store::open(&path, opts.clone()).unwrap();
+    for old in [&old_a, &old_b, &old_key] {
+        assert_eq!(
+            rejection(&store, old.token.as_str()),
+            Some(Rejection::Revoked)
+        );
+    }
+    assert!(store.verify(new_a.token.as_str()).unwrap().is_valid());
+    assert_eq!(store.stats().unwrap().all.live, 1);
+
+    // The dead rows are reclaimed by the purge; the survivor stays.
+    assert_eq!(store.purge_expired().unwrap(), 3);
+    assert_eq!(store.get(old_a.record.id).unwrap(), None);
+    assert_eq!(store.get(old_key.record.id).unwrap(), None);
+    assert!(store.verify(new_a.token.as_str()).unwrap().is_valid());
 }
 
 #[test]

@@ -80,7 +80,39 @@ fn logout_with_a_wrong_secret_revokes_nothing() {
         f.store.revoke(forged.as_str()),
         Err(Error::Rejected(Rejection::Malformed(_)))
     ));
+    // A well-formed text of the same id with another secret: it reaches the secret's check.
+    let mut text = [0u8; tessera::MAX_TOKEN_LEN];
+    let len = tessera::support::token_text(
+        &f.store,
+        Kind::Session,
+        t.record.id.as_bytes(),
+        &[7u8; 32],
+        &mut text,
+    )
+    .unwrap();
+    let wrong = std::str::from_utf8(&text[..len]).unwrap();
+    assert_eq!(
+        f.store.verify(wrong).unwrap().rejection(),
+        Some(Rejection::BadSecret)
+    );
+    assert!(matches!(
+        f.store.revoke(wrong),
+        Err(Error::Rejected(Rejection::BadSecret))
+    ));
+    assert!(matches!(
+        f.store.renew(wrong, std::time::Duration::from_secs(60)),
+        Err(Error::Rejected(Rejection::BadSecret))
+    ));
+    assert!(matches!(
+        f.store.issue_child(wrong, &IssueRequest::session("bob")),
+        Err(Error::Rejected(Rejection::BadSecret))
+    ));
+    assert!(matches!(
+        f.store.rotate(wrong),
+        Err(Error::Rejected(Rejection::BadSecret))
+    ));
     assert!(f.store.verify(t.token.as_str()).unwrap().is_valid());
+    assert_eq!(f.store.list_subject("bob").unwrap().len(), 1);
 }
 
 #[test]
