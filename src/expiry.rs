@@ -14,7 +14,7 @@ use crate::clock::{earliest, Timestamp};
 use crate::error::{Error, Result};
 use crate::events::{EventKind, NewEvent};
 use crate::lifecycle::{killed, line_of, Line, MAX_ANCESTORS};
-use crate::record::{Record, Stored};
+use crate::record::{Record, Replacement, Stored};
 use crate::storage::{deadline_key, id_of, name_rows, purge_deadline, DeadlineKey, NameKey};
 use crate::store::Inner;
 use crate::token_text::TokenId;
@@ -175,10 +175,15 @@ fn dead_name_rows(tx: &Tx<'_, '_>, keys: &[DeadlineKey]) -> Result<NameRows> {
 /// idle deadline may record that use after this read, and move the deadline.
 fn past_for_good(s: &Stored, retention: Duration, now: Timestamp) -> bool {
     let r = &s.record;
-    match r.revoked {
-        // A tombstone takes no more uses: its deadline moves no more.
-        Some(_) => purge_deadline(s, retention).is_some_and(|d| d <= now),
-        None => r.expires_at.is_some_and(|t| t <= now),
+    match (r.revoked, r.successor) {
+        // A tombstone takes no more uses: its deadline moves no more. A rotated-out generation
+        // is kept for the retention past a deadline its last uses may still move (they only
+        // move it later, so a deadline already past is past for good).
+        (Some(_), _) => purge_deadline(s, retention).is_some_and(|d| d <= now),
+        (None, Some(sc)) if sc.how == Replacement::Rotated => {
+            purge_deadline(s, retention).is_some_and(|d| d <= now)
+        }
+        (None, _) => r.expires_at.is_some_and(|t| t <= now),
     }
 }
 
@@ -232,9 +237,14 @@ fn purge_keys(
             // deadline, and the plan may have taken the subject and tenant rows) all of them
             // are written as they should be.
             tx.tables.remove_deadline_row(&key)?;
-            let intact = deadline_key(&s, retention) != Some(key)
-                && named_gone.binary_search(&s.record.id).is_err();
+            let own = deadline_key(&s, retention);
+            let intact = own != Some(key) && named_gone.binary_search(&s.record.id).is_err();
             tx.tables.put(intact.then_some(&s), &s)?;
+            if let Some(own) = own.filter(|_| intact) {
+                // Its own row may be missing: a file written by a version whose rule put the
+                // row elsewhere (a rotated-out generation's row at its own deadline).
+                tx.tables.ensure_deadline_row(&own)?;
+            }
         }
     }
     // The children of a token purged for good (expired, or a tombstone) or dead through an

@@ -15,7 +15,7 @@ use crate::clock::Timestamp;
 use crate::error::{Error, Result};
 use crate::journal::{Log, T};
 
-use crate::record::{ScopeSetId, Scopes, Stored};
+use crate::record::{Replacement, ScopeSetId, Scopes, Stored};
 use crate::schema::{
     BY_DEADLINE, BY_SUBJECT, BY_TENANT, CHILDREN, CLEANUP, EPOCHS, EVENTS, META, SCOPE_SETS, TOKENS,
 };
@@ -78,13 +78,19 @@ fn time_head(t: Timestamp) -> [u8; 8] {
 /// retention of its tombstone (which answers "revoked" that long, also past the token's own
 /// expiry: a host watching for revoked tokens presented again sees them as such). A token that
 /// was already past its deadline when it was revoked (a tenant's revocation reaches expired
-/// tokens not yet purged) keeps its deadline: it was no longer valid to revoke.
+/// tokens not yet purged) keeps its deadline: it was no longer valid to revoke. A rotated-out
+/// generation stays for the same retention past its deadline (or its grace window, if that
+/// ends later): presented again, it is reuse, which revokes the thief's branch of the family;
+/// purged, it would only be unknown.
 pub(crate) fn purge_deadline(s: &Stored, retention: Duration) -> Option<Timestamp> {
     let r = &s.record;
-    match (r.revoked, r.deadline()) {
-        (Some(rv), Some(own)) if own <= rv.at => Some(own),
-        (Some(rv), _) => Some(rv.at.saturating_add(retention)),
-        (None, own) => own,
+    match (r.revoked, r.deadline(), r.successor) {
+        (Some(rv), Some(own), _) if own <= rv.at => Some(own),
+        (Some(rv), _, _) => Some(rv.at.saturating_add(retention)),
+        (None, Some(own), Some(sc)) if sc.how == Replacement::Rotated => {
+            Some(own.max(sc.grace_until).saturating_add(retention))
+        }
+        (None, own, _) => own,
     }
 }
 
@@ -640,6 +646,17 @@ impl<'t> WriteTables<'t> {
     }
 
     /// Removes one row of the deadline index.
+    /// Adds a row of the deadline index, unless it is there.
+    pub(crate) fn ensure_deadline_row(&mut self, key: &Key24) -> Result<()> {
+        if self.by_deadline.get(key)?.is_none() {
+            self.by_deadline.insert(key, ())?;
+            if let Some(log) = &mut self.log {
+                log.insert(T::ByDeadline, key, &[]);
+            }
+        }
+        Ok(())
+    }
+
     pub(crate) fn remove_deadline_row(&mut self, key: &Key24) -> Result<()> {
         self.by_deadline.remove(key)?;
         if let Some(log) = &mut self.log {

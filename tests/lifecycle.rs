@@ -879,7 +879,8 @@ fn the_store_wide_cleanup_goes_on_where_a_line_stopped_it() {
 
 #[test]
 fn ending_a_session_ends_its_previous_generation_after_the_first_were_purged() {
-    let f = fixture_with(|o| o.rotation_grace(MINUTE));
+    // A rotated-out generation is purged once the retention past its expiry is over.
+    let f = fixture_with(|o| o.rotation_grace(MINUTE).revoked_retention(MINUTE));
     let t1 = f
         .store
         .issue(&IssueRequest::session("alice").ttl(10 * MINUTE))
@@ -1158,7 +1159,10 @@ fn reuse_is_detected_after_the_old_generation_expired() {
     let thief = f.store.rotate(stolen.token.as_str()).unwrap();
     f.clock.advance(HOUR / 2);
     let thief = f.store.rotate(thief.token.as_str()).unwrap();
-    f.clock.advance(HOUR);
+    f.clock.advance(HOUR / 2 + MINUTE);
+    // The purge keeps the rotated-out generations (for the revocation retention past their
+    // expiry): the expired token is still there to be recognised.
+    assert_eq!(f.store.purge_expired().unwrap(), 0);
     assert_eq!(
         rejection(&f.store, stolen.token.as_str()),
         Some(Rejection::ReuseDetected)
@@ -1167,6 +1171,26 @@ fn reuse_is_detected_after_the_old_generation_expired() {
         rejection(&f.store, thief.token.as_str()),
         Some(Rejection::Revoked)
     );
+}
+
+/// A rotated-out generation is purged once the revocation retention past its expiry is over,
+/// and only then.
+#[test]
+fn a_rotated_out_generation_is_kept_for_the_retention_past_its_expiry() {
+    let retention = Duration::from_secs(86_400);
+    let f = fixture_with(|o| o.revoked_retention(retention));
+    let first = f
+        .store
+        .issue(&IssueRequest::session("ann").ttl(HOUR))
+        .unwrap();
+    let second = f.store.rotate(first.token.as_str()).unwrap();
+    f.clock.advance(HOUR + retention - Duration::from_secs(1));
+    assert_eq!(f.store.purge_expired().unwrap(), 1, "the second, expired");
+    assert!(f.store.get(first.record.id).unwrap().is_some());
+    f.clock.advance(Duration::from_secs(2));
+    assert_eq!(f.store.purge_expired().unwrap(), 1);
+    assert!(f.store.get(first.record.id).unwrap().is_none());
+    assert!(f.store.get(second.record.id).unwrap().is_none());
 }
 
 /// Reuse of a middle generation ends the earlier ones too, with their children.

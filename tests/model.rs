@@ -230,11 +230,13 @@ impl World {
             (a, b) => a.or(b),
         };
         // A tombstone stays for its retention, also past the token's own deadline, unless
-        // that came before the revocation.
-        match (m.revoked_at, own) {
-            (Some(r), Some(d)) if d <= r => Some(d),
-            (Some(r), _) => Some(r.saturating_add(RETENTION)),
-            (None, own) => own,
+        // that came before the revocation; a rotated-out generation stays for the retention
+        // past its deadline or its grace window (so that presented again it is reuse).
+        match (m.revoked_at, own, m.successor) {
+            (Some(r), Some(d), _) if d <= r => Some(d),
+            (Some(r), _, _) => Some(r.saturating_add(RETENTION)),
+            (None, Some(d), Some((_, grace))) => Some(d.max(grace).saturating_add(RETENTION)),
+            (None, own, _) => own,
         }
     }
 
