@@ -1654,7 +1654,9 @@ tessera_status tessera_roll_by_id(const struct tessera_store *store,
 
 /**
  * Revokes every token issued strictly before `before_unix_ms` in a scope, in a constant number
- * of writes ("sign out everywhere after a password change", "a key leaked yesterday"): `scope`
+ * of writes ("sign out everywhere after a password change", "a key leaked yesterday"; a
+ * rotated session counts as issued when its first generation was, a rolled key when it was
+ * rolled): `scope`
  * is a `tessera_revoke_scope`, and `name` the tenant or the subject (NULL with length 0 for
  * `TESSERA_SCOPE_STORE`; the default tenant `""` is any other pointer with length 0). Durable
  * when it returns; the dead rows are removed later by the purge. A cutoff in the future also

@@ -532,6 +532,7 @@ fn check_imported(r: &Record, max_metadata_len: usize) -> Result<()> {
     let bad = |what: &str| Err(Error::InvalidArgument(format!("token {}: {what}", r.id)));
     let times = [
         Some(r.created_at),
+        r.family_created_at,
         r.expires_at,
         r.last_used_at,
         r.revoked.map(|v| v.at),

@@ -251,6 +251,7 @@ impl IssueRequest {
             max_uses: self.max_uses,
             parent: None,
             family: None,
+            family_created_at: None,
             successor: None,
             revoked: None,
         })

@@ -83,7 +83,11 @@ pub(crate) fn killed(
     r: &Record,
     lookup: impl Fn(&str) -> Result<Option<Timestamp>>,
 ) -> Result<bool> {
-    let before = |e: Option<Timestamp>| e.is_some_and(|e| r.created_at < e);
+    // A rotated session's later generation is judged as the session it continues.
+    let issued = r
+        .family_created_at
+        .map_or(r.created_at, |f| f.min(r.created_at));
+    let before = |e: Option<Timestamp>| e.is_some_and(|e| issued < e);
     if before(lookup("*")?) || before(lookup(&format!("t:{}", r.tenant))?) {
         return Ok(true);
     }
@@ -225,7 +229,7 @@ fn successor_of(key: &HashKey, id: &TokenId, secret: &Secret) -> (TokenId, Secre
 }
 
 /// A successor's record: the old token's identity, scopes and limits, issued now.
-fn successor_record(old: &Record, id: TokenId, now: Timestamp) -> Record {
+fn successor_record(old: &Record, id: TokenId, now: Timestamp, how: Replacement) -> Record {
     let cap = old.max_lifetime.map(|m| old.created_at.saturating_add(m));
     let expires_at = old.expires_at.map(|e| {
         let wanted = now.saturating_add(e.saturating_duration_since(old.created_at));
@@ -239,6 +243,12 @@ fn successor_record(old: &Record, id: TokenId, now: Timestamp) -> Record {
     r.last_used_at = None;
     r.uses = 0;
     r.family = Some(old.family.unwrap_or(old.id));
+    // A rotation continues the session (its secret derives from the old one's), which cutoffs
+    // judge by its first generation's issue; a roll makes a new key.
+    r.family_created_at = match how {
+        Replacement::Rotated => Some(old.family_created_at.unwrap_or(old.created_at)),
+        Replacement::Rolled => None,
+    };
     r.successor = None;
     r.revoked = None;
     r
@@ -257,8 +267,8 @@ fn refuse_limited_use(r: &Record, how: &str) -> Result<()> {
 
 impl Tx<'_, '_> {
     /// A successor's record, issued now, its expiry cut to its parent's if it has one.
-    fn successor_record(&self, old: &Record, id: TokenId) -> Result<Record> {
-        let mut r = successor_record(old, id, self.now);
+    fn successor_record(&self, old: &Record, id: TokenId, how: Replacement) -> Result<Record> {
+        let mut r = successor_record(old, id, self.now, how);
         if let Some(pe) = self.parent_expiry(old)? {
             r.expires_at = Some(r.expires_at.map_or(pe, |e| e.min(pe)));
         }
@@ -673,7 +683,7 @@ impl Inner {
                 }
                 refuse_limited_use(&old.record, "rotated")?;
                 let new = Stored {
-                    record: tx.successor_record(&old.record, succ_id)?,
+                    record: tx.successor_record(&old.record, succ_id, Replacement::Rotated)?,
                     key_version,
                     hash: succ_hash,
                 };
@@ -719,7 +729,7 @@ impl Inner {
             }
             refuse_limited_use(&old.record, "rolled")?;
             let new = Stored {
-                record: tx.successor_record(&old.record, new_id)?,
+                record: tx.successor_record(&old.record, new_id, Replacement::Rolled)?,
                 key_version,
                 hash: new_hash,
             };

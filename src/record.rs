@@ -7,7 +7,8 @@
 //! u8  format (1)        u8 kind         u16 LE presence flags     u8 key version
 //! [32] keyed hash of the secret
 //! created_at   [expires_at] [idle_timeout] [max_lifetime] [last_used_at] [uses] [max_uses]
-//! [parent: 16 bytes] [revoked_at, u8 reason]
+//! [parent: 16 bytes] [revoked_at, u8 reason] [family: 16 bytes] [family_created_at]
+//! [successor: 16 bytes, at, grace_until, u8 how (1 rotated, 2 rolled)]
 //! tenant [subject] scopes [label] [metadata bytes]
 //! ```
 //!
@@ -270,7 +271,7 @@ pub struct Revocation {
 }
 
 /// Everything the store knows about a token, except its secret (which it never knows) and the
-/// hash of that secret (which never leaves the store).
+/// keyed hash of that secret (which only an export carries, with the store key).
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Record {
@@ -305,9 +306,16 @@ pub struct Record {
     pub max_uses: Option<u64>,
     /// The token this one was derived from (a child token).
     pub parent: Option<TokenId>,
-    /// The first token of its rotation family, for a rotation successor; `None` for every other
-    /// token, the first generation included.
+    /// The first token of its family, for a successor (a rotated session's later generation, or
+    /// a rolled API key's new key); `None` for every other token, the first generation
+    /// included.
     pub family: Option<TokenId>,
+    /// For a rotated session's later generation: when the family's first generation was issued.
+    /// Cutoffs of [`crate::Store::revoke_issued_before`] judge the generation by it, as the
+    /// session it continues (the successor's secret derives from the old one's: whoever held
+    /// the old token holds the session). `None` for every other token, a rolled key included (a
+    /// new key, often rolled because the old one leaked).
+    pub family_created_at: Option<Timestamp>,
     /// Set once the token was rotated or rolled.
     pub successor: Option<Successor>,
     /// Set once the token is revoked.
@@ -335,6 +343,7 @@ impl Record {
             max_uses: None,
             parent: None,
             family: None,
+            family_created_at: None,
             successor: None,
             revoked: None,
         }
@@ -403,7 +412,8 @@ const F_METADATA: u16 = 1 << 10;
 const F_FAMILY: u16 = 1 << 11;
 const F_SUCCESSOR: u16 = 1 << 12;
 const F_SCOPE_SET: u16 = 1 << 13;
-const F_KNOWN: u16 = (1 << 14) - 1;
+const F_FAMILY_CREATED: u16 = 1 << 14;
+const F_KNOWN: u16 = (1 << 15) - 1;
 
 /// The id of an interned scope set (see `storage::ScopeSets`).
 pub(crate) type ScopeSetId = [u8; 8];
@@ -432,6 +442,7 @@ impl Stored {
         set(r.family.is_some(), F_FAMILY);
         set(r.successor.is_some(), F_SUCCESSOR);
         set(scope_set.is_some(), F_SCOPE_SET);
+        set(r.family_created_at.is_some(), F_FAMILY_CREATED);
 
         let mut out = Vec::with_capacity(64 + r.tenant.len() + r.metadata.len());
         out.push(FORMAT);
@@ -467,6 +478,9 @@ impl Stored {
         }
         if let Some(f) = r.family {
             out.extend_from_slice(&f.0);
+        }
+        if let Some(t) = r.family_created_at {
+            put_time(&mut out, t);
         }
         if let Some(sc) = r.successor {
             out.extend_from_slice(&sc.id.0);
@@ -553,6 +567,11 @@ impl Stored {
             None
         };
         let family = if has(F_FAMILY) { Some(rd.id()?) } else { None };
+        let family_created_at = if has(F_FAMILY_CREATED) {
+            Some(rd.time()?)
+        } else {
+            None
+        };
         let successor = if has(F_SUCCESSOR) {
             let id = rd.id()?;
             let at = rd.time()?;
@@ -615,6 +634,7 @@ impl Stored {
                 max_uses,
                 parent,
                 family,
+                family_created_at,
                 successor,
                 revoked,
             },
@@ -733,6 +753,7 @@ mod tests {
                 max_uses: Some(10),
                 parent: Some(TokenId([9; 16])),
                 family: Some(TokenId([3; 16])),
+                family_created_at: Some(Timestamp::from_unix_millis(1_690_000_000_000)),
                 successor: Some(Successor {
                     id: TokenId([4; 16]),
                     at: Timestamp::from_unix_millis(1_760_000_000_000),
@@ -773,7 +794,7 @@ mod tests {
             r.max_lifetime,
         ) = (None, None, None, None, None);
         (r.last_used_at, r.max_uses, r.parent, r.revoked, r.uses) = (None, None, None, None, 0);
-        (r.family, r.successor) = (None, None);
+        (r.family, r.family_created_at, r.successor) = (None, None, None);
         r.metadata.clear();
         r.scopes = Scopes::new();
         let back = Stored::decode(r.id, &minimal.encode(None), no_sets).expect("decodes");
@@ -790,7 +811,7 @@ mod tests {
             }
         }
         let mut unknown_flag = full.encode(None);
-        unknown_flag[3] |= 0x40;
+        unknown_flag[3] |= 0x80;
         assert!(Stored::decode(TokenId([0; 16]), &unknown_flag, no_sets).is_err());
     }
 

@@ -386,7 +386,10 @@ impl Store {
     }
 
     /// Revokes every token issued strictly before `before` in `scope`, in a constant number of
-    /// writes ("sign out everywhere after a password change", "a key leaked yesterday"). The
+    /// writes ("sign out everywhere after a password change", "a key leaked yesterday"). A
+    /// rotated session's later generation counts as issued when its first generation was
+    /// ([`crate::Record::family_created_at`]: it continues that session); a rolled API key as
+    /// issued when it was rolled (a new key). The
     /// dead rows are removed later by the purge, each with its descendants (children die with
     /// their parent). An instant in the future also revokes the
     /// tokens issued until then (to include those issued in the current millisecond, pass

@@ -392,6 +392,70 @@ fn revoking_everything_issued_before_an_instant_takes_one_write_and_spares_newer
     assert!(store.verify(new_a.token.as_str()).unwrap().is_valid());
 }
 
+/// "Sign out everywhere after a password change" reaches the sessions rotated after the change
+/// too: a later generation continues the session its first one began (whoever held the old
+/// token rotated it). A rolled API key is a new key, and a cutoff before the roll spares it.
+#[test]
+fn a_cutoff_judges_a_rotated_session_by_its_first_generation() {
+    let f = fixture();
+    let first = f.store.issue(&IssueRequest::session("ann")).unwrap();
+    let key = f
+        .store
+        .issue(&IssueRequest::api_key("acme").subject("ann"))
+        .unwrap();
+    f.clock.advance(MINUTE);
+    let cut = f.store.now();
+    f.clock.advance(MINUTE);
+    let second = f.store.rotate(first.token.as_str()).unwrap();
+    assert_eq!(
+        second.record.family_created_at,
+        Some(first.record.created_at)
+    );
+    f.clock.advance(MINUTE);
+    let third = f.store.rotate(second.token.as_str()).unwrap();
+    assert_eq!(
+        third.record.family_created_at,
+        Some(first.record.created_at)
+    );
+    let rolled = f.store.roll(key.record.id, HOUR).unwrap();
+    assert_eq!(rolled.record.family_created_at, None);
+    let later = f.store.issue(&IssueRequest::session("ann")).unwrap();
+    f.store
+        .revoke_issued_before(RevokeScope::Subject("ann".into()), cut)
+        .unwrap();
+    assert_eq!(
+        rejection(&f.store, third.token.as_str()),
+        Some(Rejection::Revoked)
+    );
+    assert!(f.store.verify(later.token.as_str()).unwrap().is_valid());
+    assert!(f.store.verify(rolled.token.as_str()).unwrap().is_valid());
+    assert_eq!(
+        rejection(&f.store, key.token.as_str()),
+        Some(Rejection::Revoked)
+    );
+    // The first generation presented now is dead through the cutoff, not reuse.
+    assert_eq!(
+        rejection(&f.store, first.token.as_str()),
+        Some(Rejection::Revoked)
+    );
+    // The rule survives a reopen (the field is stored).
+    let (path, opts) = (f.path(), f.options());
+    drop(f.store);
+    let store = Store::open(&path, opts).unwrap();
+    assert_eq!(
+        store
+            .get(third.record.id)
+            .unwrap()
+            .unwrap()
+            .family_created_at,
+        Some(first.record.created_at)
+    );
+    assert_eq!(
+        rejection(&store, third.token.as_str()),
+        Some(Rejection::Revoked)
+    );
+}
+
 #[test]
 fn the_audit_feed_records_every_change_with_ids_and_reads_from_a_cursor() {
     let f = fixture();

@@ -145,6 +145,8 @@ struct M {
     tenant: String,
     scopes: Vec<String>,
     created: Timestamp,
+    /// When the session it continues began (its first generation's issue): what cutoffs judge.
+    origin: Timestamp,
     expires: Option<Timestamp>,
     idle: Option<Duration>,
     max_life: Option<Duration>,
@@ -176,7 +178,7 @@ impl World {
             format!("s:{}", m.subject),
         ]
         .iter()
-        .any(|k| self.epochs.get(k).is_some_and(|e| m.created < *e))
+        .any(|k| self.epochs.get(k).is_some_and(|e| m.origin < *e))
     }
 
     /// Killed by an epoch, its own or a stored ancestor's: a child dies with its parent.
@@ -368,6 +370,7 @@ fn model_of(s: &Spec, issued: &Issued, now: Timestamp, parent: Option<usize>) ->
             .map(|x| vec![SCOPES[x].to_string()])
             .unwrap_or_default(),
         created: now,
+        origin: now,
         expires: match (ttl, cap) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
@@ -689,6 +692,7 @@ fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
                     tenant: old.tenant.clone(),
                     scopes: old.scopes.clone(),
                     created: now,
+                    origin: old.origin,
                     expires,
                     idle: old.idle,
                     max_life: cap.map(|c| c.saturating_duration_since(now)),

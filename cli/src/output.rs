@@ -192,6 +192,7 @@ pub fn record_json(r: &Record) -> Value {
         "max_uses": r.max_uses,
         "parent": r.parent.map(|p| p.to_string()),
         "family": r.family.map(|f| f.to_string()),
+        "family_created_at": r.family_created_at.map(Timestamp::to_rfc3339),
         "successor": r.successor.map(|s| json!({
             "id": s.id.to_string(),
             "at": s.at.to_rfc3339(),

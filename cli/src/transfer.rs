@@ -213,6 +213,7 @@ fn token_from(v: Value) -> Result<ExportedToken, String> {
     };
     r.scopes = Scopes::from_names(names).map_err(|e| format!("\"scopes\": {e}"))?;
     r.family = opt_id(o, "family")?;
+    r.family_created_at = opt_time(o, "family_created_at")?;
     r.successor = match o.get("successor") {
         None | Some(Value::Null) => None,
         Some(Value::Object(s)) => Some(Successor {
@@ -338,6 +339,7 @@ mod tests {
         r.tenant = "acme".into();
         r.scopes = Scopes::from_names(["a", "b:c"]).unwrap();
         r.family = Some(id);
+        r.family_created_at = Some(Timestamp::from_unix_millis(1_699_000_000_000));
         r.successor = Some(Successor {
             id,
             at: Timestamp::from_unix_millis(1_700_000_000_500),

@@ -603,7 +603,8 @@ class Store:
     ) -> None:
         """Revokes every token issued strictly before ``before`` (a datetime or Unix
         milliseconds): of ``tenant``, of ``subject`` (every tenant), or of the whole store
-        when neither is given ("sign out everywhere after a password change"). A future
+        when neither is given ("sign out everywhere after a password change"; a rotated
+        session counts as issued when its first generation was). A future
         instant also revokes the tokens issued until then; one more than a day past the
         store's clock raises InvalidArgument (cutoffs never go back: a time in microseconds
         would revoke every token for ever)."""

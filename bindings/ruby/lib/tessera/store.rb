@@ -276,7 +276,8 @@ module Tessera
 
     # Revokes every token issued strictly before +time+ (a Time or Unix milliseconds): of
     # tenant: ("" is the default tenant), of subject: (every tenant), or of the whole store when
-    # neither is given. A future instant also revokes the tokens issued until then; one more than
+    # neither is given (a rotated session counts as issued when its first generation was). A
+    # future instant also revokes the tokens issued until then; one more than
     # a day past the store's clock raises InvalidArgument (cutoffs never go back: a time in
     # microseconds would revoke every token for ever).
     def revoke_issued_before(time, tenant: nil, subject: nil)
