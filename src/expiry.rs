@@ -90,7 +90,12 @@ impl Inner {
             };
             // Read a batch at a time too (each read is a random leaf of the tokens tree).
             let (mut subjects, mut tenants, mut gone) = (Vec::new(), Vec::new(), Vec::new());
+            // A stop is honoured between any two transactions, planning included (what a stop
+            // leaves between the steps, the next purge removes, as after a crash).
             for chunk in keys.chunks(limit) {
+                if !go() {
+                    return Ok(total);
+                }
                 let chunk = chunk.to_vec();
                 let (s, t, g) = self.write(Commit::Issue, move |tx| dead_name_rows(tx, &chunk))?;
                 subjects.extend(s);
@@ -106,6 +111,9 @@ impl Inner {
             let gone = Arc::new(gone);
             for (subject, rows) in [(true, subjects), (false, tenants)] {
                 for chunk in rows.chunks(limit) {
+                    if !go() {
+                        return Ok(total);
+                    }
                     let chunk = chunk.to_vec();
                     self.write(commit, move |tx| {
                         tx.tables.remove_name_rows(subject, &chunk)
@@ -673,6 +681,36 @@ mod tests {
             retention,
             now
         ));
+    }
+
+    /// A stop is honoured during the planning too: a close waits for the sweeper's round, and
+    /// the plan of a large purge is many transactions.
+    #[test]
+    fn a_purge_stops_between_any_two_transactions() {
+        let dir = tempfile::tempdir().unwrap();
+        let clock = crate::ManualClock::new(at(1_000));
+        let options = crate::Options::new()
+            .manual_clock(&clock)
+            .purge_batch(3)
+            .sweep_interval(None);
+        let store = crate::Store::open(dir.path().join("t.redb"), options).unwrap();
+        for i in 0..60u64 {
+            let request =
+                crate::IssueRequest::session(format!("user-{i}")).ttl(Duration::from_secs(3600));
+            store.issue(&request).unwrap();
+        }
+        clock.advance(Duration::from_secs(7200));
+        let inner = store.checked().unwrap();
+        let calls = std::sync::atomic::AtomicUsize::new(0);
+        // Yes to the first question (start), no from then on.
+        use std::sync::atomic::Ordering;
+        let go = || calls.fetch_add(1, Ordering::Relaxed) == 0;
+        let before = inner.commits.load(Ordering::Relaxed);
+        assert_eq!(inner.purge_all_while(&go).unwrap(), 0);
+        let commits = inner.commits.load(Ordering::Relaxed) - before;
+        assert_eq!(commits, 1, "the plan's read, then the stop");
+        // What the stop left, the next purge removes.
+        assert_eq!(store.purge_expired().unwrap(), 60);
     }
 
     /// A bulk purge commits in the store file itself: nothing of it waits in the journal or in
