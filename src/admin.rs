@@ -113,10 +113,10 @@ impl ExportHeader {
         self.events_seq
     }
 
-    /// The `revoke_issued_before` cutoffs the export carries (scope key, instant). In the
-    /// multi-process mode another process may raise one between this header and
-    /// [`Store::export`]: read the header again after the export, and start over if its cutoffs
-    /// differ (the command-line tool does).
+    /// The `revoke_issued_before` cutoffs the export carries (scope key, instant). Another
+    /// thread, or in the multi-process mode another process, may raise one between this header
+    /// and [`Store::export`]: read the header again after the export, and start over if its
+    /// cutoffs differ (the command-line tool does).
     pub fn cutoffs(&self) -> &[(String, Timestamp)] {
         &self.epochs
     }
@@ -418,7 +418,9 @@ impl Store {
     ///
     /// The copy is written next to `out` under a temporary name (`<out>.partial-<pid>`, readable
     /// by its owner only: it holds the store's key) and appears at `out` only once complete and
-    /// synced, without replacing a file that appeared there meanwhile: an interrupted backup
+    /// synced, without replacing a file that appeared there meanwhile (on a file system without
+    /// hard links, where it is renamed into place once its name is seen free, a file created in
+    /// that instant is replaced): an interrupted backup
     /// (a killed process, a power loss) never leaves at `out` a store that opens with part of
     /// the tokens. A backup that fails removes its temporary file; one that is killed leaves it.
     pub fn backup(&self, out: impl AsRef<Path>) -> Result<u64> {
