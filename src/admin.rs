@@ -323,23 +323,26 @@ impl Store {
             }
         }
         // The store is this import's from here on: if anything fails, it goes.
-        let imported = Self::fill(path, options, header, tokens);
+        let imported = Self::fill(path, &options, header, tokens);
         if imported.is_err() {
             let _ = std::fs::remove_file(path);
             let _ = crate::journal::Journal::remove_stale(path);
         }
-        imported
+        let n = imported?;
+        // Complete: another process may have opened it already, and a failure to open it here
+        // leaves it.
+        Ok((Store::open(path, options)?, n))
     }
 
     /// Fills the store an import created.
     fn fill(
         path: &Path,
-        options: Options,
+        options: &Options,
         header: &ExportHeader,
         tokens: impl IntoIterator<Item = Result<ExportedToken>>,
-    ) -> Result<(Store, u64)> {
+    ) -> Result<u64> {
         {
-            let db = schema::open_database(Some(path), &options)?;
+            let db = schema::open_database(Some(path), options)?;
             if schema::key_material(&db)?.2 != header.key_check {
                 return Err(Error::Pepper(
                     "the pepper does not match the one of the exported store".into(),
@@ -409,8 +412,8 @@ impl Store {
         }
         flush(&mut batch)?;
         store.close()?;
-        schema::finish_import(&schema::open_database(Some(path), &options)?)?;
-        Ok((Store::open(path, options)?, n))
+        schema::finish_import(&schema::open_database(Some(path), options)?)?;
+        Ok(n)
     }
 
     /// Writes a consistent copy of the store to `out` (which must not exist), also while other

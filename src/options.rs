@@ -371,6 +371,9 @@ impl Options {
     /// What must be equal for a second open of the same file to share the first one's store.
     pub(crate) fn same_as(&self, other: &Options) -> std::result::Result<(), &'static str> {
         let pepper = |o: &Options| o.pepper.as_ref().map(|p| blake3::hash(p.bytes()));
+        if self.importing != other.importing {
+            return Err("an import into this file is not finished");
+        }
         if self.durability != other.durability {
             return Err("issue durability differs");
         }

@@ -437,6 +437,34 @@ fn the_longest_lifetimes_end_in_year_9999_and_survive_an_export() {
     }
 }
 
+/// An import in progress is not a store to open, from the same process either (which would be
+/// handed the importing handle, half filled).
+#[test]
+fn a_store_being_imported_does_not_open_in_the_same_process() {
+    let f = fixture();
+    f.store.issue(&IssueRequest::session("alice")).unwrap();
+    let header = f.store.export_header().unwrap();
+    let rows = exported_rows(&f.store);
+    let target = f.dir.path().join("busy.redb");
+    // As the import fills it: the options of the import's own handle but its marker.
+    let options = f.options().sweep_interval(None);
+    let opened = std::cell::RefCell::new(None);
+    let tokens = rows.into_iter().map(Ok).chain(std::iter::from_fn(|| {
+        if opened.borrow().is_none() {
+            *opened.borrow_mut() = Some(Store::open(&target, options.clone()).map(drop));
+        }
+        None
+    }));
+    let (store, n) = Store::import(&target, f.options(), &header, tokens).unwrap();
+    assert_eq!(n, 1);
+    let opened = opened.into_inner().unwrap();
+    assert!(
+        matches!(&opened, Err(Error::OptionsConflict(m)) if m.contains("import")),
+        "{opened:?}"
+    );
+    drop(store);
+}
+
 #[test]
 fn a_store_whose_import_was_cut_short_does_not_open() {
     let f = fixture();

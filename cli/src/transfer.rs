@@ -82,6 +82,15 @@ pub fn parse_header(line: &str) -> Result<Opening, Error> {
         }
         None => return Err(bad("not a tessera export (no \"tessera_export\" field)")),
     };
+    if let Some(schema) = obj.get("schema_version").and_then(Value::as_u64) {
+        if schema > u64::from(tessera::SCHEMA_VERSION) {
+            return Err(bad(&format!(
+                "the export comes from a store of schema version {schema}; this tessera knows \
+                 up to {}",
+                tessera::SCHEMA_VERSION
+            )));
+        }
+    }
     let text = obj
         .get("header")
         .and_then(Value::as_str)
@@ -191,8 +200,34 @@ fn parse_token(line: &str) -> Result<ExportedToken, String> {
     token_from(serde_json::from_str(line).map_err(|e| e.to_string())?)
 }
 
+/// The fields a token line may have: those this version writes (older versions wrote fewer).
+/// A field this version does not know may restrict the token (written by a newer tessera): it
+/// is refused, never dropped.
+fn known_fields() -> &'static [String] {
+    static KNOWN: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
+    KNOWN.get_or_init(|| {
+        let sample = Record::new(
+            TokenId::from_bytes([0; 16]),
+            Kind::Session,
+            Timestamp::from_unix_millis(0),
+        );
+        let mut fields: Vec<String> = match record_json(&sample) {
+            Value::Object(o) => o.keys().cloned().collect(),
+            _ => Vec::new(),
+        };
+        fields.push("secret_hash".into());
+        fields
+    })
+}
+
 fn token_from(v: Value) -> Result<ExportedToken, String> {
     let o = v.as_object().ok_or("not a JSON object")?;
+    if let Some(unknown) = o.keys().find(|k| !known_fields().contains(k)) {
+        return Err(format!(
+            "field {unknown:?} is not known to this version of tessera (an export from a newer \
+             one?)"
+        ));
+    }
     let id: TokenId = req_str(o, "id")?
         .parse()
         .map_err(|e: tessera::BadTokenId| format!("\"id\": {e}"))?;
@@ -429,6 +464,21 @@ mod tests {
         assert_eq!(read(&[la.clone(), lb], 1), Ok(vec![a, b]));
         let stray = read(&[la, end(1)], 1).unwrap_err();
         assert!(stray.contains("format 1"), "{stray}");
+    }
+
+    #[test]
+    fn a_field_or_schema_from_a_newer_version_is_refused() {
+        let (_, good) = line(1);
+        let mut v: Value = serde_json::from_str(&good).unwrap();
+        v["allowed_ips"] = json!(["10.0.0.0/8"]);
+        let err = parse_token(&v.to_string()).unwrap_err();
+        assert!(err.contains("\"allowed_ips\" is not known"), "{err}");
+        let newer = format!(
+            r#"{{"tessera_export":2,"schema_version":{},"header":""}}"#,
+            tessera::SCHEMA_VERSION + 1
+        );
+        let err = parse_header(&newer).err().unwrap().to_string();
+        assert!(err.contains("schema version"), "{err}");
     }
 
     #[test]
