@@ -136,13 +136,14 @@ fn the_flusher_writes_idle_extensions_within_the_flush_interval() {
     f.clock.advance(10 * MINUTE);
     assert!(f.store.verify(t.token.as_str()).unwrap().is_valid());
     let used = f.store.now();
-    let deadline = Instant::now() + Duration::from_secs(20);
+    // 50 intervals: room for a loaded machine, far less than never.
+    let deadline = Instant::now() + Duration::from_secs(5);
     loop {
         let on_disk = f.store.commits() > 1;
         if on_disk {
             break;
         }
-        assert!(Instant::now() < deadline, "no flush within 20 s");
+        assert!(Instant::now() < deadline, "no flush within 50 intervals");
         std::thread::sleep(Duration::from_millis(20));
     }
     assert_eq!(
