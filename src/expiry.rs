@@ -436,7 +436,7 @@ fn clean_epochs(tx: &mut Tx<'_, '_>, budget: usize) -> Result<(usize, bool)> {
             continue;
         };
         // Revoked tombstones keep their own retention, whatever the scope.
-        if s.record.created_at >= epoch || s.record.revoked.is_some() {
+        if s.record.issued_for_cutoffs() >= epoch || s.record.revoked.is_some() {
             continue;
         }
         if removed >= budget {

@@ -83,10 +83,7 @@ pub(crate) fn killed(
     r: &Record,
     lookup: impl Fn(&str) -> Result<Option<Timestamp>>,
 ) -> Result<bool> {
-    // A rotated session's later generation is judged as the session it continues.
-    let issued = r
-        .family_created_at
-        .map_or(r.created_at, |f| f.min(r.created_at));
+    let issued = r.issued_for_cutoffs();
     let before = |e: Option<Timestamp>| e.is_some_and(|e| issued < e);
     if before(lookup("*")?) || before(lookup(&format!("t:{}", r.tenant))?) {
         return Ok(true);

@@ -355,6 +355,14 @@ impl Record {
         earliest(self.expires_at, self.idle_deadline())
     }
 
+    /// When the token counts as issued for the cutoffs of
+    /// [`crate::Store::revoke_issued_before`]: a rotated session's later generation as its first
+    /// generation ([`Record::family_created_at`]), every other token at its `created_at`.
+    pub fn issued_for_cutoffs(&self) -> Timestamp {
+        self.family_created_at
+            .map_or(self.created_at, |f| f.min(self.created_at))
+    }
+
     /// The idle deadline alone.
     pub fn idle_deadline(&self) -> Option<Timestamp> {
         self.idle_timeout.map(|t| {

@@ -454,6 +454,15 @@ fn a_cutoff_judges_a_rotated_session_by_its_first_generation() {
         rejection(&store, third.token.as_str()),
         Some(Rejection::Revoked)
     );
+    // The purge's cleanup of the cutoff goes by the same rule: the three generations and the
+    // old key go, the later session and the rolled key stay.
+    assert_eq!(store.purge_expired().unwrap(), 4);
+    assert_eq!(
+        rejection(&store, third.token.as_str()),
+        Some(Rejection::Unknown)
+    );
+    assert!(store.verify(later.token.as_str()).unwrap().is_valid());
+    assert!(store.verify(rolled.token.as_str()).unwrap().is_valid());
 }
 
 #[test]
