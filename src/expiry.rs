@@ -183,15 +183,14 @@ fn dead_name_rows(tx: &Tx<'_, '_>, keys: &[DeadlineKey]) -> Result<NameRows> {
 /// idle deadline may record that use after this read, and move the deadline.
 fn past_for_good(s: &Stored, retention: Duration, now: Timestamp) -> bool {
     let r = &s.record;
-    match (r.revoked, r.successor) {
-        // A tombstone takes no more uses: its deadline moves no more. A rotated-out generation
-        // is kept for the retention past a deadline its last uses may still move (they only
-        // move it later, so a deadline already past is past for good).
-        (Some(_), _) => purge_deadline(s, retention).is_some_and(|d| d <= now),
-        (None, Some(sc)) if sc.how == Replacement::Rotated => {
-            purge_deadline(s, retention).is_some_and(|d| d <= now)
-        }
-        (None, _) => r.expires_at.is_some_and(|t| t <= now),
+    // A tombstone takes no more uses: its deadline moves no more. A rotated-out generation is
+    // kept for the retention past a deadline its last uses may still move (they only move it
+    // later, so a deadline already past is past for good).
+    let rotated_out = r.successor.is_some_and(|sc| sc.how == Replacement::Rotated);
+    if r.revoked.is_some() || rotated_out {
+        purge_deadline(s, retention).is_some_and(|d| d <= now)
+    } else {
+        r.expires_at.is_some_and(|t| t <= now)
     }
 }
 
@@ -701,9 +700,9 @@ mod tests {
         }
         clock.advance(Duration::from_secs(7200));
         let inner = store.checked().unwrap();
-        let calls = std::sync::atomic::AtomicUsize::new(0);
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let calls = AtomicUsize::new(0);
         // Yes to the first question (start), no from then on.
-        use std::sync::atomic::Ordering;
         let go = || calls.fetch_add(1, Ordering::Relaxed) == 0;
         let before = inner.commits.load(Ordering::Relaxed);
         assert_eq!(inner.purge_all_while(&go).unwrap(), 0);

@@ -645,7 +645,6 @@ impl<'t> WriteTables<'t> {
         load(|id| self.get(id), ids, keep)
     }
 
-    /// Removes one row of the deadline index.
     /// Adds a row of the deadline index, unless it is there.
     pub(crate) fn ensure_deadline_row(&mut self, key: &Key24) -> Result<()> {
         if self.by_deadline.get(key)?.is_none() {
@@ -657,6 +656,7 @@ impl<'t> WriteTables<'t> {
         Ok(())
     }
 
+    /// Removes one row of the deadline index.
     pub(crate) fn remove_deadline_row(&mut self, key: &Key24) -> Result<()> {
         self.by_deadline.remove(key)?;
         if let Some(log) = &mut self.log {
