@@ -186,12 +186,18 @@ fn past_for_good(s: &Stored, retention: Duration, now: Timestamp) -> bool {
     // A tombstone takes no more uses: its deadline moves no more. A rotated-out generation is
     // kept for the retention past a deadline its last uses may still move (they only move it
     // later, so a deadline already past is past for good).
-    let rotated_out = r.successor.is_some_and(|sc| sc.how == Replacement::Rotated);
-    if r.revoked.is_some() || rotated_out {
+    if retained(r) {
         purge_deadline(s, retention).is_some_and(|d| d <= now)
     } else {
         r.expires_at.is_some_and(|t| t <= now)
     }
+}
+
+/// Whether the purge keeps a token for the revocation retention (see
+/// [`crate::storage::purge_deadline`]): a tombstone, or a rotated-out generation (presented
+/// again, it is reuse).
+fn retained(r: &Record) -> bool {
+    r.revoked.is_some() || r.successor.is_some_and(|sc| sc.how == Replacement::Rotated)
 }
 
 /// Rows of the subject index, rows of the tenant index, and the ids they belong to.
@@ -377,8 +383,9 @@ fn reroot_family(tx: &mut Tx<'_, '_>, s: &Stored) -> Result<()> {
 }
 
 /// Removes the tokens `ids` (those still stored) and all their descendants, which an epoch
-/// killed through an ancestor that is being removed. A tombstone among them stays, with its
-/// descendants (revoked with it), until its retention ends: it answers "revoked" that long.
+/// killed through an ancestor that is being removed. A tombstone or a rotated-out generation
+/// among them stays, with its descendants, until its retention ends: it answers "revoked"
+/// (presented again, "reuse") that long.
 /// Returns how many were removed.
 fn delete_descendants(tx: &mut Tx<'_, '_>, mut ids: Vec<TokenId>) -> Result<usize> {
     let retention = tx.inner.opts.revoked_retention;
@@ -387,7 +394,8 @@ fn delete_descendants(tx: &mut Tx<'_, '_>, mut ids: Vec<TokenId>) -> Result<usiz
         let Some(s) = tx.tables.get(&id)? else {
             continue;
         };
-        if s.record.revoked.is_some() && !past_for_good(&s, retention, tx.now) {
+        // Kept for its retention, whatever became of its parent.
+        if retained(&s.record) && !past_for_good(&s, retention, tx.now) {
             continue;
         }
         ids.extend(tx.tables.children_of(&id)?);

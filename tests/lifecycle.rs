@@ -1246,6 +1246,29 @@ fn reuse_is_detected_after_the_old_generation_expired() {
     );
 }
 
+/// Also when it is a child whose parent expired and was purged: the purge keeps it for its
+/// retention, as it keeps a tombstone child.
+#[test]
+fn a_rotated_out_child_is_kept_when_its_parent_is_purged() {
+    let f = fixture();
+    let parent = f
+        .store
+        .issue(&IssueRequest::session("ann").ttl(MINUTE))
+        .unwrap();
+    let child = f
+        .store
+        .issue_child(&parent.token, &IssueRequest::session("ann"))
+        .unwrap()
+        .issued;
+    let newer = f.store.rotate(child.token.as_str()).unwrap();
+    f.clock.advance(2 * MINUTE);
+    // The parent and the child's newer generation (bound by the parent's expiry) go.
+    assert_eq!(f.store.purge_expired().unwrap(), 2);
+    assert!(f.store.get(parent.record.id).unwrap().is_none());
+    assert!(f.store.get(newer.record.id).unwrap().is_none());
+    assert!(f.store.get(child.record.id).unwrap().is_some());
+}
+
 /// A rotated-out generation is purged once the revocation retention past its expiry is over,
 /// and only then.
 #[test]

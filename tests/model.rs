@@ -305,8 +305,8 @@ impl World {
     }
 
     /// A purge removes a token an epoch killed (its own or an ancestor's) with its stored
-    /// descendants, except tombstones inside their retention (with theirs); returns how many it
-    /// removed.
+    /// descendants, except tombstones and rotated-out generations inside their retention (with
+    /// theirs); returns how many it removed.
     fn purge_subtree(&mut self, i: usize, now: Timestamp) -> usize {
         let mut n = 0;
         let mut stack = vec![i];
@@ -314,7 +314,8 @@ impl World {
             if self.tokens[j].1.purged {
                 continue;
             }
-            let kept = self.tokens[j].1.revoked_at.is_some()
+            let m = &self.tokens[j].1;
+            let kept = (m.revoked_at.is_some() || m.successor.is_some())
                 && self.purge_deadline(j).is_some_and(|d| d > now);
             if j != i && kept {
                 continue;
