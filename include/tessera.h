@@ -1856,7 +1856,9 @@ tessera_status tessera_options_set_api_key_ttl(struct tessera_options *options,
  * those of tokens with an idle timeout at least this often. Uses of other tokens (their
  * `last_used_at`) ride along with those writes, `tessera_flush` and close, and never cause a
  * commit of their own: without idle-timeout tokens they wait for a flush or the close (at most
- * 65,536 wait; later ones are dropped).
+ * 65,536 wait; later ones are dropped). The purge waits this interval past a token's idle
+ * deadline before it removes the token, so that a use on its way to the file (this process's,
+ * or another's with the same interval) still keeps it.
  *
  * Statuses: `TESSERA_NULL_ARGUMENT`; `TESSERA_INVALID_ARGUMENT` for a negative value.
  *

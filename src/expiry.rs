@@ -15,7 +15,7 @@ use crate::error::{Error, Result};
 use crate::events::{EventKind, NewEvent};
 use crate::lifecycle::{killed, line_of, Line, MAX_ANCESTORS};
 use crate::record::{Record, Replacement, Stored};
-use crate::storage::{deadline_key, id_of, name_rows, purge_deadline, DeadlineKey, NameKey};
+use crate::storage::{deadline_key, id_of, name_rows, purge_deadline, DeadlineKey, Keep, NameKey};
 use crate::store::Inner;
 use crate::token_text::TokenId;
 use crate::write::{Commit, Tx};
@@ -161,13 +161,13 @@ fn with_pending_use(tx: &Tx<'_, '_>, s: &Stored) -> Option<Stored> {
 /// The subject and tenant rows of the tokens of `keys` that are past their deadline for good (see
 /// [`past_for_good`]), and the ids of those tokens.
 fn dead_name_rows(tx: &Tx<'_, '_>, keys: &[DeadlineKey]) -> Result<NameRows> {
-    let retention = tx.inner.opts.revoked_retention;
+    let keep = tx.inner.opts.keep();
     let (mut subjects, mut tenants, mut ids) = (Vec::new(), Vec::new(), Vec::new());
     for key in keys {
         let Some(s) = tx.tables.get(&id_of(key))? else {
             continue;
         };
-        if past_for_good(&s, retention, tx.now) {
+        if past_for_good(&s, keep, tx.now) {
             let (subject, tenant) = name_rows(&s);
             subjects.extend(subject);
             tenants.push(tenant);
@@ -181,13 +181,13 @@ fn dead_name_rows(tx: &Tx<'_, '_>, keys: &[DeadlineKey]) -> Result<NameRows> {
 /// (a tombstone: past its retention, or its deadline if that came before the revocation). A
 /// token due by its idle timeout alone is not: a verify that judged it valid just before its
 /// idle deadline may record that use after this read, and move the deadline.
-fn past_for_good(s: &Stored, retention: Duration, now: Timestamp) -> bool {
+fn past_for_good(s: &Stored, keep: Keep, now: Timestamp) -> bool {
     let r = &s.record;
     // A tombstone takes no more uses: its deadline moves no more. A rotated-out generation is
     // kept for the retention past a deadline its last uses may still move (they only move it
     // later, so a deadline already past is past for good).
     if retained(r) {
-        purge_deadline(s, retention).is_some_and(|d| d <= now)
+        purge_deadline(s, keep).is_some_and(|d| d <= now)
     } else {
         r.expires_at.is_some_and(|t| t <= now)
     }
@@ -217,7 +217,7 @@ fn purge_keys(
     let now = tx.now;
     // Each token's row comes out of the tree as it is read; one that stays is written back.
     let rows = tx.tables.take(keys)?;
-    let retention = tx.inner.opts.revoked_retention;
+    let keep = tx.inner.opts.keep();
     // Purged tokens whose row is already out, and those whose row was written back meanwhile.
     let (mut taken, mut dead) = (Vec::new(), Vec::new());
     for (key, stored) in rows {
@@ -231,10 +231,10 @@ fn purge_keys(
             s = used;
             written = true;
         }
-        if purge_deadline(&s, retention).is_some_and(|d| d <= now) {
+        if purge_deadline(&s, keep).is_some_and(|d| d <= now) {
             // Found through another row than its own (one a revocation left behind): that row
             // goes too, the token's own goes with its other rows.
-            if deadline_key(&s, retention) != Some(key) {
+            if deadline_key(&s, keep) != Some(key) {
                 tx.tables.remove_deadline_row(&key)?;
             }
             if written {
@@ -250,7 +250,7 @@ fn purge_keys(
             // deadline, and the plan may have taken the subject and tenant rows) all of them
             // are written as they should be.
             tx.tables.remove_deadline_row(&key)?;
-            let own = deadline_key(&s, retention);
+            let own = deadline_key(&s, keep);
             let intact = own != Some(key) && named_gone.binary_search(&s.record.id).is_err();
             tx.tables.put(intact.then_some(&s), &s)?;
             if let Some(own) = own.filter(|_| intact) {
@@ -279,7 +279,7 @@ fn purge_keys(
                 .collect()
         });
         let tables = &tx.tables;
-        let through = past_for_good(s, retention, now)
+        let through = past_for_good(s, keep, now)
             || line_of(
                 &s.record,
                 now,
@@ -388,14 +388,14 @@ fn reroot_family(tx: &mut Tx<'_, '_>, s: &Stored) -> Result<()> {
 /// (presented again, "reuse") that long.
 /// Returns how many were removed.
 fn delete_descendants(tx: &mut Tx<'_, '_>, mut ids: Vec<TokenId>) -> Result<usize> {
-    let retention = tx.inner.opts.revoked_retention;
+    let keep = tx.inner.opts.keep();
     let mut removed = 0;
     while let Some(id) = ids.pop() {
         let Some(s) = tx.tables.get(&id)? else {
             continue;
         };
         // Kept for its retention, whatever became of its parent.
-        if retained(&s.record) && !past_for_good(&s, retention, tx.now) {
+        if retained(&s.record) && !past_for_good(&s, keep, tx.now) {
             continue;
         }
         ids.extend(tx.tables.children_of(&id)?);
@@ -654,40 +654,46 @@ mod tests {
     /// tenant rows ahead of the token.
     #[test]
     fn only_an_expiry_or_a_spent_retention_is_for_good() {
-        let retention = Duration::from_secs(60 * 60);
+        let keep = Keep {
+            retention: Duration::from_secs(60 * 60),
+            idle_grace: Duration::from_secs(60),
+        };
         let now = at(100);
         // Past its expiry, with or without an idle timeout.
-        assert!(past_for_good(&token(Some(90), None, None), retention, now));
-        assert!(past_for_good(
-            &token(Some(90), Some(10), None),
-            retention,
-            now
-        ));
+        assert!(past_for_good(&token(Some(90), None, None), keep, now));
+        assert!(past_for_good(&token(Some(90), Some(10), None), keep, now));
         // Idle by its stored last use only: a use in flight may move that deadline.
-        assert!(!past_for_good(
-            &token(Some(500), Some(10), None),
-            retention,
-            now
-        ));
-        assert!(!past_for_good(&token(None, Some(10), None), retention, now));
+        assert!(!past_for_good(&token(Some(500), Some(10), None), keep, now));
+        assert!(!past_for_good(&token(None, Some(10), None), keep, now));
         // Tombstones: past their retention, or not yet.
-        assert!(past_for_good(
-            &token(Some(500), None, Some(30)),
-            retention,
-            now
-        ));
-        assert!(!past_for_good(
-            &token(Some(500), None, Some(50)),
-            retention,
-            now
-        ));
-        assert!(!past_for_good(&token(None, None, None), retention, now));
+        assert!(past_for_good(&token(Some(500), None, Some(30)), keep, now));
+        assert!(!past_for_good(&token(Some(500), None, Some(50)), keep, now));
+        assert!(!past_for_good(&token(None, None, None), keep, now));
         // A tombstone stays for its retention, also past the token's expiry.
-        assert!(!past_for_good(
-            &token(Some(90), None, Some(80)),
-            retention,
-            now
-        ));
+        assert!(!past_for_good(&token(Some(90), None, Some(80)), keep, now));
+    }
+
+    /// A token due by its idle timeout is purged a flush interval after its idle deadline (a use
+    /// may be on its way to the file), one due by its expiry at the expiry.
+    #[test]
+    fn an_idle_deadline_is_purged_a_flush_interval_late() {
+        let keep = Keep {
+            retention: Duration::from_secs(60 * 60),
+            idle_grace: Duration::from_secs(60),
+        };
+        let due = |expires, idle| purge_deadline(&token(expires, idle, None), keep);
+        assert_eq!(due(None, Some(10)), Some(at(11)));
+        assert_eq!(due(Some(500), Some(10)), Some(at(11)));
+        // The expiry comes first, or inside the grace: nothing can move it.
+        assert_eq!(due(Some(5), Some(10)), Some(at(5)));
+        assert_eq!(due(Some(10), Some(10)), Some(at(10)));
+        assert_eq!(due(Some(90), None), Some(at(90)));
+        assert_eq!(due(None, None), None);
+        // Revoked inside the grace: it may have been valid still, it stays as a tombstone.
+        let revoked = token(Some(500), Some(10), Some(10));
+        assert_eq!(purge_deadline(&revoked, keep), Some(at(70)));
+        let revoked = token(Some(500), Some(10), Some(30));
+        assert_eq!(purge_deadline(&revoked, keep), Some(at(11)));
     }
 
     /// A stop is honoured during the planning too: a close waits for the sweeper's round, and

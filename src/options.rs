@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use crate::clock::{Clock, ManualClock, SystemClock};
 use crate::error::{Error, Result};
+use crate::storage::Keep;
 use crate::token_text;
 
 /// Whether issuing a token waits for the disk.
@@ -256,8 +257,10 @@ impl Options {
     /// (0.1 s to 1 hour). Uses of other tokens ride along with that write, and with
     /// [`crate::Store::flush`] and close, so they never cause a commit of their own (and never
     /// slow down an issue or a revocation). In the multi-process mode another process sees a
-    /// use once it is written (its verify and its purge judge idle timeouts by the file): keep
-    /// idle timeouts well above this interval.
+    /// use once it is written (its verify judges idle timeouts by the file): keep idle timeouts
+    /// well above this interval. The purge waits this interval past a token's idle deadline
+    /// before it removes the token, so that a use on its way to the file (this process's or
+    /// another's, with the same interval) still keeps it.
     pub fn flush_interval(mut self, d: Duration) -> Self {
         self.flush_interval = d;
         self
@@ -313,6 +316,14 @@ impl Options {
     pub fn event_retention(mut self, n: usize) -> Self {
         self.event_retention = n;
         self
+    }
+
+    /// What the purge keeps past a record's own deadlines (see [`crate::storage::Keep`]).
+    pub(crate) fn keep(&self) -> Keep {
+        Keep {
+            retention: self.revoked_retention,
+            idle_grace: self.flush_interval,
+        }
     }
 
     pub(crate) fn validate(&self) -> Result<()> {

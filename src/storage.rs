@@ -11,7 +11,7 @@ use redb::{
     ReadOnlyTable, ReadTransaction, ReadableTable, ReadableTableMetadata, Table, WriteTransaction,
 };
 
-use crate::clock::Timestamp;
+use crate::clock::{earliest, Timestamp};
 use crate::error::{Error, Result};
 use crate::journal::{Log, T};
 
@@ -74,21 +74,38 @@ fn time_head(t: Timestamp) -> [u8; 8] {
     (t.as_unix_millis().max(0) as u64).to_be_bytes()
 }
 
-/// When the purge may remove a record: its deadline, or for a revoked token the end of the
-/// retention of its tombstone (which answers "revoked" that long, also past the token's own
-/// expiry: a host watching for revoked tokens presented again sees them as such). A token that
-/// was already past its deadline when it was revoked (a tenant's revocation reaches expired
-/// tokens not yet purged) keeps its deadline: it was no longer valid to revoke. A rotated-out
-/// generation stays for the same retention past its deadline (or its grace window, if that
-/// ends later): presented again, it is reuse, which revokes the thief's branch of the family;
-/// purged, it would only be unknown.
-pub(crate) fn purge_deadline(s: &Stored, retention: Duration) -> Option<Timestamp> {
+/// How long the purge keeps a token past what its record alone says: both from the store's
+/// options, for every rule that places or judges a row of the deadline index.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Keep {
+    /// [`crate::Options::revoked_retention`]: tombstones and rotated-out generations.
+    pub(crate) retention: Duration,
+    /// [`crate::Options::flush_interval`]: how far past its idle deadline a token stays. A use
+    /// may still be on its way to the file then: one that a verify recorded in memory an
+    /// instant before the deadline, or another process's, written within its flush interval.
+    /// Purged at the deadline itself, such a token would be gone although it was used in time.
+    pub(crate) idle_grace: Duration,
+}
+
+/// When the purge may remove a record: its deadline (an idle deadline [`Keep::idle_grace`]
+/// later), or for a revoked token the end of the retention of its tombstone (which answers
+/// "revoked" that long, also past the token's own expiry: a host watching for revoked tokens
+/// presented again sees them as such). A token that was already past that deadline when it was
+/// revoked (a tenant's revocation reaches expired tokens not yet purged) keeps its deadline: it
+/// was no longer valid to revoke. A rotated-out generation stays for the same retention past its
+/// deadline (or its grace window, if that ends later): presented again, it is reuse, which
+/// revokes the thief's branch of the family; purged, it would only be unknown.
+pub(crate) fn purge_deadline(s: &Stored, keep: Keep) -> Option<Timestamp> {
     let r = &s.record;
-    match (r.revoked, r.deadline(), r.successor) {
+    let own = earliest(
+        r.expires_at,
+        r.idle_deadline().map(|d| d.saturating_add(keep.idle_grace)),
+    );
+    match (r.revoked, own, r.successor) {
         (Some(rv), Some(own), _) if own <= rv.at => Some(own),
-        (Some(rv), _, _) => Some(rv.at.saturating_add(retention)),
+        (Some(rv), _, _) => Some(rv.at.saturating_add(keep.retention)),
         (None, Some(own), Some(sc)) if sc.how == Replacement::Rotated => {
-            Some(own.max(sc.grace_until).saturating_add(retention))
+            Some(own.max(sc.grace_until).saturating_add(keep.retention))
         }
         (None, own, _) => own,
     }
@@ -109,8 +126,8 @@ pub(crate) fn name_rows(s: &Stored) -> (Option<NameKey>, NameKey) {
 }
 
 /// The row of the deadline index that a record has, if any.
-pub(crate) fn deadline_key(s: &Stored, retention: Duration) -> Option<Key24> {
-    purge_deadline(s, retention).map(|d| key24(time_head(d), &s.record.id))
+pub(crate) fn deadline_key(s: &Stored, keep: Keep) -> Option<Key24> {
+    purge_deadline(s, keep).map(|d| key24(time_head(d), &s.record.id))
 }
 
 /// The index rows of a record. A revoked token keeps its subject and tenant rows until the purge
@@ -118,12 +135,12 @@ pub(crate) fn deadline_key(s: &Stored, retention: Duration) -> Option<Key24> {
 /// at most its deadline row, not two more rows in random leaves of the other indexes. Measured at
 /// 1,000,000 tokens, durable one at a time: revocations 5,800/s with the rows moved, 7,200/s with
 /// them kept; revocations of a subject's 10 tokens 1,900/s and 2,700/s.
-fn index_rows(s: &Stored, retention: Duration) -> IndexRows {
+fn index_rows(s: &Stored, keep: Keep) -> IndexRows {
     let (subject, tenant) = name_rows(s);
     IndexRows {
         subject,
         tenant: Some(tenant),
-        deadline: deadline_key(s, retention),
+        deadline: deadline_key(s, keep),
     }
 }
 
@@ -206,7 +223,7 @@ pub(crate) struct WriteTables<'t> {
     /// For the rare reads of `meta` (where the event sequence starts).
     tx: &'t WriteTransaction,
     sets: &'t ScopeSets,
-    retention: Duration,
+    keep: Keep,
     /// The rows this transaction changed, when a journal is kept.
     pub(crate) log: Option<Log>,
 }
@@ -215,7 +232,7 @@ impl<'t> WriteTables<'t> {
     pub(crate) fn open(
         tx: &'t WriteTransaction,
         sets: &'t ScopeSets,
-        retention: Duration,
+        keep: Keep,
         journaled: bool,
     ) -> Result<Self> {
         Ok(WriteTables {
@@ -230,7 +247,7 @@ impl<'t> WriteTables<'t> {
             scope_sets: tx.open_table(SCOPE_SETS)?,
             tx,
             sets,
-            retention,
+            keep,
             log: journaled.then(Log::default),
         })
     }
@@ -398,8 +415,8 @@ impl<'t> WriteTables<'t> {
         if let Some(log) = &mut self.log {
             log.insert(T::Tokens, &new.record.id.0, &bytes);
         }
-        let mut before = old.map(|o| index_rows(o, self.retention));
-        let after = index_rows(new, self.retention);
+        let mut before = old.map(|o| index_rows(o, self.keep));
+        let after = index_rows(new, self.keep);
         // A revocation that brings the purge deadline forward adds the tombstone's deadline row
         // (near the end of the index, where the other recent ones are) and leaves the token's old
         // row where it was (in a random leaf). The purge removes the tombstone at its own row,
@@ -466,7 +483,7 @@ impl<'t> WriteTables<'t> {
         let rows: Vec<[Option<Key24>; 3]> = olds
             .iter()
             .map(|s| {
-                let mut rows = IndexRows::keys(Some(index_rows(s, self.retention)));
+                let mut rows = IndexRows::keys(Some(index_rows(s, self.keep)));
                 if named_gone.binary_search(&s.record.id).is_ok() {
                     (rows[0], rows[1]) = (None, None);
                 }
@@ -503,7 +520,7 @@ impl<'t> WriteTables<'t> {
     pub(crate) fn delete(&mut self, old: &Stored) -> Result<()> {
         self.remove_token_row(&old.record.id)?;
         self.delete_child_rows(old)?;
-        self.move_index(Some(index_rows(old, self.retention)), None)
+        self.move_index(Some(index_rows(old, self.keep)), None)
     }
 
     fn remove_token_row(&mut self, id: &TokenId) -> Result<()> {
@@ -976,7 +993,7 @@ impl ReadTables {
     /// up to `now` point at and whose deadline has come (a revoked token's old row points at
     /// nothing once it is purged, at a tombstone kept for its retention, or at the token that
     /// another row names too).
-    pub(crate) fn count_due(&self, now: Timestamp, retention: Duration) -> Result<usize> {
+    pub(crate) fn count_due(&self, now: Timestamp, keep: Keep) -> Result<usize> {
         let mut ids: Vec<TokenId> = due_keys(&self.by_deadline, now, usize::MAX)?
             .iter()
             .map(id_of)
@@ -987,7 +1004,7 @@ impl ReadTables {
         for id in &ids {
             let due = self
                 .get(id)?
-                .is_some_and(|s| purge_deadline(&s, retention).is_some_and(|d| d <= now));
+                .is_some_and(|s| purge_deadline(&s, keep).is_some_and(|d| d <= now));
             n += usize::from(due);
         }
         Ok(n)

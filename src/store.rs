@@ -512,7 +512,7 @@ impl Store {
                     Some(p) => std::fs::metadata(p)?.len(),
                     None => 0,
                 },
-                due_for_purge: tables.count_due(now, inner.opts.revoked_retention)? as u64,
+                due_for_purge: tables.count_due(now, inner.opts.keep())? as u64,
                 ..Stats::default()
             };
             let mut after = None;

@@ -457,7 +457,7 @@ fn run_jobs(
     uses: &[(TokenId, Use)],
 ) -> Result<Ran> {
     let mut tx = Tx {
-        tables: WriteTables::open(wtx, &inner.sets, inner.opts.revoked_retention, journaled)?,
+        tables: WriteTables::open(wtx, &inner.sets, inner.opts.keep(), journaled)?,
         now: inner.opts.clock.now(),
         inner,
     };

@@ -2,10 +2,12 @@
 
 mod common;
 
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::*;
-use tessera::{IssueRequest, Rejection, Store};
+use tessera::{Concurrency, IssueRequest, ManualClock, Options, Rejection, Store, Timestamp};
 
 #[test]
 fn verify_rejects_an_expired_token_whether_or_not_it_was_purged() {
@@ -81,6 +83,101 @@ fn idle_tokens_are_purged_after_their_idle_deadline_not_before() {
     assert!(f.store.verify(t.token.as_str()).unwrap().is_valid());
     f.clock.advance(31 * MINUTE);
     assert_eq!(f.store.purge_expired().unwrap(), 1);
+}
+
+fn multi_process(clock: &ManualClock) -> Options {
+    Options::new()
+        .manual_clock(clock)
+        .concurrency(Concurrency::MultiProcess)
+        .flush_interval(MINUTE)
+}
+
+/// Run as a child process by `a_use_in_another_process_keeps_an_idle_token_from_the_purge`:
+/// verifies a token at the time it is given, keeps the use in memory until told to go on, then
+/// closes (which writes the use).
+#[test]
+fn child_process_using_a_token() {
+    let Ok(path) = std::env::var("TESSERA_TEST_USE") else {
+        return;
+    };
+    let mut stdin = std::io::stdin().lock();
+    let mut line = String::new();
+    stdin.read_line(&mut line).unwrap();
+    let (at, token) = line.trim().split_once(' ').unwrap();
+    let clock = ManualClock::new(Timestamp::from_unix_millis(at.parse().unwrap()));
+    let store = Store::open(&path, multi_process(&clock)).unwrap();
+    println!("valid {}", store.verify(token).unwrap().is_valid());
+    std::io::stdout().flush().unwrap();
+    line.clear();
+    stdin.read_line(&mut line).unwrap();
+    store.close().unwrap();
+}
+
+/// Another process verifies an idle-timeout token a second before its idle deadline; its use
+/// reaches the file within its flush interval. A purge in this process a second after the
+/// deadline must not remove the token meanwhile: the use keeps it valid.
+#[test]
+fn a_use_in_another_process_keeps_an_idle_token_from_the_purge() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("tokens.redb");
+    let clock = ManualClock::new(start());
+    let store = Store::open(&path, multi_process(&clock)).unwrap();
+    let t = store
+        .issue(
+            &IssueRequest::session("a")
+                .ttl(DAY)
+                .idle_timeout(30 * MINUTE),
+        )
+        .unwrap();
+    let mut child = Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "child_process_using_a_token",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env("TESSERA_TEST_USE", &path)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut to_child = child.stdin.take().unwrap();
+    let used_at = start().saturating_add(30 * MINUTE - Duration::from_secs(1));
+    writeln!(
+        to_child,
+        "{} {}",
+        used_at.as_unix_millis(),
+        t.token.as_str()
+    )
+    .unwrap();
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    // The test harness may print on the same line before the child's answer.
+    while !line.contains("valid") {
+        line.clear();
+        assert!(out.read_line(&mut line).unwrap() > 0, "child ended early");
+    }
+    assert!(line.trim_end().ends_with("valid true"), "{line}");
+
+    let purged_at = start().saturating_add(30 * MINUTE + Duration::from_secs(1));
+    clock.set(purged_at);
+    assert_eq!(store.purge_expired().unwrap(), 0);
+    writeln!(to_child).unwrap();
+    assert!(child.wait().unwrap().success());
+    let record = store.get(t.record.id).unwrap().expect("the token is kept");
+    assert_eq!(record.last_used_at, Some(used_at));
+    assert!(store.verify(t.token.as_str()).unwrap().is_valid());
+
+    // Unused from then on: purged a flush interval after its idle deadline, not before.
+    let idle_at = purged_at.saturating_add(30 * MINUTE);
+    clock.set(idle_at.saturating_add(Duration::from_secs(30)));
+    assert_eq!(
+        store.verify(t.token.as_str()).unwrap().rejection(),
+        Some(Rejection::Idle)
+    );
+    assert_eq!(store.purge_expired().unwrap(), 0);
+    clock.set(idle_at.saturating_add(MINUTE));
+    assert_eq!(store.purge_expired().unwrap(), 1);
 }
 
 #[test]
@@ -308,8 +405,9 @@ fn an_idle_token_with_a_use_not_yet_written_is_purged_with_all_its_rows() {
         .unwrap();
     f.clock.advance(20 * MINUTE);
     assert!(f.store.verify(t.token.as_str()).unwrap().is_valid());
-    // Idle 31 minutes after that use, which the purge finds in memory and writes first.
-    f.clock.advance(31 * MINUTE);
+    // Idle 31 minutes after that use, which the purge finds in memory and writes first, and a
+    // flush interval more (the purge's wait for uses on their way).
+    f.clock.advance(31 * MINUTE + HOUR);
     assert_eq!(f.store.purge_expired().unwrap(), 1);
     assert_eq!(f.store.purge_expired().unwrap(), 0);
     assert_eq!(

@@ -21,6 +21,8 @@ const TENANTS: [&str; 2] = ["acme", "globex"];
 const SCOPES: [&str; 2] = ["read", "write"];
 const RETENTION: Duration = Duration::from_secs(90 * 60);
 const GRACE: Duration = Duration::from_secs(5 * 60);
+/// The flush interval: the purge waits it past an idle deadline.
+const FLUSH: Duration = Duration::from_secs(2 * 60);
 
 #[derive(Debug, Clone)]
 struct Spec {
@@ -226,12 +228,15 @@ impl World {
 
     fn purge_deadline(&self, i: usize) -> Option<Timestamp> {
         let m = &self.tokens[i].1;
-        let idle = m.idle.map(|d| m.last_used.saturating_add(d));
+        let idle = m
+            .idle
+            .map(|d| m.last_used.saturating_add(d).saturating_add(FLUSH));
         let own = match (m.expires, idle) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         };
-        // A tombstone stays for its retention, also past the token's own deadline, unless
+        // An idle deadline counts a flush interval late (a use may be on its way). A tombstone
+        // stays for its retention, also past the token's own deadline, unless
         // that came before the revocation; a rotated-out generation stays for the retention
         // past its deadline or its grace window (so that presented again it is reuse).
         match (m.revoked_at, own, m.successor) {
@@ -390,7 +395,11 @@ fn model_of(s: &Spec, issued: &Issued, now: Timestamp, parent: Option<usize>) ->
 }
 
 fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
-    let options = |o: Options| o.revoked_retention(RETENTION).rotation_grace(GRACE);
+    let options = |o: Options| {
+        o.revoked_retention(RETENTION)
+            .rotation_grace(GRACE)
+            .flush_interval(FLUSH)
+    };
     let Fixture {
         store: first,
         clock,
