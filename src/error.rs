@@ -117,8 +117,25 @@ impl From<getrandom::Error> for Error {
     }
 }
 
+thread_local! {
+    /// Set when an input/output error of the storage engine was converted on this thread (see
+    /// [`take_engine_io`]).
+    static ENGINE_IO: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Whether an input/output error of the storage engine (a failed read, write or sync, or the
+/// refusal redb answers every later access with) was converted on this thread since the last
+/// call. redb latches such an error, reads included: [`crate::Store`] then opens the database
+/// again, also when the operation was a read that no write would follow.
+pub(crate) fn take_engine_io() -> bool {
+    ENGINE_IO.with(|f| f.replace(false))
+}
+
 impl From<redb::Error> for Error {
     fn from(e: redb::Error) -> Self {
+        if matches!(e, redb::Error::Io(_) | redb::Error::PreviousIo) {
+            ENGINE_IO.with(|f| f.set(true));
+        }
         match e {
             redb::Error::Io(io) => Error::from(io),
             redb::Error::Corrupted(m) => Error::Corrupt(m),
@@ -126,7 +143,7 @@ impl From<redb::Error> for Error {
                 Error::Locked(e.to_string())
             }
             redb::Error::PreviousIo => Error::Io(
-                "an earlier input/output error left this store's database unusable for writes: writes open it again once the storage answers (at most once a second); durable changes are safe on disk".into(),
+                "an earlier input/output error left this store's database unusable: the next operations open it again once the storage answers (at most once a second); durable changes are safe on disk".into(),
             ),
             redb::Error::UpgradeRequired(v) => Error::NotAStore(format!(
 

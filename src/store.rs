@@ -257,13 +257,26 @@ impl Store {
     /// that left it to be opened again, see `write`). A panic inside the storage engine (which
     /// a damaged file can cause) comes back as [`Error::Corrupt`] rather than unwinding into the
     /// host; nothing is lost by it, since a write either commits or does not.
+    ///
+    /// An operation that met an input/output error of the storage engine opens the database
+    /// again before it returns (once the storage answers, at most once a second): redb latches
+    /// a failed read as it does a failed write, and refuses every later access that misses its
+    /// cache, so verifies would fail until some write happened to open it again.
     pub(crate) fn call<R>(&self, op: impl FnOnce(&Inner) -> Result<R>) -> Result<R> {
         let inner = self.inner()?;
-        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        crate::error::take_engine_io();
+        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             inner.usable()?;
             op(inner)
         }))
-        .unwrap_or_else(|panic| Err(engine_panic(panic)))
+        .unwrap_or_else(|panic| Err(engine_panic(panic)));
+        if result.is_err() && crate::error::take_engine_io() {
+            // The operation's own error is what the caller sees; a failed attempt to open the
+            // database again leaves the store to try again on the next operation (`lost`).
+            let _ =
+                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| inner.after_engine_io()));
+        }
+        result
     }
 
     fn inner(&self) -> Result<&Inner> {

@@ -517,6 +517,13 @@ impl Inner {
         }
     }
 
+    /// After an operation met an input/output error of the storage engine: opens the database
+    /// again (see [`Inner::open_write`]; at most once a second, once the storage answers), so
+    /// that reads go on too without waiting for a write to do it.
+    pub(crate) fn after_engine_io(&self) -> Result<()> {
+        self.reopen_locked(&mut self.pending.lock())
+    }
+
     /// Fails unless the database is open: after a failed attempt to open it again (see
     /// [`Inner::open_write`]), tries again first.
     pub(crate) fn usable(&self) -> Result<()> {

@@ -18,7 +18,7 @@ use std::time::Duration;
 use reliability::sim::{Fault, SimBackend, EIO, ENOSPC};
 use reliability::workload::{self, Action, Checked, Run};
 use reliability::{scale, seed, Rng};
-use tessera::{Clock, Error, IssueRequest, ManualClock, Options, Store};
+use tessera::{Clock, Error, IssueDurability, IssueRequest, ManualClock, Options, Store};
 
 fn options(clock: &ManualClock) -> Options {
     Options::new()
@@ -511,6 +511,59 @@ fn a_transient_io_error_does_not_stop_revocations_for_good() {
     assert_eq!(backend.injected(), 1);
     // The disk works again.
     assert_eq!(store.revoke(&t.token), Ok(1));
+}
+
+/// A failed read latches redb's I/O error as a failed write does: every later read that misses
+/// the cache was refused ("Previous I/O error"), so with no write to open the database again,
+/// verifies failed until the process restarted. Now the operation that met the error opens it
+/// again once the storage answers.
+#[test]
+fn a_transient_read_error_does_not_stop_verifies_for_good() {
+    let backend = SimBackend::new();
+    let clock = ManualClock::new(workload::start());
+    // A 1 MiB cache, a tokens tree several times larger: verifies read the backend.
+    let opts = options(&clock)
+        .cache_size(1 << 20)
+        .durability(IssueDurability::Eventual);
+    let store = Store::with_backend(backend.clone(), opts).unwrap();
+    let tokens: Vec<_> = (0..15_000)
+        .map(|i| {
+            store
+                .issue(&IssueRequest::session(format!("user-{i}")).metadata(vec![b'm'; 100]))
+                .unwrap()
+        })
+        .collect();
+    // A revocation commits durably, and with it every issue before it (a store on a backend
+    // keeps no journal: what was not durable would go with the database when it is opened
+    // again, as documented for `Store::with_backend`).
+    let extra = store.issue(&IssueRequest::session("extra")).unwrap();
+    assert_eq!(store.revoke(extra.record.id), Ok(1));
+    let reads_before = backend.calls();
+    backend.set_fault(Some(Fault {
+        at: backend.calls() + 1,
+        errno: EIO,
+        sticky: false,
+    }));
+    let failed = tokens
+        .iter()
+        .find_map(|t| match store.verify(t.token.as_str()) {
+            Ok(outcome) => {
+                assert!(outcome.is_valid());
+                None
+            }
+            Err(e) => Some(e),
+        })
+        .expect("a verify met the fault");
+    assert!(matches!(failed, Error::Io(_)), "{failed:?}");
+    assert_eq!(backend.injected(), 1);
+    // The disk works again: every token verifies, with no write in between.
+    for t in &tokens {
+        assert!(store.verify(t.token.as_str()).unwrap().is_valid());
+    }
+    assert!(
+        backend.calls() > reads_before + 1,
+        "the verifies read the backend"
+    );
 }
 
 /// Regression test: when a write job failed (here: the file cannot grow on a full disk) and
