@@ -17,7 +17,7 @@ is not an error for :meth:`Store.verify`, which returns an :class:`Outcome`.
 
 from __future__ import annotations
 
-from . import _native
+from . import _convert, _native
 from ._convert import NEVER, Duration, Instant
 from .clock import Clock
 from .credentials import Credential, Scheme, parse_authorization, parse_header
@@ -106,8 +106,12 @@ def abi_version() -> int:
 
 
 def status_name(status: int) -> str:
-    """The stable lower-case name of a status number (``"unrecognized_status"`` if none)."""
-    return _native.status_name(status)
+    """The stable lower-case name of a status number (``"unrecognized_status"`` if none).
+
+    A number outside the C type ``tessera_status`` (an ``int32_t``) raises
+    :class:`InvalidArgument` instead of being wrapped (``2**32 + 6`` is not 6, ``"revoked"``).
+    """
+    return _native.status_name(_convert.i32(status, "status"))
 
 
 __version__ = "0.1.0"

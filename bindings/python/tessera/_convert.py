@@ -17,6 +17,7 @@ DATETIME_MAX_MS = (datetime.max.replace(tzinfo=timezone.utc) - EPOCH) // _MS
 #: The ranges of the C ABI's integer types. ctypes would silently wrap a Python int outside
 #: them (``c_size_t(-1)`` is ``SIZE_MAX``, an ``int64_t`` of ``2**64 - 5`` is -5), so every
 #: integer argument is checked against its type first.
+INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 UINT32_MAX = 2**32 - 1
 UINT64_MAX = 2**64 - 1
@@ -84,6 +85,11 @@ def u64(value: int, what: str) -> int:
 def u32(value: int, what: str) -> int:
     """An enum number (``uint32_t``): 0 to 2**32 - 1 (the library judges which are valid)."""
     return integer(value, what, 0, UINT32_MAX, "uint32_t")
+
+
+def i32(value: int, what: str) -> int:
+    """An ``int32_t`` argument (a ``tessera_status``): -2**31 to 2**31 - 1."""
+    return integer(value, what, INT32_MIN, INT32_MAX, "int32_t")
 
 
 def duration_ms(value: Union[Duration, _Never], what: str) -> int:

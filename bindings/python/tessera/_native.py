@@ -32,7 +32,7 @@ from ctypes import (
     c_void_p,
 )
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 #: The ABI version this binding was written for (``TESSERA_ABI_VERSION`` in the header).
 ABI_VERSION = 1
@@ -424,8 +424,9 @@ def buf(data: bytes) -> Tuple[Any, int]:
     return (c_char * n).from_buffer_copy(data), n
 
 
-def bytes_buf(data: bytes) -> Tuple[Any, int]:
-    """As :func:`buf`, for ``const uint8_t *`` inputs."""
+def bytes_buf(data: Union[bytes, bytearray]) -> Tuple[Any, int]:
+    """As :func:`buf`, for ``const uint8_t *`` inputs: the ctypes copy is the only one made (a
+    bytearray is copied as it is, not through an immutable ``bytes`` first)."""
     n = len(data)
     if n == 0:
         return (c_uint8 * 1)(), 0

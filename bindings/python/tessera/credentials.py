@@ -6,7 +6,7 @@ from __future__ import annotations
 import ctypes
 import enum
 from dataclasses import dataclass, field
-from typing import Union
+from typing import Optional, Union
 
 from . import _native
 from ._convert import text
@@ -35,15 +35,22 @@ def _found(value: bytes, scheme: ctypes.c_uint32, off: ctypes.c_size_t, n: ctype
     return Credential(Scheme(scheme.value), token)
 
 
-def parse_header(name: Union[str, bytes], value: Union[str, bytes]) -> Credential:
+def _value(value: Optional[Union[str, bytes]]) -> bytes:
+    """The bytes of a header value; a missing header (``None``) is the empty value."""
+    return b"" if value is None else text(value, "value")
+
+
+def parse_header(name: Union[str, bytes], value: Optional[Union[str, bytes]]) -> Credential:
     """The credential in one request header named ``name`` (case-insensitive): Authorization
     (``Token token=...``, quoted or not, ``token ...``, ``Bearer ...``, ``ApiKey ...``) or a
     bare header (``Auth-Token``, ``X-Access-Token``, ``X-Auth-Token``, ``X-Api-Key``).
 
-    Raises a :class:`tessera.CredentialError` subclass when there is none: answer 401.
+    Raises a :class:`tessera.CredentialError` subclass when there is none: answer 401. A
+    missing header (``None``, as ``environ.get("HTTP_AUTHORIZATION")`` gives it) is the empty
+    value ``""``: :class:`tessera.CredentialEmpty`, not a ``TypeError``.
     """
     n = text(name, "name")
-    v = text(value, "value")
+    v = _value(value)
     nb, nl = _native.buf(n)
     vb, vl = _native.buf(v)
     scheme, off, ln = ctypes.c_uint32(), ctypes.c_size_t(), ctypes.c_size_t()
@@ -55,9 +62,10 @@ def parse_header(name: Union[str, bytes], value: Union[str, bytes]) -> Credentia
     return _found(v, scheme, off, ln)
 
 
-def parse_authorization(value: Union[str, bytes]) -> Credential:
-    """The credential in the value of an ``Authorization`` header (as :func:`parse_header`)."""
-    v = text(value, "value")
+def parse_authorization(value: Optional[Union[str, bytes]]) -> Credential:
+    """The credential in the value of an ``Authorization`` header (as :func:`parse_header`;
+    ``None``, no header, is :class:`tessera.CredentialEmpty`)."""
+    v = _value(value)
     vb, vl = _native.buf(v)
     scheme, off, ln = ctypes.c_uint32(), ctypes.c_size_t(), ctypes.c_size_t()
     check(

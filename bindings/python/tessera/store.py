@@ -161,7 +161,7 @@ class Store:
         concurrency: Optional[Concurrency] = None,
         session_prefix: Optional[str] = None,
         api_key_prefix: Optional[str] = None,
-        pepper: Optional[bytes] = None,
+        pepper: Optional[Union[bytes, bytearray]] = None,
         clock: Optional[Clock] = None,
         session_ttl: OptDuration = None,
         session_idle_timeout: OptDuration = None,
@@ -198,7 +198,9 @@ class Store:
             if pepper is not None:
                 if not isinstance(pepper, (bytes, bytearray)):
                     raise TypeError("pepper must be bytes")
-                pp, pl = _native.bytes_buf(bytes(pepper))
+                # Copied straight into memory of our own, wiped once the library has its copy:
+                # bytes(pepper) would leave another copy in the heap that cannot be wiped.
+                pp, pl = _native.bytes_buf(pepper)
                 try:
                     check(lib.tessera_options_set_pepper(opts, pp, pl))
                 finally:

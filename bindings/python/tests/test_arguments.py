@@ -86,6 +86,16 @@ def test_enum_numbers_out_of_range_are_refused_not_wrapped() -> None:
     refused(lambda: tessera.Store.in_memory(subject_caps=caps), "policy")
 
 
+def test_a_status_number_out_of_int32_is_refused_not_wrapped() -> None:
+    # 2**32 + 6 would wrap to 6 (revoked) in the int32_t the library reads.
+    for value in (2**32 + 6, -(2**32) + 6, 2**31, -(2**31) - 1, U64):
+        refused(lambda: tessera.status_name(value), "status")
+    # In range, a number that is no status has no name; the extremes still reach the library.
+    assert tessera.status_name(6) == "revoked"
+    for value in (2**31 - 1, -(2**31), -1):
+        assert tessera.status_name(value) == "unrecognized_status"
+
+
 @pytest.mark.parametrize(
     "option",
     ["session_ttl", "session_idle_timeout", "session_max_lifetime", "api_key_ttl",

@@ -91,6 +91,32 @@ def test_a_copied_file_without_its_pepper_verifies_nothing(tmp_path: Path) -> No
         assert store.verify(t.token).valid
 
 
+class UncopiablePepper(bytearray):
+    """A pepper a host keeps in a bytearray to wipe it, and that refuses to be turned into an
+    immutable ``bytes``: such a copy could never be wiped."""
+
+    def __bytes__(self) -> bytes:
+        raise AssertionError("the pepper was copied into a bytes object, which cannot be wiped")
+
+
+def test_a_bytearray_pepper_is_handed_over_without_a_copy_that_cannot_be_wiped(path: Path) -> None:
+    # The wiping of the binding's own (ctypes) copy is not observable from here; what is: the
+    # pepper goes to the library without passing through bytes(), and the host's copy is its own.
+    text = b"the host's pepper, 16+ bytes"
+    pepper = UncopiablePepper(text)
+    with tessera.Store(path, pepper=pepper) as store:
+        t = store.issue_session("alice")
+    assert pepper == text
+    with tessera.Store(path, pepper=text) as store:  # the same pepper, as bytes
+        assert store.verify(t.token).valid
+    plain = bytearray(text)
+    with tessera.Store(path, pepper=plain) as store:
+        plain[:] = bytes(len(plain))  # the host wipes its copy: the store keeps the library's
+        assert store.verify(t.token).valid
+    with pytest.raises(tessera.PepperMismatch):
+        tessera.Store(path, pepper=plain)
+
+
 def test_a_failing_request_does_not_spoil_the_others_in_its_batch(file_store: tessera.Store) -> None:
     def issue(i: int) -> str:
         try:

@@ -213,6 +213,21 @@ def test_credentials_are_found_in_every_seed_header_form() -> None:
         tessera.parse_header("Cookie", "x")
 
 
+def test_a_missing_header_is_an_empty_credential_not_a_type_error() -> None:
+    # An anonymous request: the app passes environ.get(...) straight in, and must get the 401
+    # of an empty header (CredentialEmpty), not a TypeError (a 500).
+    environ: dict = {"HTTP_X_FORWARDED_FOR": "10.0.0.1"}
+    with pytest.raises(tessera.CredentialEmpty):
+        tessera.parse_authorization(environ.get("HTTP_AUTHORIZATION"))
+    for name in ("Authorization", "Auth-Token", "X-Api-Key"):
+        with pytest.raises(tessera.CredentialEmpty):
+            tessera.parse_header(name, environ.get("HTTP_" + name.upper().replace("-", "_")))
+        with pytest.raises(tessera.CredentialEmpty):
+            tessera.parse_header(name, "")
+    with pytest.raises(TypeError):  # a value that is there must still be text
+        tessera.parse_authorization(42)  # type: ignore[arg-type]
+
+
 def test_versions_are_reported() -> None:
     assert tessera.version().count(".") == 2
     assert tessera.abi_version() == tessera.ABI_VERSION

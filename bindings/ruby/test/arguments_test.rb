@@ -101,6 +101,25 @@ class ArgumentsTest < StoreTest
     end
   end
 
+  def test_a_negative_duration_is_refused_even_below_a_millisecond
+    # -0.0004 s rounds to 0 ms: it must be refused as negative, not taken as "no grace".
+    tiny = [-0.0004, Rational(-1, 10_000), -1]
+    Tessera::Store::OPTION_DURATIONS.each_key do |option|
+      tiny.each { |seconds| refused(option.to_s) { Tessera::Store.in_memory(option => seconds) } }
+    end
+    t = @store.issue_session("alice", ttl: HOUR)
+    k = @store.issue_api_key("acme")
+    tiny.each do |seconds|
+      refused("ttl") { @store.issue_session("alice", ttl: seconds) }
+      refused("extend_by") { @store.renew(t.token, extend_by: seconds) }
+      refused("grace") { @store.roll(k.token, grace: seconds) }
+      refused("seconds") { @clock.advance(seconds) }
+    end
+    assert_equal [t.id], @store.list_subject("alice").map(&:id)
+    assert @store.verify(k.token).valid?, "a refused roll must not replace the key"
+    assert_equal T0, @clock.now
+  end
+
   def test_the_audit_feed_refuses_a_cursor_or_limit_out_of_range
     @store.issue_session("alice")
     refused("since") { @store.events(since: -1) }

@@ -194,6 +194,58 @@ class RackMiddlewareTest < StoreTest
     end
   end
 
+  def test_static_scopes_and_tenant_that_are_not_text_are_refused_when_the_middleware_is_built
+    app = ->(_env) { [200, {}, []] }
+    store = @store
+    # Each would have been a TypeError (a 500) on every request, or worse: false, "no scope".
+    { { scopes: "reports:read" } => /scopes: an Array of Strings of UTF-8 text, nil or a callable/,
+      { scopes: ["reports:read", 1] } => /scopes: an Array/,
+      { scopes: ["\xFF".b] } => /scopes: an Array/,
+      { scopes: false } => /scopes: an Array/,
+      { tenant: 42 } => /tenant: a String of UTF-8 text, nil or a callable/,
+      { tenant: ["acme"] } => /tenant: a String/,
+      { tenant: false } => /tenant: a String/,
+      { tenant: "\xFF".b } => /tenant: a String/ }.each do |options, message|
+      error = assert_raises(ArgumentError, options.inspect) do
+        Tessera::Rack::Authenticate.new(app, store: store, **options)
+      end
+      assert_match message, error.message
+    end
+  end
+
+  def test_static_scopes_and_tenant_given_as_symbols_or_in_another_encoding_still_apply
+    middleware_options.merge!(tenant: "caf\xE9".b.force_encoding(Encoding::ISO_8859_1), scopes: [:"reports:read"])
+    key = @store.issue_api_key("café", scopes: ["reports:read"])
+    other = @store.issue_api_key("acme", scopes: ["reports:read"])
+    get "/", {}, "HTTP_AUTHORIZATION" => "ApiKey #{key.token}"
+    assert_equal 200, last_response.status
+    get "/", {}, "HTTP_AUTHORIZATION" => "ApiKey #{other.token}"
+    assert_forbidden
+    assert_equal :tenant_mismatch, last_request.env["tessera.rejection"]
+  end
+
+  def test_a_requirement_is_judged_as_the_store_reads_its_encoding
+    # What a callable gives is read as Store#verify reads it: transcoded from its encoding,
+    # bytes as UTF-8 only when tagged BINARY. Text the store cannot read is a 401, never an
+    # exception (a US-ASCII String with bytes above 127 is not valid US-ASCII, whatever bytes).
+    cafe = "caf\xC3\xA9".b
+    ascii = cafe.dup.force_encoding(Encoding::US_ASCII)
+    tenants = { "/latin1" => "caf\xE9".b.force_encoding(Encoding::ISO_8859_1), "/binary" => cafe, "/ascii" => ascii }
+    middleware_options.merge!(tenant: ->(env) { tenants.fetch(env["PATH_INFO"], cafe) },
+                              scopes: ->(env) { env["PATH_INFO"] == "/ascii-scope" ? [ascii] : [cafe] })
+    key = @store.issue_api_key("café", scopes: ["café"])
+    %w[/latin1 /binary /binary-scope].each do |path|
+      get path, {}, "HTTP_AUTHORIZATION" => "ApiKey #{key.token}"
+      assert_equal 200, last_response.status, path
+    end
+    get "/ascii", {}, "HTTP_AUTHORIZATION" => "ApiKey #{key.token}"
+    assert_unauthorized
+    assert_equal :tenant_mismatch, last_request.env["tessera.rejection"]
+    get "/ascii-scope", {}, "HTTP_AUTHORIZATION" => "ApiKey #{key.token}"
+    assert_unauthorized
+    assert_equal :scope_denied, last_request.env["tessera.rejection"]
+  end
+
   def test_the_credential_goes_to_the_app_with_the_record
     t = @store.issue_session("alice")
     get "/", {}, "HTTP_AUTHORIZATION" => "Api-Key #{t.token}"

@@ -39,8 +39,11 @@ module Tessera
     #              Unicorn) every worker opens its own handle after the fork, as it must.
     # tenant::     a tenant the token must belong to, or a callable(env) giving it. A callable
     #              that gives nil (it found no tenant in the request) refuses the request.
-    # scopes::     scopes the token must grant, or a callable(env) giving them. A callable that
-    #              gives nil refuses the request (give [] to require no scope).
+    # scopes::     scopes the token must grant (an Array), or a callable(env) giving them. A
+    #              callable that gives nil refuses the request (give [] to require no scope).
+    #              Text is read as Store#verify reads it (transcoded from its encoding; BINARY
+    #              as UTF-8): a callable's text that cannot be read refuses the request, a static
+    #              tenant or scopes that are not text raise ArgumentError here.
     # headers::    the header names read (default: all of the above); the others are not looked
     #              at, as if absent.
     # schemes::    the Authorization schemes accepted, of :token, :bearer, :api_key (default: all);
@@ -91,8 +94,8 @@ module Tessera
                      forbidden_body: DEFAULT_FORBIDDEN_BODY, realm: "api")
         @app = app
         @store = store
-        @tenant = tenant
-        @scopes = scopes
+        @tenant = tenant_option(tenant)
+        @scopes = scopes_option(scopes)
         @headers = read_headers(headers)
         @schemes = accepted_schemes(schemes)
         @env_key = env_key
@@ -125,13 +128,13 @@ module Tessera
 
         # A requirement the request could not name (nil, false, anything but text, text that
         # is not UTF-8: it may come from a header) is not "no requirement". The token is not
-        # verified then, so the answer is a 401, whatever the token.
-        tenant = value(@tenant, env)
-        return unauthorized(env, :tenant_mismatch) if @tenant.respond_to?(:call) && !text?(tenant)
-        scopes = value(@scopes, env)
-        if @scopes.respond_to?(:call) && !(scopes.is_a?(Array) && scopes.all? { |s| text?(s) })
-          return unauthorized(env, :scope_denied)
-        end
+        # verified then, so the answer is a 401, whatever the token. (Static ones were checked
+        # and converted in #initialize.)
+        tenant = @tenant.respond_to?(:call) ? utf8(@tenant.call(env)) : @tenant
+        return unauthorized(env, :tenant_mismatch) if tenant.nil? && @tenant.respond_to?(:call)
+
+        scopes = @scopes.respond_to?(:call) ? utf8_list(@scopes.call(env)) : @scopes
+        return unauthorized(env, :scope_denied) if scopes.nil? && @scopes.respond_to?(:call)
 
         outcome = store.verify(cred.token, tenant: tenant, scopes: scopes || [])
         # The library judges the tenant and the scopes only for a token that is otherwise valid.
@@ -182,6 +185,29 @@ module Tessera
         schemes.freeze
       end
 
+      # A static tenant (text, or nil for any tenant) as UTF-8, or a callable: refused here
+      # rather than by every request.
+      def tenant_option(tenant)
+        return tenant if tenant.nil? || tenant.respond_to?(:call)
+
+        text = utf8(tenant)
+        return text unless text.nil?
+
+        raise ArgumentError, "tenant: a String of UTF-8 text, nil or a callable(env), not #{tenant.inspect}"
+      end
+
+      # Static scopes (an Array of text, or nil for none) as UTF-8, or a callable: refused here
+      # rather than by every request.
+      def scopes_option(scopes)
+        return scopes if scopes.nil? || scopes.respond_to?(:call)
+
+        list = utf8_list(scopes)
+        return list unless list.nil?
+
+        raise ArgumentError, "scopes: an Array of Strings of UTF-8 text, nil or a callable(env), " \
+                             "not #{scopes.inspect}"
+      end
+
       def body_option(body, what)
         return body if body.respond_to?(:call) || body.is_a?(String) || body.is_a?(Hash) || body.is_a?(Array)
 
@@ -204,14 +230,31 @@ module Tessera
         nil
       end
 
-      def value(option, env)
-        option.respond_to?(:call) ? option.call(env) : option
+      # The UTF-8 text the store will be given for a String (or Symbol), converted as
+      # Store#verify converts it: bytes tagged BINARY as they are, any other encoding
+      # transcoded from it. nil when there is none: not text, bytes that are not UTF-8, or
+      # characters that do not convert (a US-ASCII String with bytes above 127). What is judged
+      # here is what is passed on, so the store never raises for it.
+      def utf8(value)
+        value = value.to_s if value.is_a?(Symbol)
+        return nil unless value.is_a?(String)
+
+        s = if value.encoding == Encoding::BINARY
+              value.dup.force_encoding(Encoding::UTF_8)
+            else
+              value.encode(Encoding::UTF_8)
+            end
+        s.valid_encoding? ? s.freeze : nil
+      rescue EncodingError
+        nil
       end
 
-      # A String (or Symbol) that reads as UTF-8.
-      def text?(value)
-        value = value.to_s if value.is_a?(Symbol)
-        value.is_a?(String) && value.dup.force_encoding(Encoding::UTF_8).valid_encoding?
+      # An Array of texts as UTF-8 (see #utf8), or nil when it is no Array or one is not text.
+      def utf8_list(values)
+        return nil unless values.is_a?(Array)
+
+        list = values.map { |v| utf8(v) }
+        list.all? ? list.freeze : nil
       end
 
       # Whether the client presented its token as Bearer, in an Authorization header read here

@@ -7,15 +7,14 @@ module Tessera
     module_function
 
     # Milliseconds (an int64_t) for a duration in seconds; :never is TESSERA_DURATION_NONE (-1).
+    # A negative duration is refused before it is rounded: -0.0004 s is not 0 ms.
     def duration_ms(value, what)
       return Native::DURATION_NONE if value == :never
       raise TypeError, "#{what} must be seconds (Numeric) or :never, not #{value.inspect}" unless value.is_a?(Numeric)
       raise InvalidArgument, "#{what} is #{value} seconds: not a finite number" unless finite?(value)
+      raise InvalidArgument, "#{what} is negative (use :never for none)" if value.negative?
 
-      ms = (value * 1000).round
-      raise InvalidArgument, "#{what} is negative (use :never for none)" if ms.negative?
-
-      Native.int64(ms, what)
+      Native.int64((value * 1000).round, what)
     end
 
     # Unix milliseconds (an int64_t) of a Time (or an Integer of milliseconds).
