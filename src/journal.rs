@@ -186,6 +186,10 @@ struct State {
     seq: u64,
     /// Whether records were written without a sync since the last one.
     unsynced: bool,
+    /// Bytes of records that the last successful sync covered: what a power loss keeps (the
+    /// tests' model of one).
+    #[cfg(test)]
+    synced: u64,
 }
 
 /// The journal file of the store at `store`.
@@ -227,6 +231,8 @@ impl Journal {
                 allocated: PREALLOCATE,
                 seq,
                 unsynced: false,
+                #[cfg(test)]
+                synced: 0,
             }),
             #[cfg(test)]
             faults: Mutex::new(Vec::new()),
@@ -314,23 +320,20 @@ impl Journal {
                 .map_err(|e| io(&self.path, e))?;
             st.allocated = grown;
         }
-        let written = self
-            .fault(Op::Write)
-            .and_then(|()| st.file.write_all(&rec))
-            .and_then(|()| {
-                if durable {
-                    self.fault(Op::Sync).and_then(|()| st.file.sync_data())
-                } else {
-                    Ok(())
-                }
-            });
+        let mut written = self.fault(Op::Write).and_then(|()| st.file.write_all(&rec));
+        if durable && written.is_ok() {
+            written = self.sync(&mut st, end);
+        }
         if let Err(e) = written {
             // The batch is refused: cut off what reached the file of its record (a complete one
             // would be replayed after a crash), best effort, and write the next one where it was.
+            // The cut is synced too: after a failed sync the record's blocks may still reach
+            // the disk, and a power loss would then keep the refused batch for replay.
             let (len, allocated) = (st.len, st.allocated);
             let _ = st.file.set_len(len);
             let _ = st.file.set_len(allocated);
             let _ = st.file.seek(SeekFrom::Start(len));
+            let _ = self.sync(&mut st, len);
             return Err(io(&self.path, e));
         }
         st.len = end;
@@ -345,9 +348,8 @@ impl Journal {
     pub(crate) fn sync_pending(&self) -> Result<()> {
         let mut st = self.state.lock();
         if st.unsynced {
-            self.fault(Op::Sync)
-                .and_then(|()| st.file.sync_data())
-                .map_err(|e| io(&self.path, e))?;
+            let len = st.len;
+            self.sync(&mut st, len).map_err(|e| io(&self.path, e))?;
             st.unsynced = false;
         }
         Ok(())
@@ -383,10 +385,22 @@ impl Journal {
             .and_then(|()| st.file.set_len(allocate))
             .map_err(|e| io(&self.path, e))?;
         st.allocated = allocate;
-        self.fault(Op::Sync)
-            .and_then(|()| st.file.sync_data())
-            .map_err(|e| io(&self.path, e))?;
+        self.sync(&mut st, 0).map_err(|e| io(&self.path, e))?;
         st.unsynced = false;
+        Ok(())
+    }
+
+    /// Syncs the journal file, whose records end at `len` (tests keep that length as what a
+    /// power loss would leave).
+    fn sync(&self, st: &mut State, len: u64) -> std::io::Result<()> {
+        self.fault(Op::Sync)?;
+        st.file.sync_data()?;
+        #[cfg(test)]
+        {
+            st.synced = len;
+        }
+        #[cfg(not(test))]
+        let _ = len;
         Ok(())
     }
 
@@ -636,14 +650,35 @@ mod tests {
         inner.journal.as_ref().unwrap().faults.lock().len()
     }
 
-    /// The store that a process killed now would leave (its file and journal, copied while
-    /// open), opened; `store` is closed.
+    /// The store that a power loss now would leave, opened; `store` is closed.
     fn after_crash(store: Store, path: &Path) -> Store {
-        let image = path.with_file_name("crashed.redb");
-        std::fs::copy(path, &image).unwrap();
-        std::fs::copy(path_of(path), path_of(&image)).unwrap();
+        let image = power_loss_image(&store, path, "crashed.redb");
         drop(store);
         Store::open(&image, Options::new()).unwrap()
+    }
+
+    /// Copies the files that a power loss now would leave, under `name`. The journal keeps only
+    /// the records the last successful sync covered (a process killed now would leave the
+    /// others too: they are in the page cache). The store file is copied as it is: the open
+    /// transaction's pages are not in its last commit, which is durable.
+    fn power_loss_image(store: &Store, path: &Path, name: &str) -> PathBuf {
+        let image = path.with_file_name(name);
+        std::fs::copy(path, &image).unwrap();
+        std::fs::copy(path_of(path), path_of(&image)).unwrap();
+        let st = store
+            .checked()
+            .unwrap()
+            .journal
+            .as_ref()
+            .unwrap()
+            .state
+            .lock();
+        let kept = OpenOptions::new()
+            .write(true)
+            .open(path_of(&image))
+            .unwrap();
+        kept.set_len(st.synced.min(st.len)).unwrap();
+        image
     }
 
     /// A revocation whose journal record cannot be written or synced is made durable by a redb
@@ -659,6 +694,15 @@ mod tests {
             fail(&store, op, 0);
             assert_eq!(store.revoke(&t.token), Ok(1), "{op:?}");
             assert_eq!(faults_left(&store), 0, "{op:?}: the fault was met");
+            // Durable as it returned, before any later write could sync it along.
+            let image = power_loss_image(&store, &path, "at-once.redb");
+            let at_once = Store::open(&image, Options::new()).unwrap();
+            assert_eq!(
+                at_once.verify(t.token.as_str()).unwrap().rejection(),
+                Some(Rejection::Revoked),
+                "{op:?}"
+            );
+            drop(at_once);
             let after = store.issue(&IssueRequest::session("c")).unwrap();
             let crashed = after_crash(store, &path);
             assert_eq!(

@@ -351,10 +351,16 @@ impl Inner {
                     .record(pending.logs.last().expect("just pushed"))?;
                 // From here on the batch is durable (in the journal) and succeeded, whatever the
                 // checkpoint does: one that fails leaves the logs held, for the next batch to
-                // apply again in a fresh transaction, and the journal as it is.
+                // apply again in a fresh transaction, and the journal as it is. So does one
+                // that panics inside the storage engine: caught here, not by the batch's guard,
+                // which would report a failure for changes that replay brings back.
                 if !due {
                     pending.wtx = Some(wtx);
-                } else if self.commit_open(wtx, seq, &mut pending).is_ok() {
+                } else if catch_unwind(AssertUnwindSafe(|| {
+                    self.commit_open(wtx, seq, &mut pending)
+                }))
+                .is_ok_and(|committed| committed.is_ok())
+                {
                     let _ = journal.truncate();
                 }
             }
