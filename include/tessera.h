@@ -1614,8 +1614,9 @@ tessera_status tessera_rotate(const struct tessera_store *store,
 
 /**
  * Rolls an API key (presented by its text): issues a new key with the same tenant, subject,
- * scopes and label, handed over as `tessera_issue` does; the old key keeps working for
- * `grace_ms` milliseconds, then expires.
+ * scopes and label, handed over as `tessera_issue` does, whose lifetime starts now (the old
+ * key's time to live and maximum lifetime, counted from the roll); the old key keeps working
+ * for `grace_ms` milliseconds, then expires.
  *
  * Statuses: the rejection statuses of `tessera_verify`; `TESSERA_INVALID_ARGUMENT` (a negative
  * grace, a token that is not an API key, a limited-use key); `TESSERA_BUFFER_TOO_SMALL`, `TESSERA_NULL_ARGUMENT`,

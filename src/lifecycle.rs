@@ -6,8 +6,11 @@
 //! token's id and secret with the store's secret key (keyed BLAKE3). A client that retries a
 //! rotation inside the grace window presents the old secret again, so the store derives the very
 //! same successor and returns its text, while storing no plaintext secret. Without the store's
-//! key, a stolen old token does not reveal its successor. Concurrent rotations of one token are
-//! serialised by the write transaction: exactly one successor exists.
+//! key, nobody computes a successor from a stolen old token offline; presented to `rotate`
+//! inside the grace window it does get the successor's text (that is the retry), and the
+//! family then has two holders until one presents a generation past its window (reuse).
+//! Concurrent rotations of one token are serialised by the write transaction: exactly one
+//! successor exists.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -225,9 +228,16 @@ fn successor_of(key: &HashKey, id: &TokenId, secret: &Secret) -> (TokenId, Secre
     (TokenId(sid), Secret(ssecret))
 }
 
-/// A successor's record: the old token's identity, scopes and limits, issued now.
+/// A successor's record: the old token's identity, scopes and limits, issued now. A rotated
+/// session's lifetime goes on from its first generation's (its `max_lifetime` bounds the
+/// session); a rolled key is a new key, whose lifetime starts now as the old one's did at its
+/// issue (rolling a key ahead of its expiry is what a key's expiry asks for).
 fn successor_record(old: &Record, id: TokenId, now: Timestamp, how: Replacement) -> Record {
-    let cap = old.max_lifetime.map(|m| old.created_at.saturating_add(m));
+    let start = match how {
+        Replacement::Rotated => old.created_at,
+        Replacement::Rolled => now,
+    };
+    let cap = old.max_lifetime.map(|m| start.saturating_add(m));
     let expires_at = old.expires_at.map(|e| {
         let wanted = now.saturating_add(e.saturating_duration_since(old.created_at));
         cap.map_or(wanted, |c| wanted.min(c))

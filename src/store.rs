@@ -391,9 +391,10 @@ impl Store {
         self.call(|inner| inner.rotate(token.as_ref()))
     }
 
-    /// Rolls an API key: a new key with the same tenant, subject, scopes and label; the old key
-    /// keeps working for `grace`, then expires (renewing it is refused). A limited-use key is
-    /// not rolled ([`Error::InvalidArgument`]).
+    /// Rolls an API key: a new key with the same tenant, subject, scopes and label, and a
+    /// lifetime of its own that starts now (its time to live and `max_lifetime` are the old
+    /// key's, counted from the roll); the old key keeps working for `grace`, then expires
+    /// (renewing it is refused). A limited-use key is not rolled ([`Error::InvalidArgument`]).
     pub fn roll<'a>(&self, key: impl Into<TokenRef<'a>>, grace: Duration) -> Result<Issued> {
         self.call(|inner| inner.roll(key.into(), grace))
     }

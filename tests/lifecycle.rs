@@ -184,6 +184,46 @@ fn concurrent_rotations_of_one_token_make_exactly_one_successor() {
     }
 }
 
+/// Rolling a key before it expires (what its expiry asks for) gives a new key with the old
+/// key's time to live and lifetime cap, counted from the roll: not the rest of the old key's.
+/// A rotated session, by contrast, stays within its first generation's cap.
+#[test]
+fn a_rolled_key_lives_as_long_as_the_old_one_did_from_the_roll() {
+    let f = fixture();
+    let old = f
+        .store
+        .issue(
+            &IssueRequest::api_key("acme")
+                .ttl(30 * DAY)
+                .max_lifetime(90 * DAY),
+        )
+        .unwrap();
+    f.clock.advance(29 * DAY);
+    let new = f.store.roll(old.record.id, HOUR).unwrap();
+    let now = f.store.now();
+    assert_eq!(new.record.expires_at, Some(now.saturating_add(30 * DAY)));
+    assert_eq!(new.record.max_lifetime, Some(90 * DAY));
+    f.clock.advance(29 * DAY);
+    assert!(f.store.verify(new.token.as_str()).unwrap().is_valid());
+    // Renewed within its own cap, 90 days from the roll (day 119), not the old key's (day 90).
+    let renewed = f.store.renew(new.token.as_str(), 70 * DAY).unwrap();
+    assert_eq!(
+        (renewed.record.expires_at, renewed.capped),
+        (Some(now.saturating_add(90 * DAY)), true)
+    );
+
+    let session = f
+        .store
+        .issue(&IssueRequest::session("u").ttl(DAY).max_lifetime(30 * HOUR))
+        .unwrap();
+    f.clock.advance(20 * HOUR);
+    let next = f.store.rotate(session.token.as_str()).unwrap();
+    assert_eq!(
+        next.record.expires_at,
+        Some(session.record.created_at.saturating_add(30 * HOUR))
+    );
+}
+
 #[test]
 fn a_rolled_key_keeps_working_for_its_grace_period_then_expires() {
     let f = fixture();

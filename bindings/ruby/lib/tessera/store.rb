@@ -188,8 +188,9 @@ module Tessera
       hand_over { |buf, n, rec| Native.tessera_rotate(h, *Native.buf(t), buf, Native::TOKEN_BUF_LEN, n, rec) }
     end
 
-    # Rolls an API key (its text): a new key with the same tenant, subject, scopes and label;
-    # the old one keeps working for +grace+ seconds, then expires.
+    # Rolls an API key (its text): a new key with the same tenant, subject, scopes and label,
+    # whose lifetime starts now (the old key's time to live and maximum lifetime, counted from
+    # the roll); the old one keeps working for +grace+ seconds, then expires.
     def roll(key, grace:)
       k = text(key, "key")
       ms = TimeUnits.duration_ms(grace, "grace")
