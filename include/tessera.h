@@ -628,7 +628,9 @@ enum tessera_cap_policy
      */
     TESSERA_CAP_EVICT_OLDEST = 2,
     /**
-     * Revoke the live token of the subject (same kind) used longest ago.
+     * Revoke the live token of the subject (same kind) used longest ago. In the multi-process
+     * mode every process then writes its recorded uses each flush interval (at most one commit
+     * per interval), since the others rank tokens by the uses in the file.
      */
     TESSERA_CAP_EVICT_LEAST_RECENTLY_USED = 3,
 };

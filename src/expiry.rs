@@ -596,7 +596,9 @@ fn work(
     {
         let Some(inner) = weak.upgrade() else { return };
         let mut result = Ok(());
-        if inner.touches.idle_pending() {
+        if inner.touches.idle_pending()
+            || (inner.opts.writes_every_use() && !inner.touches.is_empty())
+        {
             result = inner.flush_uses();
         }
         if let Some(every) = sweep {

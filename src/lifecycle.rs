@@ -67,7 +67,9 @@ pub enum CapPolicy {
     Refuse,
     /// Revoke the oldest live token of the subject (same kind).
     EvictOldest,
-    /// Revoke the live token of the subject (same kind) used longest ago.
+    /// Revoke the live token of the subject (same kind) used longest ago (its last use as
+    /// recorded: in the multi-process mode, another process's uses reach the file within its
+    /// flush interval, see [`crate::Options::subject_cap`]).
     EvictLeastRecentlyUsed,
 }
 

@@ -303,7 +303,10 @@ impl Options {
     /// At most `max` live tokens of `kind` per subject; `policy` says what a new one does to an
     /// over-full subject. Enforced inside the issuing transaction. A rotated session counts
     /// once (as its newest generation), and an evicted session goes with every generation; a
-    /// child never evicts its own ancestors. Subjects are store-wide, as for
+    /// child never evicts its own ancestors. With [`crate::CapPolicy::EvictLeastRecentlyUsed`]
+    /// in the multi-process mode, every process writes its recorded uses each
+    /// [`Self::flush_interval`] (at most one commit per interval), since the others rank tokens
+    /// by the uses in the file; a use younger than that interval may still be unseen there. Subjects are store-wide, as for
     /// [`crate::Store::revoke_subject`]: with per-tenant user ids, make the subject unique
     /// across tenants (`"tenant/user"`).
     pub fn subject_cap(mut self, kind: crate::Kind, max: usize, policy: crate::CapPolicy) -> Self {
@@ -316,6 +319,17 @@ impl Options {
     pub fn event_retention(mut self, n: usize) -> Self {
         self.event_retention = n;
         self
+    }
+
+    /// Whether every recorded use is written each flush interval, not only those of tokens with
+    /// an idle timeout: in the multi-process mode with a cap that evicts the least recently
+    /// used token, which another process ranks by the uses in the file.
+    pub(crate) fn writes_every_use(&self) -> bool {
+        self.concurrency == Concurrency::MultiProcess
+            && self
+                .caps
+                .values()
+                .any(|&(_, p)| p == crate::CapPolicy::EvictLeastRecentlyUsed)
     }
 
     /// What the purge keeps past a record's own deadlines (see [`crate::storage::Keep`]).

@@ -7,7 +7,9 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::*;
-use tessera::{Concurrency, IssueRequest, ManualClock, Options, Rejection, Store, Timestamp};
+use tessera::{
+    CapPolicy, Concurrency, IssueRequest, Kind, ManualClock, Options, Rejection, Store, Timestamp,
+};
 
 #[test]
 fn verify_rejects_an_expired_token_whether_or_not_it_was_purged() {
@@ -92,6 +94,67 @@ fn multi_process(clock: &ManualClock) -> Options {
         .flush_interval(MINUTE)
 }
 
+/// Sessions capped at 2 per subject, the least recently used evicted, uses written every 100 ms.
+fn multi_process_lru(clock: &ManualClock) -> Options {
+    multi_process(clock)
+        .flush_interval(Duration::from_millis(100))
+        .subject_cap(Kind::Session, 2, CapPolicy::EvictLeastRecentlyUsed)
+}
+
+/// Starts `child_process_using_a_token` in another process, with the options `which` names;
+/// it verifies `token` at `at` and keeps running until a line is written to it.
+fn use_in_another_process(
+    path: &std::path::Path,
+    which: &str,
+    token: &str,
+    at: Timestamp,
+) -> Other {
+    let mut child = Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "child_process_using_a_token",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env("TESSERA_TEST_USE", path)
+        .env("TESSERA_TEST_USE_OPTIONS", which)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut to_child = child.stdin.take().unwrap();
+    writeln!(to_child, "{} {token}", at.as_unix_millis()).unwrap();
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    // The test harness may print on the same line before the child's answer.
+    while !line.contains("valid") {
+        line.clear();
+        assert!(out.read_line(&mut line).unwrap() > 0, "child ended early");
+    }
+    assert!(line.trim_end().ends_with("valid true"), "{line}");
+    Other {
+        child,
+        to_child,
+        _out: out,
+    }
+}
+
+/// A process started by [`use_in_another_process`].
+struct Other {
+    child: std::process::Child,
+    to_child: std::process::ChildStdin,
+    /// Kept open: the child's test harness still writes its result there.
+    _out: BufReader<std::process::ChildStdout>,
+}
+
+impl Other {
+    /// Lets it close its store (writing its uses) and end; asserts it succeeded.
+    fn finish(mut self) {
+        writeln!(self.to_child).unwrap();
+        assert!(self.child.wait().unwrap().success());
+    }
+}
+
 /// Run as a child process by `a_use_in_another_process_keeps_an_idle_token_from_the_purge`:
 /// verifies a token at the time it is given, keeps the use in memory until told to go on, then
 /// closes (which writes the use).
@@ -105,7 +168,11 @@ fn child_process_using_a_token() {
     stdin.read_line(&mut line).unwrap();
     let (at, token) = line.trim().split_once(' ').unwrap();
     let clock = ManualClock::new(Timestamp::from_unix_millis(at.parse().unwrap()));
-    let store = Store::open(&path, multi_process(&clock)).unwrap();
+    let options = match std::env::var("TESSERA_TEST_USE_OPTIONS").as_deref() {
+        Ok("lru") => multi_process_lru(&clock),
+        _ => multi_process(&clock),
+    };
+    let store = Store::open(&path, options).unwrap();
     println!("valid {}", store.verify(token).unwrap().is_valid());
     std::io::stdout().flush().unwrap();
     line.clear();
@@ -129,41 +196,13 @@ fn a_use_in_another_process_keeps_an_idle_token_from_the_purge() {
                 .idle_timeout(30 * MINUTE),
         )
         .unwrap();
-    let mut child = Command::new(std::env::current_exe().unwrap())
-        .args([
-            "--exact",
-            "child_process_using_a_token",
-            "--nocapture",
-            "--test-threads=1",
-        ])
-        .env("TESSERA_TEST_USE", &path)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut to_child = child.stdin.take().unwrap();
     let used_at = start().saturating_add(30 * MINUTE - Duration::from_secs(1));
-    writeln!(
-        to_child,
-        "{} {}",
-        used_at.as_unix_millis(),
-        t.token.as_str()
-    )
-    .unwrap();
-    let mut out = BufReader::new(child.stdout.take().unwrap());
-    let mut line = String::new();
-    // The test harness may print on the same line before the child's answer.
-    while !line.contains("valid") {
-        line.clear();
-        assert!(out.read_line(&mut line).unwrap() > 0, "child ended early");
-    }
-    assert!(line.trim_end().ends_with("valid true"), "{line}");
+    let other = use_in_another_process(&path, "idle", t.token.as_str(), used_at);
 
     let purged_at = start().saturating_add(30 * MINUTE + Duration::from_secs(1));
     clock.set(purged_at);
     assert_eq!(store.purge_expired().unwrap(), 0);
-    writeln!(to_child).unwrap();
-    assert!(child.wait().unwrap().success());
+    other.finish();
     let record = store.get(t.record.id).unwrap().expect("the token is kept");
     assert_eq!(record.last_used_at, Some(used_at));
     assert!(store.verify(t.token.as_str()).unwrap().is_valid());
@@ -178,6 +217,40 @@ fn a_use_in_another_process_keeps_an_idle_token_from_the_purge() {
     assert_eq!(store.purge_expired().unwrap(), 0);
     clock.set(idle_at.saturating_add(MINUTE));
     assert_eq!(store.purge_expired().unwrap(), 1);
+}
+
+/// Under a cap that evicts the least recently used session, a session in use in another
+/// process is not the one evicted: that process writes its uses within its flush interval,
+/// also of sessions without an idle timeout (which otherwise wait for a flush or the close).
+#[test]
+fn a_session_used_in_another_process_is_not_evicted_as_least_recently_used() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("tokens.redb");
+    let clock = ManualClock::new(start());
+    let store = Store::open(&path, multi_process_lru(&clock)).unwrap();
+    let phone = store.issue(&IssueRequest::session("alice")).unwrap();
+    clock.advance(MINUTE);
+    let laptop = store.issue(&IssueRequest::session("alice")).unwrap();
+    let used_at = start().saturating_add(10 * MINUTE);
+    let other = use_in_another_process(&path, "lru", phone.token.as_str(), used_at);
+    // The other process is still running: its use reaches the file by its flusher.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while store.get(phone.record.id).unwrap().unwrap().last_used_at != Some(used_at) {
+        assert!(
+            Instant::now() < deadline,
+            "the other process's use did not reach the file within 20 s"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    clock.set(used_at.saturating_add(MINUTE));
+    let tablet = store.issue(&IssueRequest::session("alice")).unwrap();
+    assert!(store.verify(phone.token.as_str()).unwrap().is_valid());
+    assert!(store.verify(tablet.token.as_str()).unwrap().is_valid());
+    assert_eq!(
+        store.verify(laptop.token.as_str()).unwrap().rejection(),
+        Some(Rejection::Revoked)
+    );
+    other.finish();
 }
 
 #[test]

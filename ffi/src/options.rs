@@ -51,7 +51,9 @@ pub enum tessera_cap_policy {
     TESSERA_CAP_REFUSE = 1,
     /// Revoke the oldest live token of the subject (same kind).
     TESSERA_CAP_EVICT_OLDEST = 2,
-    /// Revoke the live token of the subject (same kind) used longest ago.
+    /// Revoke the live token of the subject (same kind) used longest ago. In the multi-process
+    /// mode every process then writes its recorded uses each flush interval (at most one commit
+    /// per interval), since the others rank tokens by the uses in the file.
     TESSERA_CAP_EVICT_LEAST_RECENTLY_USED = 3,
 }
 
