@@ -1281,7 +1281,9 @@ tessera_status tessera_revoke_by_id(const struct tessera_store *store,
  * descendants, except the token whose id is
  * `except_id` if it is not NULL ("log out my other devices"; NULL with length 0: no
  * exception; any other pointer with length 0 is the empty text, which is not an id:
- * `TESSERA_INVALID_ARGUMENT`, and nothing is revoked). Durable when it returns.
+ * `TESSERA_INVALID_ARGUMENT`, and nothing is revoked). The kept token's ancestors, the
+ * generations rotated from it and those it was rotated from while inside their grace window
+ * are kept with it. Durable when it returns.
  *
  * Output (optional): `*out_revoked` how many were revoked, counting tokens past a deadline and
  * not purged yet.

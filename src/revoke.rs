@@ -7,7 +7,7 @@
 //! after that.
 
 use crate::error::{Error, Result};
-use crate::record::{Kind, RevokeReason, Stored};
+use crate::record::{Kind, Replacement, RevokeReason, Stored};
 use crate::store::Inner;
 use crate::token_text::{MalformedReason, TokenId, TokenText};
 use crate::verify::{secret_hash, Rejection};
@@ -141,12 +141,30 @@ impl Inner {
         self.write(Commit::Durable, move |tx| {
             let tokens = tx.tables.of_subject(&subject)?;
             // The kept token and its ancestors ("log out my other devices" from a session that
-            // came from a magic link: revoking the link would end the session with it), and the
+            // came from a magic link: revoking the link would end the session with it), the
             // generations rotated from it (a request still carrying the previous generation in
-            // its grace window: revoking the newest would end the kept one through it).
+            // its grace window: revoking the newest would end the kept one through it), and
+            // the generations it was rotated from that are still inside their grace window
+            // (requests in flight from the same device still carry them).
             let mut kept = tx.line_ids(except)?;
             if let Some(s) = except.map(|id| tx.tables.get(&id)).transpose()?.flatten() {
                 kept.extend(tx.later_generations(&s)?.iter().map(|g| g.record.id));
+                let family = s.record.family.unwrap_or(s.record.id);
+                for t in &tokens {
+                    let r = &t.record;
+                    let in_grace = r.successor.is_some_and(|sc| {
+                        sc.how == Replacement::Rotated && tx.now < sc.grace_until
+                    });
+                    if in_grace
+                        && (r.id == family || r.family == Some(family))
+                        && tx
+                            .later_generations(t)?
+                            .iter()
+                            .any(|g| g.record.id == s.record.id)
+                    {
+                        kept.push(r.id);
+                    }
+                }
             }
             let mut n = 0;
             for s in tokens.iter().filter(|s| !kept.contains(&s.record.id)) {

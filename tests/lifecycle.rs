@@ -882,6 +882,37 @@ fn logging_out_other_devices_from_the_previous_generation_keeps_the_session() {
     );
 }
 
+/// "Log out my other devices" from the newest generation: the previous one, still inside its
+/// grace window, is carried by requests in flight from the same device and keeps working.
+#[test]
+fn logging_out_other_devices_from_the_newest_generation_keeps_the_one_in_grace() {
+    let f = fixture_with(|o| o.rotation_grace(MINUTE));
+    let phone = f
+        .store
+        .issue(&IssueRequest::session("alice").ttl(DAY))
+        .unwrap();
+    let laptop = f
+        .store
+        .issue(&IssueRequest::session("alice").ttl(DAY))
+        .unwrap();
+    // Rotated twice: the first generation's window is over, the second's is not.
+    let second = f.store.rotate(phone.token.as_str()).unwrap();
+    f.clock.advance(2 * MINUTE);
+    let third = f.store.rotate(second.token.as_str()).unwrap();
+    assert_eq!(
+        f.store
+            .revoke_subject("alice", Some(third.record.id))
+            .unwrap(),
+        2
+    );
+    for t in [&second.token, &third.token] {
+        assert!(f.store.verify(t.as_str()).unwrap().is_valid());
+    }
+    for t in [&laptop.token, &phone.token] {
+        assert_eq!(rejection(&f.store, t.as_str()), Some(Rejection::Revoked));
+    }
+}
+
 /// The text of the same id and secret under another prefix, with its check digits computed
 /// again (what someone who edits a token would do).
 fn under_prefix(text: &str, prefix: &str) -> String {

@@ -560,6 +560,26 @@ fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
                     kept.push(s);
                     next = Some(s);
                 }
+                // And the generations it was rotated from, while inside their grace window.
+                if let Some(e) = except.filter(|&e| !w.tokens[e].1.purged) {
+                    for i in 0..w.tokens.len() {
+                        let m = &w.tokens[i].1;
+                        if m.purged || !m.successor.is_some_and(|(_, grace)| now < grace) {
+                            continue;
+                        }
+                        let mut at = i;
+                        while let Some((s, _)) = w.tokens[at].1.successor {
+                            if w.tokens[s].1.purged {
+                                break;
+                            }
+                            if s == e {
+                                kept.push(i);
+                                break;
+                            }
+                            at = s;
+                        }
+                    }
+                }
                 let roots: Vec<usize> = (0..w.tokens.len())
                     .filter(|&i| {
                         let m = &w.tokens[i].1;
