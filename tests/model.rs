@@ -564,7 +564,7 @@ fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
                 if let Some(e) = except.filter(|&e| !w.tokens[e].1.purged) {
                     for i in 0..w.tokens.len() {
                         let m = &w.tokens[i].1;
-                        if m.purged || !m.successor.is_some_and(|(_, grace)| now < grace) {
+                        if m.purged || m.successor.is_none_or(|(_, grace)| now >= grace) {
                             continue;
                         }
                         let mut at = i;
