@@ -629,8 +629,8 @@ enum tessera_cap_policy
     TESSERA_CAP_EVICT_OLDEST = 2,
     /**
      * Revoke the live token of the subject (same kind) used longest ago. In the multi-process
-     * mode every process then writes its recorded uses each flush interval (at most one commit
-     * per interval), since the others rank tokens by the uses in the file.
+     * mode every process then writes its recorded uses at least every flush interval (a commit
+     * then), since the others rank tokens by the uses in the file.
      */
     TESSERA_CAP_EVICT_LEAST_RECENTLY_USED = 3,
 };
@@ -1618,9 +1618,10 @@ tessera_status tessera_rotate(const struct tessera_store *store,
 
 /**
  * Rolls an API key (presented by its text): issues a new key with the same tenant, subject,
- * scopes and label, handed over as `tessera_issue` does, whose lifetime starts now (the old
- * key's time to live and maximum lifetime, counted from the roll); the old key keeps working
- * for `grace_ms` milliseconds, then expires.
+ * scopes and label, handed over as `tessera_issue` does, whose lifetime starts now (it expires
+ * as long after the roll as the old key did after its issue, renewals included, within the old
+ * key's maximum lifetime counted from the roll: that bounds each key, not a chain of rolls);
+ * the old key keeps working for `grace_ms` milliseconds, then expires.
  *
  * Statuses: the rejection statuses of `tessera_verify`; `TESSERA_INVALID_ARGUMENT` (a negative
  * grace, a token that is not an API key, a limited-use key); `TESSERA_BUFFER_TOO_SMALL`, `TESSERA_NULL_ARGUMENT`,
@@ -1861,9 +1862,9 @@ tessera_status tessera_options_set_api_key_ttl(struct tessera_options *options,
  * those of tokens with an idle timeout at least this often. Uses of other tokens (their
  * `last_used_at`) ride along with those writes, `tessera_flush` and close, and never cause a
  * commit of their own: without idle-timeout tokens they wait for a flush or the close (at most
- * 65,536 wait; later ones are dropped). The purge waits this interval past a token's idle
- * deadline before it removes the token, so that a use on its way to the file (this process's,
- * or another's with the same interval) still keeps it.
+ * 65,536 wait; later ones are dropped). The purge waits twice this interval past a token's
+ * idle deadline before it removes the token, so that a use on its way to the file (this
+ * process's, or another's with the same interval) still keeps it.
  *
  * Statuses: `TESSERA_NULL_ARGUMENT`; `TESSERA_INVALID_ARGUMENT` for a negative value.
  *

@@ -476,6 +476,12 @@ impl Store {
                 Ok(tokens)
             })();
             let _ = std::fs::remove_file(&partial);
+            if copied.is_err() {
+                // An input/output error of the copy's own database (a full disk at `out`) is not
+                // one of this store's: it must not open its database again. One of a read of
+                // this store's comes back at its next operation, which opens it again then.
+                crate::error::take_engine_io();
+            }
             if copied.is_ok() {
                 // The new name on disk (best effort, as for a new store's file).
                 let _ = schema::sync_dir_of(out);

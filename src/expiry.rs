@@ -586,6 +586,13 @@ fn run(signal: &StopSignal, weak: Weak<Inner>, tick: Duration, sweep: Option<Dur
     }
 }
 
+/// Whether recorded uses wait that the thread writes every flush interval: those of tokens with
+/// an idle timeout, and all of them where other processes rank tokens by their last use
+/// ([`crate::Options::subject_cap`]).
+fn uses_due(inner: &Inner) -> bool {
+    inner.touches.idle_pending() || (inner.opts.writes_every_use() && !inner.touches.is_empty())
+}
+
 /// One round of the thread's work, holding the store meanwhile.
 fn work(
     signal: &StopSignal,
@@ -596,9 +603,7 @@ fn work(
     {
         let Some(inner) = weak.upgrade() else { return };
         let mut result = Ok(());
-        if inner.touches.idle_pending()
-            || (inner.opts.writes_every_use() && !inner.touches.is_empty())
-        {
+        if uses_due(&inner) {
             result = inner.flush_uses();
         }
         if let Some(every) = sweep {
@@ -608,9 +613,7 @@ fn work(
                 // the flush interval during a long sweep, and a close or a stop ends it.
                 let flushed = std::cell::Cell::new(Instant::now());
                 let go = || {
-                    if inner.touches.idle_pending()
-                        && flushed.get().elapsed() >= inner.opts.flush_interval
-                    {
+                    if uses_due(&inner) && flushed.get().elapsed() >= inner.opts.flush_interval {
                         flushed.set(Instant::now());
                         if let Err(e) = inner.flush_uses() {
                             *inner.maintenance.last_error.lock() = Some(e);
@@ -675,10 +678,10 @@ mod tests {
         assert!(!past_for_good(&token(Some(90), None, Some(80)), keep, now));
     }
 
-    /// A token due by its idle timeout is purged a flush interval after its idle deadline (a use
-    /// may be on its way to the file), one due by its expiry at the expiry.
+    /// A token due by its idle timeout is purged its grace after its idle deadline (a use may be
+    /// on its way to the file), one due by its expiry at the expiry.
     #[test]
-    fn an_idle_deadline_is_purged_a_flush_interval_late() {
+    fn an_idle_deadline_is_purged_its_grace_late() {
         let keep = Keep {
             retention: Duration::from_secs(60 * 60),
             idle_grace: Duration::from_secs(60),

@@ -258,9 +258,10 @@ impl Options {
     /// [`crate::Store::flush`] and close, so they never cause a commit of their own (and never
     /// slow down an issue or a revocation). In the multi-process mode another process sees a
     /// use once it is written (its verify judges idle timeouts by the file): keep idle timeouts
-    /// well above this interval. The purge waits this interval past a token's idle deadline
-    /// before it removes the token, so that a use on its way to the file (this process's or
-    /// another's, with the same interval) still keeps it.
+    /// well above this interval. The purge waits twice this interval past a token's idle
+    /// deadline before it removes the token, so that a use on its way to the file (this
+    /// process's or another's with the same interval: its flusher writes a use within one
+    /// interval plus the time of its round) still keeps it.
     pub fn flush_interval(mut self, d: Duration) -> Self {
         self.flush_interval = d;
         self
@@ -304,9 +305,10 @@ impl Options {
     /// over-full subject. Enforced inside the issuing transaction. A rotated session counts
     /// once (as its newest generation), and an evicted session goes with every generation; a
     /// child never evicts its own ancestors. With [`crate::CapPolicy::EvictLeastRecentlyUsed`]
-    /// in the multi-process mode, every process writes its recorded uses each
-    /// [`Self::flush_interval`] (at most one commit per interval), since the others rank tokens
-    /// by the uses in the file; a use younger than that interval may still be unseen there. Subjects are store-wide, as for
+    /// in the multi-process mode, every process writes its recorded uses at least every
+    /// [`Self::flush_interval`] (a commit then, as for the uses of idle-timeout tokens), since
+    /// the others rank tokens by the uses in the file; a use younger than that interval may
+    /// still be unseen there. Subjects are store-wide, as for
     /// [`crate::Store::revoke_subject`]: with per-tenant user ids, make the subject unique
     /// across tenants (`"tenant/user"`).
     pub fn subject_cap(mut self, kind: crate::Kind, max: usize, policy: crate::CapPolicy) -> Self {
@@ -336,7 +338,7 @@ impl Options {
     pub(crate) fn keep(&self) -> Keep {
         Keep {
             retention: self.revoked_retention,
-            idle_grace: self.flush_interval,
+            idle_grace: self.flush_interval.saturating_mul(2),
         }
     }
 

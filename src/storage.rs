@@ -80,9 +80,10 @@ fn time_head(t: Timestamp) -> [u8; 8] {
 pub(crate) struct Keep {
     /// [`crate::Options::revoked_retention`]: tombstones and rotated-out generations.
     pub(crate) retention: Duration,
-    /// [`crate::Options::flush_interval`]: how far past its idle deadline a token stays. A use
-    /// may still be on its way to the file then: one that a verify recorded in memory an
-    /// instant before the deadline, or another process's, written within its flush interval.
+    /// Twice [`crate::Options::flush_interval`]: how far past its idle deadline a token stays.
+    /// A use may still be on its way to the file then: one that a verify recorded in memory
+    /// an instant before the deadline, or another process's, which its flusher writes within
+    /// a flush interval after its last round ended, plus the time of the round that writes it.
     /// Purged at the deadline itself, such a token would be gone although it was used in time.
     pub(crate) idle_grace: Duration,
 }

@@ -393,9 +393,11 @@ impl Store {
     }
 
     /// Rolls an API key: a new key with the same tenant, subject, scopes and label, and a
-    /// lifetime of its own that starts now (its time to live and `max_lifetime` are the old
-    /// key's, counted from the roll); the old key keeps working for `grace`, then expires
-    /// (renewing it is refused). A limited-use key is not rolled ([`Error::InvalidArgument`]).
+    /// lifetime of its own that starts now: it expires as long after the roll as the old key
+    /// did after its issue (renewals included), within the old key's `max_lifetime` counted
+    /// from the roll. `max_lifetime` bounds each key, not a chain of rolls: whoever holds a
+    /// key's text can roll it. The old key keeps working for `grace`, then expires (renewing it
+    /// is refused). A limited-use key is not rolled ([`Error::InvalidArgument`]).
     pub fn roll<'a>(&self, key: impl Into<TokenRef<'a>>, grace: Duration) -> Result<Issued> {
         self.call(|inner| inner.roll(key.into(), grace))
     }

@@ -207,15 +207,15 @@ fn a_use_in_another_process_keeps_an_idle_token_from_the_purge() {
     assert_eq!(record.last_used_at, Some(used_at));
     assert!(store.verify(t.token.as_str()).unwrap().is_valid());
 
-    // Unused from then on: purged a flush interval after its idle deadline, not before.
+    // Unused from then on: purged two flush intervals after its idle deadline, not before.
     let idle_at = purged_at.saturating_add(30 * MINUTE);
-    clock.set(idle_at.saturating_add(Duration::from_secs(30)));
+    clock.set(idle_at.saturating_add(2 * MINUTE - Duration::from_secs(1)));
     assert_eq!(
         store.verify(t.token.as_str()).unwrap().rejection(),
         Some(Rejection::Idle)
     );
     assert_eq!(store.purge_expired().unwrap(), 0);
-    clock.set(idle_at.saturating_add(MINUTE));
+    clock.set(idle_at.saturating_add(2 * MINUTE));
     assert_eq!(store.purge_expired().unwrap(), 1);
 }
 
@@ -478,9 +478,9 @@ fn an_idle_token_with_a_use_not_yet_written_is_purged_with_all_its_rows() {
         .unwrap();
     f.clock.advance(20 * MINUTE);
     assert!(f.store.verify(t.token.as_str()).unwrap().is_valid());
-    // Idle 31 minutes after that use, which the purge finds in memory and writes first, and a
-    // flush interval more (the purge's wait for uses on their way).
-    f.clock.advance(31 * MINUTE + HOUR);
+    // Idle 31 minutes after that use, which the purge finds in memory and writes first, and
+    // two flush intervals more (the purge's wait for uses on their way).
+    f.clock.advance(31 * MINUTE + 2 * HOUR);
     assert_eq!(f.store.purge_expired().unwrap(), 1);
     assert_eq!(f.store.purge_expired().unwrap(), 0);
     assert_eq!(
@@ -605,8 +605,9 @@ fn a_planned_purge_keeps_tokens_a_pending_use_keeps_alive_and_every_index_exact(
     for t in &idle {
         assert!(f.store.verify(t.token.as_str()).unwrap().is_valid());
     }
-    // The idle tokens' stored deadline (2 hours after issue) passes; their use keeps them.
-    f.clock.advance(90 * MINUTE);
+    // The idle tokens' stored deadline (2 hours after issue) passes; their use keeps them. The
+    // unused ones are due (their idle deadline an hour after issue, and two flush intervals).
+    f.clock.advance(119 * MINUTE);
     assert_eq!(f.store.purge_expired().unwrap(), 24);
     for t in idle.iter().chain([&kept]) {
         assert!(f.store.verify(t.token.as_str()).unwrap().is_valid());

@@ -21,7 +21,7 @@ const TENANTS: [&str; 2] = ["acme", "globex"];
 const SCOPES: [&str; 2] = ["read", "write"];
 const RETENTION: Duration = Duration::from_secs(90 * 60);
 const GRACE: Duration = Duration::from_secs(5 * 60);
-/// The flush interval: the purge waits it past an idle deadline.
+/// The flush interval: the purge waits twice this past an idle deadline.
 const FLUSH: Duration = Duration::from_secs(2 * 60);
 
 #[derive(Debug, Clone)]
@@ -230,12 +230,12 @@ impl World {
         let m = &self.tokens[i].1;
         let idle = m
             .idle
-            .map(|d| m.last_used.saturating_add(d).saturating_add(FLUSH));
+            .map(|d| m.last_used.saturating_add(d).saturating_add(2 * FLUSH));
         let own = match (m.expires, idle) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         };
-        // An idle deadline counts a flush interval late (a use may be on its way). A tombstone
+        // An idle deadline counts two flush intervals late (a use may be on its way). A tombstone
         // stays for its retention, also past the token's own deadline, unless
         // that came before the revocation; a rotated-out generation stays for the retention
         // past its deadline or its grace window (so that presented again it is reuse).

@@ -230,9 +230,10 @@ unsafe fn roll(
 }
 
 /// Rolls an API key (presented by its text): issues a new key with the same tenant, subject,
-/// scopes and label, handed over as `tessera_issue` does, whose lifetime starts now (the old
-/// key's time to live and maximum lifetime, counted from the roll); the old key keeps working
-/// for `grace_ms` milliseconds, then expires.
+/// scopes and label, handed over as `tessera_issue` does, whose lifetime starts now (it expires
+/// as long after the roll as the old key did after its issue, renewals included, within the old
+/// key's maximum lifetime counted from the roll: that bounds each key, not a chain of rolls);
+/// the old key keeps working for `grace_ms` milliseconds, then expires.
 ///
 /// Statuses: the rejection statuses of `tessera_verify`; `TESSERA_INVALID_ARGUMENT` (a negative
 /// grace, a token that is not an API key, a limited-use key); `TESSERA_BUFFER_TOO_SMALL`, `TESSERA_NULL_ARGUMENT`,

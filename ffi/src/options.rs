@@ -52,8 +52,8 @@ pub enum tessera_cap_policy {
     /// Revoke the oldest live token of the subject (same kind).
     TESSERA_CAP_EVICT_OLDEST = 2,
     /// Revoke the live token of the subject (same kind) used longest ago. In the multi-process
-    /// mode every process then writes its recorded uses each flush interval (at most one commit
-    /// per interval), since the others rank tokens by the uses in the file.
+    /// mode every process then writes its recorded uses at least every flush interval (a commit
+    /// then), since the others rank tokens by the uses in the file.
     TESSERA_CAP_EVICT_LEAST_RECENTLY_USED = 3,
 }
 
@@ -323,9 +323,9 @@ pub unsafe extern "C" fn tessera_options_set_api_key_ttl(
 /// those of tokens with an idle timeout at least this often. Uses of other tokens (their
 /// `last_used_at`) ride along with those writes, `tessera_flush` and close, and never cause a
 /// commit of their own: without idle-timeout tokens they wait for a flush or the close (at most
-/// 65,536 wait; later ones are dropped). The purge waits this interval past a token's idle
-/// deadline before it removes the token, so that a use on its way to the file (this process's,
-/// or another's with the same interval) still keeps it.
+/// 65,536 wait; later ones are dropped). The purge waits twice this interval past a token's
+/// idle deadline before it removes the token, so that a use on its way to the file (this
+/// process's, or another's with the same interval) still keeps it.
 ///
 /// Statuses: `TESSERA_NULL_ARGUMENT`; `TESSERA_INVALID_ARGUMENT` for a negative value.
 ///

@@ -461,8 +461,9 @@ class Store:
 
     def roll(self, key: Union[str, bytes], *, grace: Duration) -> Issued:
         """Rolls an API key (its text): a new key with the same tenant, subject, scopes and
-        label, whose lifetime starts now (the old key's time to live and maximum lifetime,
-        counted from the roll); the old one keeps working for ``grace``, then expires."""
+        label, whose lifetime starts now (it expires as long after the roll as the old key did
+        after its issue, renewals included, within the old key's maximum lifetime counted from
+        the roll); the old one keeps working for ``grace``, then expires."""
         kb, kl = _native.buf(text(key, "key"))
         grace_ms = duration_ms(grace, "grace")
         return self._hand_over(

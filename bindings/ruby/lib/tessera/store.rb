@@ -189,8 +189,9 @@ module Tessera
     end
 
     # Rolls an API key (its text): a new key with the same tenant, subject, scopes and label,
-    # whose lifetime starts now (the old key's time to live and maximum lifetime, counted from
-    # the roll); the old one keeps working for +grace+ seconds, then expires.
+    # whose lifetime starts now (it expires as long after the roll as the old key did after its
+    # issue, renewals included, within the old key's maximum lifetime counted from the roll);
+    # the old one keeps working for +grace+ seconds, then expires.
     def roll(key, grace:)
       k = text(key, "key")
       ms = TimeUnits.duration_ms(grace, "grace")
