@@ -580,6 +580,44 @@ fn issue_key(ctx: &Context, a: IssueKeyArgs) -> Result {
     close(store)
 }
 
+/// The terminal on standard input with its echo off, through `stty` (no dependency for a
+/// terminal library): on again, as it was, when dropped. A signal that kills the process
+/// meanwhile leaves it off (`stty sane` or `reset` brings it back).
+struct Unechoed {
+    saved: String,
+}
+
+impl Unechoed {
+    /// Turns the echo off; `None` where `stty` is missing or fails (the input is then shown).
+    fn start() -> Option<Unechoed> {
+        let stty = |arg: &str| {
+            std::process::Command::new("stty")
+                .arg(arg)
+                .stdin(std::process::Stdio::inherit())
+                .stderr(std::process::Stdio::null())
+                .output()
+                .ok()
+                .filter(|o| o.status.success())
+        };
+        let saved = String::from_utf8(stty("-g")?.stdout)
+            .ok()?
+            .trim()
+            .to_string();
+        stty("-echo")?;
+        Some(Unechoed { saved })
+    }
+}
+
+impl Drop for Unechoed {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("stty")
+            .arg(&self.saved)
+            .stdin(std::process::Stdio::inherit())
+            .stderr(std::process::Stdio::null())
+            .status();
+    }
+}
+
 /// The longest input `verify` reads: far more than any token, far less than a memory problem.
 const MAX_VERIFY_INPUT: u64 = 16 * 1024;
 
@@ -589,11 +627,21 @@ fn verify(ctx: &Context, a: VerifyArgs) -> Result {
     let stdin = std::io::stdin();
     let mut input = Vec::new();
     if stdin.is_terminal() {
-        eprintln!("paste the token, then press Enter:");
+        // A pasted token is not shown: it would stay on the screen and in its scrollback.
+        let hidden = Unechoed::start();
+        if hidden.is_some() {
+            eprintln!("paste the token (it is not shown), then press Enter:");
+        } else {
+            eprintln!("paste the token, then press Enter (the terminal will show it):");
+        }
         stdin
             .lock()
             .take(MAX_VERIFY_INPUT)
             .read_until(b'\n', &mut input)?;
+        if hidden.is_some() {
+            // The Enter was not echoed either.
+            eprintln!();
+        }
     } else {
         stdin
             .lock()

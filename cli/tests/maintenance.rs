@@ -414,6 +414,49 @@ fn an_export_is_not_printed_to_a_terminal() {
     assert_eq!(text.lines().count(), 9);
 }
 
+/// A token pasted into `verify` on a terminal is not shown (echoed) there.
+#[test]
+fn a_token_pasted_into_verify_on_a_terminal_is_not_shown() {
+    use std::io::{Read, Write};
+    let s = seed();
+    let bin = env!("CARGO_BIN_EXE_tessera");
+    let command = format!("'{bin}' --store '{}' verify", s.path.display());
+    let child = std::process::Command::new("script")
+        .args(["-q", "-e", "-c", &command, "/dev/null"])
+        .env_remove("TESSERA_STORE")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn();
+    let mut child = match child {
+        Ok(child) => child,
+        Err(e) => {
+            eprintln!("NOTICE: no `script` to run a command on a terminal ({e}): not checked");
+            return;
+        }
+    };
+    let mut out = child.stdout.take().unwrap();
+    // Paste only once the prompt is there (the echo is off by then).
+    let mut shown = Vec::new();
+    let mut byte = [0u8; 1];
+    while !String::from_utf8_lossy(&shown).contains("then press Enter") {
+        assert_eq!(out.read(&mut byte).unwrap(), 1, "ended before its prompt");
+        shown.push(byte[0]);
+    }
+    let mut input = child.stdin.take().unwrap();
+    writeln!(input, "{}", s.alice[0].text).unwrap();
+    out.read_to_end(&mut shown).unwrap();
+    assert!(child.wait().unwrap().success());
+    drop(input);
+    let shown = String::from_utf8_lossy(&shown);
+    assert!(
+        !shown.contains(&s.alice[0].text),
+        "the token was shown: {shown}"
+    );
+    assert!(shown.contains("valid"), "{shown}");
+    assert!(shown.contains("not shown"), "{shown}");
+}
+
 #[test]
 fn an_export_cut_short_imports_nothing() {
     let s = seed();
