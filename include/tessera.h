@@ -842,12 +842,13 @@ typedef struct tessera_record {
      */
     char parent[TESSERA_ID_BUF_LEN];
     /**
-     * Whether the token is a rotation successor (then `family` names the first generation).
+     * Whether the token is a successor, rotated or rolled (then `family` names the first
+     * generation).
      */
     bool has_family;
     /**
-     * The id of the first token of its rotation family, NUL-terminated; a token that is not
-     * a rotation successor has none (all NULs), the first generation included.
+     * The id of the first token of its family, NUL-terminated; a token that is not a successor
+     * (rotated or rolled) has none (all NULs), the first generation included.
      */
     char family[TESSERA_ID_BUF_LEN];
     /**

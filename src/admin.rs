@@ -445,11 +445,7 @@ impl Store {
             inner.settle()?;
             let db = inner.db.read();
             let src = db.begin_read()?;
-            let mut created = std::fs::OpenOptions::new();
-            created.write(true).create_new(true);
-            #[cfg(unix)]
-            std::os::unix::fs::OpenOptionsExt::mode(&mut created, 0o600);
-            created.open(&partial).map_err(|e| match e.kind() {
+            schema::create_owner_only(&partial).map_err(|e| match e.kind() {
                 std::io::ErrorKind::AlreadyExists => Error::InvalidArgument(format!(
                     "{} exists (a backup to {} is running or was interrupted)",
                     partial.display(),
@@ -597,11 +593,10 @@ fn check_imported(r: &Record, max_metadata_len: usize) -> Result<()> {
     Ok(())
 }
 
-/// Copies every table from a read snapshot into another database, in batches.
 /// Gives the complete file `partial` the name `out`, never replacing a file there: a hard link
 /// (which fails if `out` exists; a rename would replace it), or, on a file system without hard
 /// links, a rename once `out` is seen free. After a link, `partial` is left to the caller.
-fn put_in_place(partial: &Path, out: &Path) -> std::io::Result<()> {
+pub(crate) fn put_in_place(partial: &Path, out: &Path) -> std::io::Result<()> {
     match std::fs::hard_link(partial, out) {
         Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists && !out.exists() => {
             std::fs::rename(partial, out)
@@ -610,6 +605,7 @@ fn put_in_place(partial: &Path, out: &Path) -> std::io::Result<()> {
     }
 }
 
+/// Copies every table from a read snapshot into another database, in batches.
 struct Backup<'a> {
     src: &'a redb::ReadTransaction,
     dst: &'a redb::Database,

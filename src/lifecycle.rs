@@ -366,7 +366,7 @@ impl Tx<'_, '_> {
         let killer = std::cell::RefCell::new(None);
         killed(r, |k| {
             let e = self.tables.epoch(k)?;
-            if e.is_some_and(|e| r.created_at < e) {
+            if e.is_some_and(|e| r.issued_for_cutoffs() < e) {
                 *killer.borrow_mut() = Some(k.to_owned());
             }
             Ok(e)

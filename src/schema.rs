@@ -151,7 +151,7 @@ pub(crate) fn open_database(path: Option<&Path>, opts: &Options) -> Result<Datab
     create_whole(path);
     // Where the file could not be made whole elsewhere, it is made here, owner-only as well,
     // before redb initialises it in place.
-    match create_owner_only(path) {
+    match create_owner_only(path).map(drop) {
         Ok(()) => sync_dir_of(path).map_err(|e| Error::Io(format!("{}: {e}", path.display())))?,
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
         Err(e) => return Err(Error::Io(format!("{}: {e}", path.display()))),
@@ -195,13 +195,14 @@ fn create_whole(path: &Path) {
 }
 
 /// Creates an empty file that only its owner may read and write (it will hold the store's
-/// key): redb then initialises it in place. Fails if it exists.
-fn create_owner_only(path: &Path) -> std::io::Result<()> {
+/// key: a new store, a backup, an export): redb then initialises a store in place. Fails if it
+/// exists.
+pub(crate) fn create_owner_only(path: &Path) -> std::io::Result<std::fs::File> {
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create_new(true);
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    options.open(path).map(drop)
+    options.open(path)
 }
 
 /// Writes the directory holding `path` to disk (the name of a file just created in it).

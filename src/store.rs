@@ -337,8 +337,9 @@ impl Store {
     /// keys issued with this subject too), with their descendants, except `except` if given
     /// ("log out my other devices": its ancestors and the generations rotated from it are kept
     /// too, since revoking one would end it, and so are the generations it was rotated from
-    /// while inside their grace window, which requests in flight from that device still carry). Returns how many were revoked, counting tokens
-    /// already past a deadline and not purged yet (they become tombstones).
+    /// while inside their grace window, which requests in flight from that device still
+    /// carry). Returns how many were revoked, counting tokens already past a deadline and not
+    /// purged yet (they become tombstones).
     pub fn revoke_subject(&self, subject: &str, except: Option<TokenId>) -> Result<usize> {
         self.call(|inner| inner.revoke_subject(subject, except))
     }

@@ -72,3 +72,22 @@ pub fn token_text(
         out,
     ))
 }
+
+/// Creates a new file that only its owner may read and write, for a copy of the store's key
+/// (the CLI's `export -o`), as the store creates its own files and backups. Fails if it exists.
+pub fn create_owner_only(path: &std::path::Path) -> std::io::Result<std::fs::File> {
+    crate::schema::create_owner_only(path)
+}
+
+/// Gives the complete file `partial` the name `out`, never replacing a file there, as
+/// [`Store::backup`] does (a hard link, or where there are none a rename once `out` is seen
+/// free). After a link, `partial` is left to the caller.
+pub fn put_in_place(partial: &std::path::Path, out: &std::path::Path) -> std::io::Result<()> {
+    crate::admin::put_in_place(partial, out)
+}
+
+/// Writes the directory holding `path` to disk (the name of a file just placed there), where
+/// directories can be synced.
+pub fn sync_dir_of(path: &std::path::Path) -> std::io::Result<()> {
+    crate::schema::sync_dir_of(path)
+}

@@ -13,8 +13,8 @@ use std::time::Duration;
 
 use common::*;
 use tessera::{
-    CapPolicy, Error, EventKind, IssueRequest, Kind, Rejection, RevokeReason, RevokeScope, Store,
-    TokenState,
+    CapPolicy, Error, EventKind, IssueRequest, Issued, Kind, Rejection, RevokeReason, RevokeScope,
+    Store, TokenState,
 };
 
 fn rejection(store: &Store, token: &str) -> Option<Rejection> {
@@ -854,17 +854,22 @@ fn a_session_rotated_past_its_grace_is_listed_and_counted_once() {
     );
 }
 
+/// A store with a one-minute rotation grace and two sessions of alice: her phone's, then her
+/// laptop's.
+fn alice_on_two_devices() -> (Fixture, Issued, Issued) {
+    let f = fixture_with(|o| o.rotation_grace(MINUTE));
+    let session = || {
+        f.store
+            .issue(&IssueRequest::session("alice").ttl(DAY))
+            .unwrap()
+    };
+    let (phone, laptop) = (session(), session());
+    (f, phone, laptop)
+}
+
 #[test]
 fn logging_out_other_devices_from_the_previous_generation_keeps_the_session() {
-    let f = fixture_with(|o| o.rotation_grace(MINUTE));
-    let phone = f
-        .store
-        .issue(&IssueRequest::session("alice").ttl(DAY))
-        .unwrap();
-    let laptop = f
-        .store
-        .issue(&IssueRequest::session("alice").ttl(DAY))
-        .unwrap();
+    let (f, phone, laptop) = alice_on_two_devices();
     let rotated = f.store.rotate(phone.token.as_str()).unwrap();
     // A request still carrying the previous generation, inside the grace window.
     assert_eq!(
@@ -886,15 +891,7 @@ fn logging_out_other_devices_from_the_previous_generation_keeps_the_session() {
 /// grace window, is carried by requests in flight from the same device and keeps working.
 #[test]
 fn logging_out_other_devices_from_the_newest_generation_keeps_the_one_in_grace() {
-    let f = fixture_with(|o| o.rotation_grace(MINUTE));
-    let phone = f
-        .store
-        .issue(&IssueRequest::session("alice").ttl(DAY))
-        .unwrap();
-    let laptop = f
-        .store
-        .issue(&IssueRequest::session("alice").ttl(DAY))
-        .unwrap();
+    let (f, phone, laptop) = alice_on_two_devices();
     // Rotated twice: the first generation's window is over, the second's is not.
     let second = f.store.rotate(phone.token.as_str()).unwrap();
     f.clock.advance(2 * MINUTE);

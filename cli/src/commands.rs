@@ -5,8 +5,8 @@ use std::io::{BufRead, BufReader, BufWriter, IsTerminal, Read, Write};
 
 use serde_json::{json, Value};
 use tessera::{
-    EventKind, ExportedToken, IssueRequest, Outcome, Record, Requirements, RevokeScope, Store,
-    TokenId, TokenState,
+    support, EventKind, ExportedToken, IssueRequest, Outcome, Record, Requirements, RevokeScope,
+    Store, TokenId, TokenState,
 };
 
 use crate::args::{
@@ -590,15 +590,6 @@ struct Unechoed {
 impl Unechoed {
     /// Turns the echo off; `None` where `stty` is missing or fails (the input is then shown).
     fn start() -> Option<Unechoed> {
-        let stty = |arg: &str| {
-            std::process::Command::new("stty")
-                .arg(arg)
-                .stdin(std::process::Stdio::inherit())
-                .stderr(std::process::Stdio::null())
-                .output()
-                .ok()
-                .filter(|o| o.status.success())
-        };
         let saved = String::from_utf8(stty("-g")?.stdout)
             .ok()?
             .trim()
@@ -610,12 +601,19 @@ impl Unechoed {
 
 impl Drop for Unechoed {
     fn drop(&mut self) {
-        let _ = std::process::Command::new("stty")
-            .arg(&self.saved)
-            .stdin(std::process::Stdio::inherit())
-            .stderr(std::process::Stdio::null())
-            .status();
+        stty(&self.saved);
     }
+}
+
+/// Runs `stty arg` on the terminal of standard input; its output if it succeeded.
+fn stty(arg: &str) -> Option<std::process::Output> {
+    std::process::Command::new("stty")
+        .arg(arg)
+        .stdin(std::process::Stdio::inherit())
+        .stderr(std::process::Stdio::null())
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
 }
 
 /// The longest input `verify` reads: far more than any token, far less than a memory problem.
@@ -799,13 +797,8 @@ fn backup(ctx: &Context, a: BackupArgs) -> Result {
     let store = ctx.open_existing()?;
     // A backup that fails leaves nothing at `out`, and never touches a file that another
     // process put there meanwhile (the copy appears at its name only once complete).
+    // The copy holds the store key: the core creates it readable by its owner only.
     let n = store.backup(&a.out)?;
-    // The copy holds the store key: readable by its owner only (the core creates it so).
-    if let Err(e) = private(&a.out) {
-        // This backup made the file: no copy that is readable by others stays.
-        let _ = std::fs::remove_file(&a.out);
-        return Err(e);
-    }
     close(store)?;
     let bytes = std::fs::metadata(&a.out)?.len();
     if ctx.json {
@@ -845,13 +838,14 @@ fn export(ctx: &Context, a: ExportArgs) -> Result {
             let mut partial = path.as_os_str().to_owned();
             partial.push(format!(".partial-{}", std::process::id()));
             let partial = std::path::PathBuf::from(partial);
-            let file = create_private(&partial)
+            let file = support::create_owner_only(&partial)
                 .map_err(|e| Failure::new(Code::Failed, format!("{}: {e}", partial.display())))?;
             let written = write_export(&store, BufWriter::new(&file)).and_then(|n| {
                 file.sync_all()?;
-                put_in_place(&partial, path)
+                support::put_in_place(&partial, path)
                     .map_err(|e| Failure::new(Code::Failed, format!("{}: {e}", path.display())))?;
-                sync_parent(path);
+                // The new name on disk (best effort: the file's own data is synced already).
+                let _ = support::sync_dir_of(path);
                 Ok(n)
             });
             let _ = std::fs::remove_file(&partial);
@@ -878,62 +872,6 @@ fn export(ctx: &Context, a: ExportArgs) -> Result {
         if n == 1 { "" } else { "s" }
     );
     Ok(())
-}
-
-/// Gives the complete file `partial` the name `path`, never replacing a file there: a hard link
-/// (which fails if `path` exists; a rename would replace it), or, on a file system without hard
-/// links, a rename once `path` is seen free. After a link, `partial` is left to the caller.
-fn put_in_place(partial: &std::path::Path, path: &std::path::Path) -> std::io::Result<()> {
-    match std::fs::hard_link(partial, path) {
-        Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists && !path.exists() => {
-            std::fs::rename(partial, path)
-        }
-        other => other,
-    }
-}
-
-/// Creates a new file (never overwriting one) that only its owner may read and write: mode 0600
-/// on Unix (the umask may only take bits away).
-fn create_private(path: &std::path::Path) -> std::io::Result<File> {
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.mode(0o600);
-    }
-    options.open(path)
-}
-
-/// Makes a file the library created readable and writable by its owner only (mode 0600 on Unix;
-/// nothing elsewhere).
-fn private(path: &std::path::Path) -> Result {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
-            .map_err(|e| Failure::new(Code::Failed, format!("{}: {e}", path.display())))?;
-    }
-    #[cfg(not(unix))]
-    let _ = path;
-    Ok(())
-}
-
-/// Makes a new file's directory entry durable, where the system allows it (best effort: some
-/// file systems cannot sync a directory; the file's own data is synced already).
-fn sync_parent(path: &std::path::Path) {
-    #[cfg(unix)]
-    {
-        let parent = match path.parent() {
-            Some(p) if !p.as_os_str().is_empty() => p,
-            _ => std::path::Path::new("."),
-        };
-        if let Ok(dir) = File::open(parent) {
-            let _ = dir.sync_all();
-        }
-    }
-    #[cfg(not(unix))]
-    let _ = path;
 }
 
 /// Writes the header line, every token's line and the end line; returns how many tokens were

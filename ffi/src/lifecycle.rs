@@ -350,21 +350,21 @@ pub unsafe extern "C" fn tessera_revoke_issued_before(
             }
             // SAFETY: by the caller's contract.
             let name = unsafe { optional_text(name, name_len, "name") }?;
+            // 1 to 3, checked above.
             let scope = match (scope, name) {
                 (1, None) => RevokeScope::Store,
-                (2, Some(t)) => RevokeScope::Tenant(t.to_owned()),
-                (3, Some(s)) => RevokeScope::Subject(s.to_owned()),
                 (1, Some(_)) => {
                     return Err(Fault::invalid(
                         "TESSERA_SCOPE_STORE takes no name: pass NULL with length 0",
                     ))
                 }
-                (2 | 3, None) => {
+                (_, None) => {
                     return Err(Fault::invalid(
                         "a tenant or subject scope needs its name (NULL was given)",
                     ))
                 }
-                (n, _) => return Err(Fault::invalid(format!("{n} is not a tessera_revoke_scope"))),
+                (2, Some(t)) => RevokeScope::Tenant(t.to_owned()),
+                (_, Some(s)) => RevokeScope::Subject(s.to_owned()),
             };
             Ok(s.revoke_issued_before(scope, Timestamp::from_unix_millis(before_unix_ms))?)
         })

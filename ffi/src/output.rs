@@ -186,10 +186,11 @@ pub struct tessera_record {
     pub has_parent: bool,
     /// The parent's id, NUL-terminated (all NULs when there is none).
     pub parent: [c_char; TESSERA_ID_BUF_LEN],
-    /// Whether the token is a rotation successor (then `family` names the first generation).
+    /// Whether the token is a successor, rotated or rolled (then `family` names the first
+    /// generation).
     pub has_family: bool,
-    /// The id of the first token of its rotation family, NUL-terminated; a token that is not
-    /// a rotation successor has none (all NULs), the first generation included.
+    /// The id of the first token of its family, NUL-terminated; a token that is not a successor
+    /// (rotated or rolled) has none (all NULs), the first generation included.
     pub family: [c_char; TESSERA_ID_BUF_LEN],
     /// Whether the token was rotated or rolled: then the fields below describe its successor.
     pub has_successor: bool,

@@ -110,7 +110,7 @@ class Record:
     uses: int
     max_uses: Optional[int]
     parent: Optional[str]
-    #: The id of the first token of its rotation family, for a rotation successor (None for
+    #: The id of the first token of its family, for a successor, rotated or rolled (None for
     #: every other token, the first generation included).
     family: Optional[str]
     #: The id of the token that replaced it (rotation or roll), if any.
