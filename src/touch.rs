@@ -146,7 +146,7 @@ impl Touches {
 
     /// Whether uses of idle-timeout tokens wait to be written.
     pub(crate) fn idle_pending(&self) -> bool {
-        self.idle_len.load(Ordering::Relaxed) > 0
+        self.idle_len.load(Ordering::Acquire) > 0
     }
 
     /// How many uses wait.
@@ -161,7 +161,7 @@ impl Touches {
 
     /// Whether anything waits.
     pub(crate) fn is_empty(&self) -> bool {
-        !self.idle_pending() && self.plain_len.load(Ordering::Relaxed) == 0
+        !self.idle_pending() && self.plain_len.load(Ordering::Acquire) == 0
     }
 
     /// Takes up to `limit` pending uses, those of idle-timeout tokens first. Costs what it takes,
@@ -184,7 +184,10 @@ impl Touches {
                 let ids: Vec<TokenId> = map.keys().take(limit - out.len()).copied().collect();
                 for id in ids {
                     if let Some(u) = map.remove(&id) {
-                        len.fetch_sub(1, Ordering::Relaxed);
+                        // Counted as taken before it stops counting as pending: a flush that
+                        // finds nothing pending meanwhile sees a batch writing, and waits for it.
+                        self.taken.fetch_add(1, Ordering::Release);
+                        len.fetch_sub(1, Ordering::Release);
                         out.push((id, u));
                     }
                 }
@@ -192,7 +195,6 @@ impl Touches {
         }
         in_flight.extend(out.iter().filter(|(_, u)| u.idle).copied());
         self.in_flight_len.store(in_flight.len(), Ordering::Release);
-        self.taken.fetch_add(out.len(), Ordering::Release);
         out
     }
 
