@@ -486,42 +486,10 @@ impl Tx<'_, '_> {
     /// newest while an older one is inside its grace window. A rolled API key's generations stay
     /// apart: revoking the old key in its grace window leaves the new one.
     pub(crate) fn revoke_family(&mut self, s: &Stored, why: RevokeReason) -> Result<usize> {
-        let rotated = |g: &Stored| {
-            g.record
-                .successor
-                .is_some_and(|sc| sc.how == Replacement::Rotated)
-        };
-        let mut generations = Vec::new();
-        if let Some(root) = s.record.family {
-            // The family from its first generation on, if that is still stored.
-            let mut next = self.tables.get(&root)?;
-            let mut reached = false;
-            while let Some(g) = next.take() {
-                reached = g.record.id == s.record.id;
-                if reached || generations.len() >= 100_000 {
-                    break;
-                }
-                next = match g.record.successor {
-                    Some(sc) => self.tables.get(&sc.id)?,
-                    None => None,
-                };
-                generations.push(g);
-            }
-            if !reached {
-                // `s` is not on the stored chain (its first generations were purged).
-                generations.clear();
-            }
-            // Only the generations linked to `s` by rotations, nearest first.
-            let linked = generations.iter().rev().take_while(|g| rotated(g)).count();
-            generations.drain(..generations.len() - linked);
-        }
+        let earlier = self.earlier_generations(s)?;
         let later = self.later_generations(s)?;
         let mut n = self.revoke_tree(s, why)?;
-        let ids: Vec<TokenId> = generations
-            .iter()
-            .chain(&later)
-            .map(|g| g.record.id)
-            .collect();
+        let ids: Vec<TokenId> = earlier.iter().chain(&later).map(|g| g.record.id).collect();
         for id in ids {
             // Read again: a cascade may have revoked it already.
             if let Some(current) = self.tables.get(&id)? {
@@ -529,6 +497,37 @@ impl Tx<'_, '_> {
             }
         }
         Ok(n)
+    }
+
+    /// The generations that `s` was made from by rotations, nearest first, as stored: walked
+    /// from its family's first generation (which the purge moves to the first one stored), up
+    /// to `s`, keeping those linked to `s` by rotations alone (a roll in between starts a new
+    /// key). Empty if `s` is not on its family's stored chain.
+    pub(crate) fn earlier_generations(&self, s: &Stored) -> Result<Vec<Stored>> {
+        let Some(root) = s.record.family else {
+            return Ok(Vec::new());
+        };
+        let mut chain = Vec::new();
+        let mut next = self.tables.get(&root)?;
+        while let Some(g) = next.take() {
+            if g.record.id == s.record.id {
+                let linked = chain.iter().rev().take_while(|g: &&Stored| {
+                    g.record
+                        .successor
+                        .is_some_and(|sc| sc.how == Replacement::Rotated)
+                });
+                return Ok(linked.cloned().collect());
+            }
+            if chain.len() >= 100_000 {
+                break;
+            }
+            next = match g.record.successor {
+                Some(sc) => self.tables.get(&sc.id)?,
+                None => None,
+            };
+            chain.push(g);
+        }
+        Ok(Vec::new())
     }
 
     /// The generations that rotations made from `s`, oldest first, as stored (up to the first
@@ -684,8 +683,15 @@ impl Inner {
                         tx.revoke_chain(&old)?;
                         return Ok(Err(Rejection::ReuseDetected));
                     }
-                    // A retry inside the grace window: the same successor.
+                    // A retry inside the grace window: the same successor, judged as presenting
+                    // it would be. Rotated on in turn and past its own grace (a grace window
+                    // shortened since, or a clock set back), it is a reuse already: handing it
+                    // out would only hand out a token that its next use revokes.
                     return match tx.tables.get(&sc.id)? {
+                        Some(s) if tx.reused(&s.record)? => {
+                            tx.revoke_chain(&s)?;
+                            Ok(Err(Rejection::ReuseDetected))
+                        }
                         Some(s) => Ok(tx.judge(&s.record)?.map(|()| s.record)),
                         None => Ok(Err(Rejection::Unknown)),
                     };

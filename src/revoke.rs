@@ -7,7 +7,7 @@
 //! after that.
 
 use crate::error::{Error, Result};
-use crate::record::{Kind, Replacement, RevokeReason, Stored};
+use crate::record::{Kind, RevokeReason, Stored};
 use crate::store::Inner;
 use crate::token_text::{MalformedReason, TokenId, TokenText};
 use crate::verify::{secret_hash, Rejection};
@@ -149,20 +149,9 @@ impl Inner {
             let mut kept = tx.line_ids(except)?;
             if let Some(s) = except.map(|id| tx.tables.get(&id)).transpose()?.flatten() {
                 kept.extend(tx.later_generations(&s)?.iter().map(|g| g.record.id));
-                let family = s.record.family.unwrap_or(s.record.id);
-                for t in &tokens {
-                    let r = &t.record;
-                    let in_grace = r.successor.is_some_and(|sc| {
-                        sc.how == Replacement::Rotated && tx.now < sc.grace_until
-                    });
-                    if in_grace
-                        && (r.id == family || r.family == Some(family))
-                        && tx
-                            .later_generations(t)?
-                            .iter()
-                            .any(|g| g.record.id == s.record.id)
-                    {
-                        kept.push(r.id);
+                for g in tx.earlier_generations(&s)? {
+                    if g.record.successor.is_some_and(|sc| tx.now < sc.grace_until) {
+                        kept.push(g.record.id);
                     }
                 }
             }

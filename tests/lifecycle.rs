@@ -156,6 +156,31 @@ fn rotating_an_old_token_after_its_window_is_reuse_too() {
     );
 }
 
+/// A retried rotation of the previous generation gives its successor only while presenting that
+/// successor would be accepted: rotated on and past its own grace (the grace window was
+/// shortened between opens), the successor is a reuse already, and so is the retry.
+#[test]
+fn a_retried_rotation_never_hands_out_a_successor_past_its_own_grace() {
+    let mut f = fixture_with(|o| o.rotation_grace(HOUR));
+    let first = f.store.issue(&IssueRequest::session("carol")).unwrap();
+    let second = f.store.rotate(first.token.as_str()).unwrap();
+    let (path, opts) = (f.path(), f.options());
+    drop(f.store);
+    f.store = Store::open(path, opts.rotation_grace(MINUTE)).unwrap();
+    let third = f.store.rotate(second.token.as_str()).unwrap();
+    f.clock.advance(2 * MINUTE);
+    // `first` is inside its hour; `second` is past its minute.
+    assert!(matches!(
+        f.store.rotate(first.token.as_str()),
+        Err(Error::Rejected(Rejection::ReuseDetected))
+    ));
+    for t in [&first.token, &second.token, &third.token] {
+        assert_eq!(rejection(&f.store, t.as_str()), Some(Rejection::Revoked));
+    }
+    let r = f.store.get(third.record.id).unwrap().unwrap();
+    assert_eq!(r.revoked.map(|v| v.reason), Some(RevokeReason::Reuse));
+}
+
 #[test]
 fn concurrent_rotations_of_one_token_make_exactly_one_successor() {
     for attempt in 0..10 {
