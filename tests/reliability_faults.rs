@@ -588,3 +588,48 @@ fn growth_on_a_full_disk_reports_disk_full() {
         assert!(matches!(err, Error::DiskFull(_)), "{err:?}");
     }
 }
+
+/// Waits (up to 20 s) for `check` to hold, polling.
+fn eventually<T>(mut check: impl FnMut() -> Option<T>) -> T {
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        if let Some(v) = check() {
+            return v;
+        }
+        assert!(std::time::Instant::now() < deadline, "timed out");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// What the background thread fails at (here: its sweep, purging an expired token while the disk
+/// fails) reaches the host through `background_error`; once the disk works, the thread purges on
+/// its own, and has nothing more to report.
+#[test]
+fn a_failed_background_sweep_is_reported_and_the_thread_goes_on() {
+    let backend = SimBackend::new();
+    let clock = ManualClock::new(workload::start());
+    let opts = options(&clock).sweep_interval(Some(Duration::from_millis(100)));
+    let store = Store::with_backend(backend.clone(), opts).unwrap();
+    let req = IssueRequest::session("alice").ttl(Duration::from_secs(60));
+    let t = store.issue(&req).unwrap();
+    assert_eq!(store.background_error(), None);
+    backend.set_fault(Some(Fault {
+        at: backend.calls() + 1,
+        errno: EIO,
+        sticky: true,
+    }));
+    clock.advance(Duration::from_secs(120));
+    let err = eventually(|| store.background_error());
+    assert!(matches!(err, Error::Io(_)), "{err:?}");
+    assert!(store.get(t.record.id).unwrap().is_some());
+    backend.set_fault(None);
+    let after_fault = backend.injected();
+    // The expired token goes with no call from the host.
+    eventually(|| store.get(t.record.id).unwrap().is_none().then_some(()));
+    // A round that failed before the fault was lifted may have left one more error; after a
+    // round with nothing to do, none.
+    let _ = store.background_error();
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(store.background_error(), None);
+    assert_eq!(backend.injected(), after_fault);
+}
