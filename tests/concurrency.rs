@@ -184,3 +184,105 @@ fn compaction_while_others_verify_and_write_never_hangs() {
         h.join().unwrap();
     }
 }
+
+/// A purge in many small batches runs beside verifies, revocations and rotations of tokens that
+/// are not due: it removes exactly the expired tokens, and every other token keeps its state and
+/// its index rows (the subject listings, the counts, and a later purge of everything agree).
+#[test]
+fn a_purge_beside_verifies_revocations_and_rotations_removes_only_what_is_due() {
+    let f = fixture_with(|o| o.purge_batch(7).rotation_grace(HOUR));
+    let subject = |i: usize| format!("u{}", i % 10);
+    let expired: Vec<_> = (0..300)
+        .map(|i| {
+            let req = IssueRequest::session(subject(i)).ttl(MINUTE);
+            f.store.issue(&req).unwrap()
+        })
+        .collect();
+    let live: Arc<Vec<_>> = Arc::new(
+        (0..300)
+            .map(|i| {
+                let req = IssueRequest::session(subject(i)).ttl(DAY);
+                f.store.issue(&req).unwrap()
+            })
+            .collect(),
+    );
+    f.clock.advance(2 * MINUTE);
+    // Token i of `live`: revoked if i % 3 == 1, rotated if i % 3 == 2, left alone otherwise.
+    let barrier = Arc::new(Barrier::new(4));
+    let spawn = |job: usize| {
+        let (store, live, barrier) = (f.store.clone(), live.clone(), barrier.clone());
+        thread::spawn(move || {
+            barrier.wait();
+            let mut successors = Vec::new();
+            match job {
+                0 => {
+                    let mut removed = 0;
+                    for _ in 0..5 {
+                        removed += store.purge_expired().unwrap();
+                    }
+                    removed
+                }
+                1 => {
+                    for round in 0..10 {
+                        for (i, t) in live.iter().enumerate() {
+                            let outcome = store.verify(t.token.as_str()).unwrap();
+                            // A revocation may or may not have happened yet; nothing else may
+                            // change what verify says.
+                            if i % 3 != 1 || !outcome.is_valid() {
+                                let want = (i % 3 != 1)
+                                    .then_some(())
+                                    .map_or(Some(Rejection::Revoked), |()| None);
+                                assert_eq!(outcome.rejection(), want, "token {i}, round {round}");
+                            }
+                        }
+                    }
+                    0
+                }
+                2 => {
+                    for t in live.iter().skip(1).step_by(3) {
+                        assert_eq!(store.revoke(&t.token).unwrap(), 1);
+                    }
+                    0
+                }
+                _ => {
+                    for t in live.iter().skip(2).step_by(3) {
+                        let next = store.rotate(t.token.as_str()).unwrap();
+                        assert!(store.verify(next.token.as_str()).unwrap().is_valid());
+                        successors.push(next);
+                    }
+                    successors.len()
+                }
+            }
+        })
+    };
+    let handles: Vec<_> = (0..4).map(spawn).collect();
+    let counts: Vec<usize> = handles.into_iter().map(|h| h.join().unwrap()).collect();
+    assert_eq!(
+        counts[0], 300,
+        "the purge removed exactly the expired tokens"
+    );
+    assert_eq!(counts[3], 100);
+    for t in &expired {
+        let outcome = f.store.verify(t.token.as_str()).unwrap();
+        assert_eq!(outcome.rejection(), Some(Rejection::Unknown));
+    }
+    for (i, t) in live.iter().enumerate() {
+        let outcome = f.store.verify(t.token.as_str()).unwrap();
+        let want = (i % 3 == 1).then_some(Rejection::Revoked);
+        assert_eq!(outcome.rejection(), want, "token {i}");
+    }
+    // Per subject: 10 left alone, 10 rotated (both generations live in the grace window), 10
+    // revoked (not listed).
+    for s in 0..10 {
+        assert_eq!(f.store.list_subject(&format!("u{s}")).unwrap().len(), 30);
+    }
+    let stats = f.store.stats().unwrap();
+    assert_eq!(stats.all.total(), 300 + 100, "{stats:?}");
+    assert_eq!(f.store.purge_expired().unwrap(), 0);
+    // Past every expiry and retention, the purge removes every row, and nothing is left behind.
+    f.clock.advance(30 * DAY);
+    assert_eq!(f.store.purge_expired().unwrap(), 400);
+    assert_eq!(f.store.stats().unwrap().all.total(), 0);
+    assert!(f.store.list_subject("u0").unwrap().is_empty());
+    assert!(f.store.check_integrity().unwrap());
+}
