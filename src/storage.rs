@@ -407,6 +407,13 @@ impl<'t> WriteTables<'t> {
         Ok(Some(id))
     }
 
+    /// Overwrites a token's row with `bytes` as they are (for tests that damage a row).
+    #[cfg(test)]
+    pub(crate) fn put_raw(&mut self, id: &TokenId, bytes: &[u8]) -> Result<()> {
+        self.tokens.insert(&id.0, bytes)?;
+        Ok(())
+    }
+
     /// Writes `new`, replacing `old` (the same token as currently stored, if any), and moves its
     /// index rows accordingly.
     pub(crate) fn put(&mut self, old: Option<&Stored>, new: &Stored) -> Result<()> {

@@ -625,8 +625,14 @@ fn apply_uses(tx: &mut Tx<'_, '_>, uses: &[(TokenId, Use)]) -> Result<()> {
     let mut order: Vec<&(TokenId, Use)> = uses.iter().collect();
     order.sort_unstable_by_key(|(id, _)| *id);
     for (id, u) in order {
-        let Some(old) = tx.tables.get(id)? else {
-            continue;
+        let old = match tx.tables.get(id) {
+            Ok(Some(old)) => old,
+            Ok(None) => continue,
+            // A row that cannot be read (damaged) loses its use: failing here would fail every
+            // write batched with it, and every later one, since a failed batch's uses go back to
+            // be written with the next.
+            Err(Error::Corrupt(_)) => continue,
+            Err(e) => return Err(e),
         };
         // A revoked token keeps its uses too: verify records uses of valid tokens only, so each
         // came before the revocation, and the tombstone's purge deadline counts them.
@@ -809,6 +815,38 @@ mod tests {
             }
             drop(store);
             store = Store::open(&path, Options::new()).unwrap();
+        }
+    }
+
+    /// A use of a token whose row was damaged after the verify that recorded it is dropped: it
+    /// failed every write batch that carried it, and, put back for the next one, every write
+    /// after it.
+    #[test]
+    fn a_use_of_a_damaged_row_does_not_fail_the_writes_batched_with_it() {
+        for opts in [
+            Options::new(),
+            Options::new().concurrency(crate::Concurrency::MultiProcess),
+        ] {
+            let dir = tempfile::tempdir().unwrap();
+            let opts = opts.flush_interval(std::time::Duration::from_secs(3600));
+            let store = Store::open(dir.path().join("t.redb"), opts).unwrap();
+            let idle = IssueRequest::session("a").idle_timeout(std::time::Duration::from_secs(60));
+            let a = store.issue(&idle).unwrap();
+            let b = store.issue(&IssueRequest::session("b")).unwrap();
+            assert!(store.verify(a.token.as_str()).unwrap().is_valid());
+            let id = a.record.id;
+            store
+                .checked()
+                .unwrap()
+                .write(Commit::Durable, move |tx| {
+                    tx.tables.put_raw(&id, &[0xFF; 3])
+                })
+                .unwrap();
+            assert_eq!(store.flush(), Ok(()));
+            assert_eq!(store.revoke(&b.token), Ok(1));
+            let c = store.issue(&IssueRequest::session("c")).unwrap();
+            assert!(store.verify(c.token.as_str()).unwrap().is_valid());
+            assert!(matches!(store.get(id), Err(Error::Corrupt(_))));
         }
     }
 
