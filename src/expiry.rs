@@ -473,6 +473,8 @@ pub(crate) struct Maintenance {
     signal: Arc<StopSignal>,
     thread: Mutex<Option<(ThreadId, JoinHandle<()>)>>,
     last_error: Mutex<Option<Error>>,
+    /// Taken by [`crate::Store::close`] for its whole call, dropping its handle included.
+    pub(crate) closing: Arc<Mutex<()>>,
 }
 
 impl Maintenance {
@@ -484,6 +486,7 @@ impl Maintenance {
             }),
             thread: Mutex::new(None),
             last_error: Mutex::new(None),
+            closing: Arc::new(Mutex::new(())),
         }
     }
 

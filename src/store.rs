@@ -78,6 +78,10 @@ pub(crate) struct Inner {
     /// Set while the database could not be opened again: operations try again first (at most
     /// once a second), and fail meanwhile.
     pub(crate) lost: AtomicBool,
+    /// Without a journal: a commit that was not durable (uses, eventual issues) happened since
+    /// the last durable one. Its pages may be in redb's buffer only, until a durable commit (see
+    /// `checkpoint`).
+    pub(crate) unsynced: AtomicBool,
     fork_generation: u64,
 }
 
@@ -571,11 +575,19 @@ impl Store {
         self.inner.maintenance.take_error()
     }
 
-    /// Closes this handle. If it is the last one, pending uses are written and the file is
-    /// closed, and any error doing so is returned (dropping the last handle does the same but
-    /// cannot report errors).
+    /// Closes this handle. If it is the last one, pending uses are written, every write is made
+    /// durable in the file (also those committed without durability where no journal is kept:
+    /// the multi-process mode, a storage backend), the file is closed, and any error doing so
+    /// is returned (dropping the last handle does the same but cannot report errors). Of
+    /// handles closed at once on several threads, the last to close reports.
     pub fn close(self) -> Result<()> {
-        self.call(|inner| {
+        // Closes go one at a time, each dropping its handle before the next one looks: of two
+        // handles closed at once, the second finds its handle alone and reports what closing
+        // the store met (each seeing the other's handle, neither did, and the store closed in
+        // a drop).
+        let turn = Arc::clone(&self.inner.maintenance.closing);
+        let _turn = turn.lock();
+        let result = self.call(|inner| {
             // The background thread holds the store while it works: wait for it, or this
             // handle would not look like the last one, and the store would close on that
             // thread after this call returned (the file still locked, errors lost).
@@ -587,7 +599,9 @@ impl Store {
                 inner.maintenance.resume();
             }
             Ok(())
-        })
+        });
+        drop(self);
+        result
     }
 }
 
@@ -731,6 +745,7 @@ impl Inner {
             overlay: Overlay::default(),
             reopen,
             lost: AtomicBool::new(false),
+            unsynced: AtomicBool::new(false),
             fork_generation: fork::generation(),
             opts,
         })

@@ -267,7 +267,8 @@ impl Inner {
         }
         // The shared lock is held for the whole transaction, so that compaction waits for it.
         let (_db, mut wtx) = self.open_write(&mut self.pending.lock())?;
-        wtx.set_durability(if durable || checkpoint {
+        let durable = durable || checkpoint;
+        wtx.set_durability(if durable {
             Durability::Immediate
         } else {
             Durability::None
@@ -279,7 +280,15 @@ impl Inner {
             let _ = wtx.abort();
             return Ok(failed);
         }
+        if !durable {
+            self.unsynced.store(true, Ordering::Relaxed);
+        }
         wtx.commit()?;
+        if durable {
+            // Commits are made one at a time (by the batch's leader, or under compaction's
+            // exclusive lock): none came between this one and the flag.
+            self.unsynced.store(false, Ordering::Relaxed);
+        }
         Ok(None)
     }
 
@@ -442,8 +451,14 @@ impl Inner {
 
     /// Makes everything durable in the store file itself and empties the journal.
     pub(crate) fn checkpoint(&self) -> Result<()> {
-        // Nothing journaled since the last checkpoint: the file is already complete.
-        if self.journal.as_ref().is_none_or(Journal::is_empty) {
+        let due = match &self.journal {
+            // Nothing journaled since the last checkpoint: the file is already complete.
+            Some(journal) => !journal.is_empty(),
+            // Commits that were not durable wait in redb's buffer for a durable one (or for the
+            // database's close, which cannot report a failure).
+            None => self.unsynced.load(Ordering::Relaxed),
+        };
+        if !due {
             return Ok(());
         }
         self.write(Commit::Checkpoint, |_| Ok(()))
