@@ -78,9 +78,9 @@ pub(crate) struct Inner {
     /// Set while the database could not be opened again: operations try again first (at most
     /// once a second), and fail meanwhile.
     pub(crate) lost: AtomicBool,
-    /// Without a journal: a commit that was not durable (uses, eventual issues) happened since
-    /// the last durable one. Its pages may be in redb's buffer only, until a durable commit (see
-    /// `checkpoint`).
+    /// On a storage backend (no journal): a commit that was not durable (uses, eventual
+    /// issues) happened since the last durable one. Its pages may be in redb's buffer only,
+    /// until a durable commit (see `checkpoint`).
     pub(crate) unsynced: AtomicBool,
     fork_generation: u64,
 }
@@ -576,8 +576,8 @@ impl Store {
     }
 
     /// Closes this handle. If it is the last one, pending uses are written, every write is made
-    /// durable in the file (also those committed without durability where no journal is kept:
-    /// the multi-process mode, a storage backend), the file is closed, and any error doing so
+    /// durable (on a storage backend, which keeps no journal, also those committed without
+    /// durability), the file is closed, and any error doing so
     /// is returned (dropping the last handle does the same but cannot report errors). Of
     /// handles closed at once on several threads, the last to close reports.
     pub fn close(self) -> Result<()> {

@@ -64,6 +64,20 @@ struct Job {
     done: Arc<Done>,
 }
 
+impl Drop for Job {
+    /// A job dropped by a panic that unwound its batch outside the guarded transaction answers
+    /// with an error: its writer must not wait for ever. (A job that was answered is dropped as
+    /// soon as it is.)
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            self.done.set(Signal::Finished(Err(Error::Internal(
+                "a write batch was interrupted by a panic; whether it was committed is unknown"
+                    .into(),
+            ))));
+        }
+    }
+}
+
 enum Signal {
     Waiting,
     Lead,
@@ -178,7 +192,10 @@ impl Inner {
         }
         loop {
             let batch = std::mem::take(&mut self.writer.queue.lock().jobs);
-            self.run_batch(batch);
+            // A panic outside the guarded transaction (every job of the batch has answered
+            // with an error, see `Job`'s drop) must not take the lead with it: the writers
+            // queued behind would wait for ever.
+            let _ = catch_unwind(AssertUnwindSafe(|| self.run_batch(batch)));
             if let Some(r) = done.try_finished() {
                 let mut q = self.writer.queue.lock();
                 match q.jobs.first() {
@@ -191,6 +208,10 @@ impl Inner {
     }
 
     fn run_batch(&self, jobs: Vec<Job>) {
+        #[cfg(test)]
+        if tests::PANIC_IN_BATCH.with(|p| p.replace(false)) {
+            panic!("a panic outside the guarded transaction (test)");
+        }
         // Checkpoint jobs (a purge batch, an explicit checkpoint) commit the file itself, with
         // nothing journaled: the others go first, journaled as usual, so that a checkpoint
         // whose commit fails fails only the jobs that asked for one.
@@ -454,8 +475,9 @@ impl Inner {
         let due = match &self.journal {
             // Nothing journaled since the last checkpoint: the file is already complete.
             Some(journal) => !journal.is_empty(),
-            // Commits that were not durable wait in redb's buffer for a durable one (or for the
-            // database's close, which cannot report a failure).
+            // Commits that were not durable (on a storage backend: the multi-process mode
+            // commits every batch durably) wait in redb's buffer for a durable one, or for the
+            // database's close, which cannot report a failure.
             None => self.unsynced.load(Ordering::Relaxed),
         };
         if !due {
@@ -664,6 +686,40 @@ fn apply_uses(tx: &mut Tx<'_, '_>, uses: &[(TokenId, Use)]) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    thread_local! {
+        /// Makes the next batch led by this thread panic before it runs.
+        pub(super) static PANIC_IN_BATCH: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    }
+
+    /// A panic in a batch's leader outside the guarded transaction fails that batch's writes
+    /// with an error and leaves the next writers a leader: before, the lead stayed taken and
+    /// every later write waited for ever.
+    #[test]
+    fn a_panic_in_a_batch_s_leader_fails_its_batch_and_stops_no_later_write() {
+        let store = Store::in_memory(Options::new()).unwrap();
+        PANIC_IN_BATCH.with(|p| p.set(true));
+        let hook = std::panic::take_hook();
+        std::panic::set_hook(Box::new(|_| {}));
+        let failed = store.issue(&IssueRequest::session("a"));
+        std::panic::set_hook(hook);
+        assert!(matches!(failed, Err(Error::Internal(_))), "{failed:?}");
+        let (tx, rx) = std::sync::mpsc::channel();
+        let other = store.clone();
+        std::thread::spawn(move || {
+            let _ = tx.send(
+                other
+                    .issue(&IssueRequest::session("b"))
+                    .map(|t| t.record.id),
+            );
+        });
+        let id = rx
+            .recv_timeout(std::time::Duration::from_secs(30))
+            .expect("a write after the panic waits for ever")
+            .unwrap();
+        assert!(store.get(id).unwrap().is_some());
+        assert_eq!(store.revoke(id), Ok(1));
+    }
     use crate::record::{Revocation, RevokeReason};
     use crate::{IssueRequest, Rejection, Store};
 

@@ -634,8 +634,8 @@ fn a_failed_background_sweep_is_reported_and_the_thread_goes_on() {
     assert_eq!(backend.injected(), after_fault);
 }
 
-/// A store without a journal (on a storage backend, or in the multi-process mode) commits uses
-/// without durability: redb holds them in its buffer. Closing the last handle commits them
+/// A store on a storage backend keeps no journal and commits uses without durability: redb
+/// holds them in its buffer. Closing the last handle commits them
 /// durably and reports a failure; before, they were left to the database's own close, which
 /// cannot report one: `close` returned `Ok` and the use was lost.
 #[test]
