@@ -11,9 +11,11 @@
  * one stable number per outcome or fault (see the enum). On any status but TESSERA_OK no
  * output was written and nothing was changed, except where a function says otherwise (a
  * rotated token presented after its grace revokes its family: TESSERA_REUSE_DETECTED;
- * tessera_store_close closes the handle whatever its status; tessera_purge_expired keeps the
- * batches it committed before a failure). tessera_last_error_message()
- * explains the status on the same thread, and tessera_status_name() names it. Messages never
+ * tessera_store_close closes the handle whatever its status, but in a forked child, where it
+ * answers TESSERA_FORKED_CHILD and leaves the handle to tessera_store_free;
+ * tessera_purge_expired keeps the batches it committed before a failure).
+ * tessera_last_error_message() explains the status on the same thread, and
+ * tessera_status_name() names it. Messages never
  * contain a secret. Every function that reads or writes the store file may also answer
  * TESSERA_CORRUPT when it meets a damaged page or record, whether or not its list of statuses
  * names it (tessera_check_integrity, or the `tessera check` command, examines the file).
@@ -65,7 +67,8 @@
  * PROCESSES
  *
  * Open stores after fork(), in each process that uses them. A store handle inherited across
- * fork() answers TESSERA_FORKED_CHILD in the child (tessera_store_close too); release it with
+ * fork() answers TESSERA_FORKED_CHILD in the child (tessera_store_close too; one closed before
+ * the fork answers TESSERA_CLOSED); release it with
  * tessera_store_free, which never touches the parent's file. Several processes may share one
  * file with TESSERA_CONCURRENCY_MULTI_PROCESS; otherwise a second process gets TESSERA_LOCKED.
  */
@@ -2183,7 +2186,9 @@ tessera_status tessera_requirements_new(struct tessera_requirements **out_requir
 /**
  * Requires the token to belong to `tenant` (else `TESSERA_TENANT_MISMATCH`).
  *
- * Statuses: `TESSERA_NULL_ARGUMENT`, `TESSERA_INVALID_UTF8`, `TESSERA_INVALID_ARGUMENT`.
+ * Statuses: `TESSERA_NULL_ARGUMENT`, `TESSERA_INVALID_UTF8`, `TESSERA_INVALID_ARGUMENT` (a
+ * tenant no token can have: over 255 bytes, or with a control character; the requirements
+ * are left as they were).
  *
  * # Safety
  * `requirements` must be NULL or a live handle used by this thread only; `tenant` NULL or
@@ -2197,7 +2202,9 @@ tessera_status tessera_requirements_set_tenant(struct tessera_requirements *requ
  * Requires the token to grant `scope` (may be called several times: all are required; else
  * `TESSERA_SCOPE_DENIED`).
  *
- * Statuses: `TESSERA_NULL_ARGUMENT`, `TESSERA_INVALID_UTF8`, `TESSERA_INVALID_ARGUMENT`.
+ * Statuses: `TESSERA_NULL_ARGUMENT`, `TESSERA_INVALID_UTF8`, `TESSERA_INVALID_ARGUMENT` (a
+ * scope no token can have: empty, over 255 bytes, or with whitespace or a control character;
+ * the requirements are left as they were).
  *
  * # Safety
  * `requirements` must be NULL or a live handle used by this thread only; `scope` NULL or

@@ -45,13 +45,14 @@ pub struct Pepper(Vec<u8>);
 impl Pepper {
     /// A pepper of 16 to 1024 bytes.
     pub fn new(bytes: impl Into<Vec<u8>>) -> Result<Pepper> {
-        let bytes = bytes.into();
-        if bytes.len() < 16 || bytes.len() > 1024 {
+        // A `Pepper` at once: one that is refused is wiped as it is dropped, like any other.
+        let pepper = Pepper(bytes.into());
+        if pepper.0.len() < 16 || pepper.0.len() > 1024 {
             return Err(Error::InvalidArgument(
                 "a pepper must be 16 to 1024 bytes long".into(),
             ));
         }
-        Ok(Pepper(bytes))
+        Ok(pepper)
     }
 
     pub(crate) fn bytes(&self) -> &[u8] {

@@ -306,11 +306,14 @@ impl Store {
     }
 
     /// Verifies a token text and checks the request's [`Requirements`] (tenant, scopes).
+    /// Requirements that no token can meet are an [`Error::InvalidArgument`] (see
+    /// [`Requirements::check`]), whatever the token.
     pub fn verify_with(
         &self,
         token: impl AsRef<[u8]>,
         requirements: &Requirements,
     ) -> Result<Outcome> {
+        requirements.check()?;
         self.call(|inner| inner.verify(token.as_ref(), requirements))
     }
 

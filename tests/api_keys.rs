@@ -69,6 +69,39 @@ fn scopes_and_tenant_are_enforced_when_required() {
     );
 }
 
+/// A requirement that no token can meet is a mistake of the caller's, reported as one: before,
+/// a required scope with a trailing space refused every token (403 for every request).
+#[test]
+fn requirements_no_token_can_meet_are_an_invalid_argument() {
+    let f = fixture();
+    let key = f
+        .store
+        .issue(&IssueRequest::api_key("acme").scope("reports:read"))
+        .unwrap();
+    let long = "t".repeat(256);
+    for req in [
+        Requirements::new().scope("reports:read "),
+        Requirements::new().scope(""),
+        Requirements::new().scope("reports:\nread"),
+        Requirements::new().tenant(long.as_str()),
+        Requirements::new().tenant("acme\u{0}"),
+    ] {
+        let got = f.store.verify_with(key.token.as_str(), &req);
+        assert!(
+            matches!(&got, Err(tessera::Error::InvalidArgument(_))),
+            "{req:?}: {got:?}"
+        );
+        assert!(req.check().is_err());
+    }
+    let fine = Requirements::new().tenant("acme").scope("reports:read");
+    assert_eq!(fine.check(), Ok(()));
+    assert!(f
+        .store
+        .verify_with(key.token.as_str(), &fine)
+        .unwrap()
+        .is_valid());
+}
+
 #[test]
 fn a_tenants_keys_are_listed_without_secrets() {
     let f = fixture();

@@ -27,7 +27,7 @@
 use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, AtomicUsize, Ordering};
-use std::sync::{Arc, Once, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use tessera::Store;
 
@@ -273,22 +273,37 @@ extern "C" {
     ) -> std::ffi::c_int;
 }
 
-/// Installs the fork handlers once, when the first store is registered.
+/// Installs the fork handlers once: when the library is loaded (on Linux, see `INSTALL_AT_LOAD`),
+/// else when the first store is registered. A flag rather than a `Once`: a child forked while
+/// another thread was inside a `Once` would find it running for ever, and hang in its first open.
 fn watch_fork() {
-    static ONCE: Once = Once::new();
-    ONCE.call_once(|| {
-        #[cfg(unix)]
-        // SAFETY: the handlers only take or release the registry lock and bump an atomic
-        // counter; they run on the forking thread, which holds no tessera lock at that moment
-        // (no tessera call forks).
-        unsafe {
-            pthread_atfork(
-                Some(before_fork),
-                Some(after_fork_in_parent),
-                Some(after_fork_in_child),
-            );
-        }
-        #[cfg(not(unix))]
-        let _ = (before_fork, after_fork_in_parent, after_fork_in_child);
-    });
+    static INSTALLED: AtomicBool = AtomicBool::new(false);
+    if INSTALLED.swap(true, Ordering::AcqRel) {
+        return;
+    }
+    #[cfg(unix)]
+    // SAFETY: the handlers only take or release the registry lock and bump an atomic
+    // counter; they run on the forking thread, which holds no tessera lock at that moment
+    // (no tessera call forks).
+    unsafe {
+        pthread_atfork(
+            Some(before_fork),
+            Some(after_fork_in_parent),
+            Some(after_fork_in_child),
+        );
+    }
+    #[cfg(not(unix))]
+    let _ = (before_fork, after_fork_in_parent, after_fork_in_child);
 }
+
+/// Runs when the library is loaded, before any thread of the host can call it or fork around a
+/// first registration.
+#[cfg(target_os = "linux")]
+#[used]
+#[link_section = ".init_array"]
+static INSTALL_AT_LOAD: extern "C" fn() = {
+    extern "C" fn install() {
+        watch_fork();
+    }
+    install
+};

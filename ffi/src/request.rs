@@ -309,7 +309,9 @@ pub unsafe extern "C" fn tessera_requirements_new(
 
 /// Requires the token to belong to `tenant` (else `TESSERA_TENANT_MISMATCH`).
 ///
-/// Statuses: `TESSERA_NULL_ARGUMENT`, `TESSERA_INVALID_UTF8`, `TESSERA_INVALID_ARGUMENT`.
+/// Statuses: `TESSERA_NULL_ARGUMENT`, `TESSERA_INVALID_UTF8`, `TESSERA_INVALID_ARGUMENT` (a
+/// tenant no token can have: over 255 bytes, or with a control character; the requirements
+/// are left as they were).
 ///
 /// # Safety
 /// `requirements` must be NULL or a live handle used by this thread only; `tenant` NULL or
@@ -325,7 +327,9 @@ pub unsafe extern "C" fn tessera_requirements_set_tenant(
         let r = unsafe { handle_mut(requirements, "requirements") }?;
         // SAFETY: by the caller's contract.
         let t = unsafe { text(tenant, tenant_len, "tenant") }?;
-        r.inner = r.inner.clone().tenant(t);
+        let new = r.inner.clone().tenant(t);
+        new.check()?;
+        r.inner = new;
         Ok(())
     })
 }
@@ -333,7 +337,9 @@ pub unsafe extern "C" fn tessera_requirements_set_tenant(
 /// Requires the token to grant `scope` (may be called several times: all are required; else
 /// `TESSERA_SCOPE_DENIED`).
 ///
-/// Statuses: `TESSERA_NULL_ARGUMENT`, `TESSERA_INVALID_UTF8`, `TESSERA_INVALID_ARGUMENT`.
+/// Statuses: `TESSERA_NULL_ARGUMENT`, `TESSERA_INVALID_UTF8`, `TESSERA_INVALID_ARGUMENT` (a
+/// scope no token can have: empty, over 255 bytes, or with whitespace or a control character;
+/// the requirements are left as they were).
 ///
 /// # Safety
 /// `requirements` must be NULL or a live handle used by this thread only; `scope` NULL or
@@ -349,7 +355,9 @@ pub unsafe extern "C" fn tessera_requirements_add_scope(
         let r = unsafe { handle_mut(requirements, "requirements") }?;
         // SAFETY: by the caller's contract.
         let s = unsafe { text(scope, scope_len, "scope") }?;
-        r.inner = r.inner.clone().scope(s);
+        let new = r.inner.clone().scope(s);
+        new.check()?;
+        r.inner = new;
         Ok(())
     })
 }

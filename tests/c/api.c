@@ -340,6 +340,12 @@ int main(void) {
     CHECK_OK(tessera_requirements_new(&profile));
     CHECK_OK(tessera_requirements_set_tenant(profile, S("acme")));
     CHECK_OK(tessera_requirements_add_scope(profile, S("profile:read")));
+    /* A requirement no token can meet is the caller's mistake, refused at once; the
+     * requirements stay as they were. */
+    CHECK_STATUS(tessera_requirements_add_scope(profile, S("profile:read ")),
+                 TESSERA_INVALID_ARGUMENT);
+    CHECK_STATUS(tessera_requirements_add_scope(profile, S("")), TESSERA_INVALID_ARGUMENT);
+    CHECK_STATUS(tessera_requirements_set_tenant(profile, S("ac\nme")), TESSERA_INVALID_ARGUMENT);
     CHECK_OK(tessera_requirements_new(&admin));
     CHECK_OK(tessera_requirements_add_scope(admin, S("admin")));
     CHECK_OK(tessera_requirements_new(&other));
