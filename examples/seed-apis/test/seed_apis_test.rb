@@ -687,4 +687,28 @@ class AcrossTest < SeedTest
     assert_equal 200, me(:bookingbug, child).status
     assert_equal 401, me(:eyenetra, revoked).status
   end
+
+  # A session past its expiry is refused with each API's own 401 answer. The APIs' sessions
+  # last a day or more (EyeNetra's never expire), so the test issues each API's session again,
+  # as its login made it (subject, tenant, scopes), with a lifetime of one second, through the
+  # store file the workers share.
+  def test_an_expired_session_gets_each_api_s_401
+    $LOAD_PATH.unshift(File.expand_path("../../../bindings/ruby/lib", __dir__))
+    require "tessera"
+    logins = { flame: flame_session, bookingbug: bookingbug_login, webitel: webitel_login["token"],
+               overvis: overvis_login }
+    refused = { flame: { "error" => "401 Unauthorized" }, bookingbug: { "error" => "401 Unauthorized" },
+                webitel: { "status" => "error", "info" => "Bad caller" }, overvis: { "error" => "NotAuthorized" } }
+    short = Tessera::Store.open(SeedServer.store_path, concurrency: :multi_process) do |store|
+      logins.to_h do |api, token|
+        rec = store.get(token_id(token))
+        issued = store.issue_session(rec.subject, tenant: rec.tenant, scopes: rec.scopes, ttl: 1)
+        [api, issued.token.to_s]
+      end
+    end
+    short.each { |api, token| assert_equal 200, me(api, token).status, "#{api}, before its expiry" }
+    sleep 1.2
+    short.each { |api, token| assert_answer 401, refused.fetch(api), me(api, token), "#{api}, expired" }
+    logins.each { |api, token| assert_equal 200, me(api, token).status, "#{api}, the login's own session" }
+  end
 end
