@@ -260,8 +260,8 @@ fn purge_keys(
             }
         }
     }
-    // The children of a token purged for good (expired, or a tombstone) or dead through an
-    // epoch or its line are dead through it: they go with it, before the rows that link them to
+    // The children of a token purged dead (expired, or a tombstone) or dead through an epoch
+    // or its line are dead through it: they go with it, before the rows that link them to
     // it go (a child of an idle token lives on). The rows of this batch are out of the tree
     // already: a token's line is read through them.
     let (mut orphans, mut heirs) = (Vec::new(), Vec::new());
@@ -279,7 +279,12 @@ fn purge_keys(
                 .collect()
         });
         let tables = &tx.tables;
-        let through = past_for_good(s, keep, now)
+        // Dead itself (revoked, or expired: a child never outlives its parent's expiry), not
+        // merely at the end of a retention: a rotated-out generation purged at the retention
+        // past its idle deadline leaves its children as an idle parent does.
+        let r = &s.record;
+        let through = r.revoked.is_some()
+            || r.expires_at.is_some_and(|t| t <= now)
             || line_of(
                 &s.record,
                 now,

@@ -1175,6 +1175,44 @@ fn a_revoked_ancestor_says_revoked_above_an_expired_one() {
     );
 }
 
+/// A rotated-out generation is purged once the retention past its idle deadline is over; its
+/// children, issued before the rotation and still in use, were deleted with it (the purge took
+/// the parent's retention for its death). They are handed down as an idle parent's are.
+#[test]
+fn the_children_of_a_purged_rotated_out_generation_live_on() {
+    let f = fixture_with(|o| o.revoked_retention(DAY));
+    let parent = f
+        .store
+        .issue(&lasting(IssueRequest::session("dana")).idle_timeout(HOUR))
+        .unwrap();
+    let child = f
+        .store
+        .issue_child(&parent.token, &lasting(IssueRequest::session("dana")))
+        .unwrap();
+    let next = f.store.rotate(parent.token.as_str()).unwrap();
+    // The session goes on (its idle timeout is an hour): 26 hours of use.
+    for _ in 0..52 {
+        f.clock.advance(HOUR / 2);
+        assert!(f
+            .store
+            .verify(child.issued.token.as_str())
+            .unwrap()
+            .is_valid());
+        assert!(f.store.verify(next.token.as_str()).unwrap().is_valid());
+        f.store.flush().unwrap();
+    }
+    // Past the parent's idle deadline and the retention after it: the parent goes, alone.
+    assert_eq!(f.store.purge_expired().unwrap(), 1);
+    assert_eq!(f.store.get(parent.record.id).unwrap(), None);
+    assert!(f
+        .store
+        .verify(child.issued.token.as_str())
+        .unwrap()
+        .is_valid());
+    assert!(f.store.verify(next.token.as_str()).unwrap().is_valid());
+    assert_eq!(f.store.list_subject("dana").unwrap().len(), 2);
+}
+
 /// A parent purged for its idle timeout alone leaves its child to its own use, but not past
 /// what the parent would have allowed: the child ends when the parent would have expired (a
 /// roll's grace here), as it would with the parent still stored.
