@@ -1906,7 +1906,8 @@ tessera_status tessera_options_set_purge_batch(struct tessera_options *options,
 /**
  * Sets how long a revoked token keeps answering `TESSERA_REVOKED` (rather than
  * `TESSERA_UNKNOWN_TOKEN`) before the purge removes it, in milliseconds. A rotated-out
- * generation is kept as long past its expiry: presented again, it is reuse
+ * generation is kept as long past its expiry or its grace window, whichever ends later (past
+ * its grace window if it never expires): presented again, it is reuse
  * (`TESSERA_REUSE_DETECTED`).
  *
  * Statuses: `TESSERA_NULL_ARGUMENT`; `TESSERA_INVALID_ARGUMENT` for a negative value.

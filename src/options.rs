@@ -282,8 +282,9 @@ impl Options {
     }
 
     /// How long a revoked token keeps answering "revoked" (rather than "unknown") before the
-    /// purge removes it. A rotated-out generation is kept as long past its expiry (or its grace
-    /// window, if that ends later): presented again, it is reuse, which revokes the family.
+    /// purge removes it. A rotated-out generation is kept as long past its expiry or its grace
+    /// window, whichever ends later (past its grace window if it never expires): presented
+    /// again, it is reuse, which revokes the family.
     pub fn revoked_retention(mut self, d: Duration) -> Self {
         self.revoked_retention = d;
         self

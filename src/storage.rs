@@ -94,8 +94,9 @@ pub(crate) struct Keep {
 /// presented again sees them as such). A token that was already past that deadline when it was
 /// revoked (a tenant's revocation reaches expired tokens not yet purged) keeps its deadline: it
 /// was no longer valid to revoke. A rotated-out generation stays for the same retention past its
-/// deadline (or its grace window, if that ends later): presented again, it is reuse, which
-/// revokes the thief's branch of the family; purged, it would only be unknown.
+/// deadline or its grace window, whichever ends later (past its grace window alone if it has
+/// no deadline: a session that never expires is rotated too): presented again, it is reuse,
+/// which revokes the thief's branch of the family; purged, it would only be unknown.
 pub(crate) fn purge_deadline(s: &Stored, keep: Keep) -> Option<Timestamp> {
     let r = &s.record;
     let own = earliest(
@@ -105,9 +106,10 @@ pub(crate) fn purge_deadline(s: &Stored, keep: Keep) -> Option<Timestamp> {
     match (r.revoked, own, r.successor) {
         (Some(rv), Some(own), _) if own <= rv.at => Some(own),
         (Some(rv), _, _) => Some(rv.at.saturating_add(keep.retention)),
-        (None, Some(own), Some(sc)) if sc.how == Replacement::Rotated => {
-            Some(own.max(sc.grace_until).saturating_add(keep.retention))
-        }
+        (None, own, Some(sc)) if sc.how == Replacement::Rotated => Some(
+            own.map_or(sc.grace_until, |own| own.max(sc.grace_until))
+                .saturating_add(keep.retention),
+        ),
         (None, own, _) => own,
     }
 }

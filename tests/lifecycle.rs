@@ -1213,6 +1213,35 @@ fn the_children_of_a_purged_rotated_out_generation_live_on() {
     assert_eq!(f.store.list_subject("dana").unwrap().len(), 2);
 }
 
+/// A generation rotated out of a session that never expires is purged once the retention past
+/// its grace window is over; before, it had no deadline, and every rotation left a row for good.
+#[test]
+fn a_rotated_out_generation_without_a_deadline_is_purged_after_its_retention() {
+    let f = fixture_with(|o| o.rotation_grace(MINUTE).revoked_retention(DAY));
+    let first = f
+        .store
+        .issue(&lasting(IssueRequest::session("erin")))
+        .unwrap();
+    let second = f.store.rotate(first.token.as_str()).unwrap();
+    f.clock.advance(DAY);
+    // Inside the retention (presenting it now would be a reuse): kept.
+    assert_eq!(f.store.purge_expired().unwrap(), 0);
+    let stats = f.store.stats().unwrap();
+    assert_eq!((stats.all.total(), stats.due_for_purge), (2, 0));
+    f.clock.advance(MINUTE + Duration::from_secs(1));
+    assert_eq!(f.store.stats().unwrap().due_for_purge, 1);
+    assert_eq!(f.store.purge_expired().unwrap(), 1);
+    assert_eq!(f.store.get(first.record.id).unwrap(), None);
+    assert_eq!(
+        rejection(&f.store, first.token.as_str()),
+        Some(Rejection::Unknown)
+    );
+    assert!(f.store.verify(second.token.as_str()).unwrap().is_valid());
+    // The family goes on from the second generation.
+    let third = f.store.rotate(second.token.as_str()).unwrap();
+    assert_eq!(f.store.revoke(&third.token).unwrap(), 2);
+}
+
 /// A parent purged for its idle timeout alone leaves its child to its own use, but not past
 /// what the parent would have allowed: the child ends when the parent would have expired (a
 /// roll's grace here), as it would with the parent still stored.

@@ -238,11 +238,15 @@ impl World {
         // An idle deadline counts two flush intervals late (a use may be on its way). A tombstone
         // stays for its retention, also past the token's own deadline, unless
         // that came before the revocation; a rotated-out generation stays for the retention
-        // past its deadline or its grace window (so that presented again it is reuse).
+        // past its deadline or its grace window, whichever ends later, or past its grace window
+        // if it has no deadline (so that presented again it is reuse).
         match (m.revoked_at, own, m.successor) {
             (Some(r), Some(d), _) if d <= r => Some(d),
             (Some(r), _, _) => Some(r.saturating_add(RETENTION)),
-            (None, Some(d), Some((_, grace))) => Some(d.max(grace).saturating_add(RETENTION)),
+            (None, own, Some((_, grace))) => Some(
+                own.map_or(grace, |d| d.max(grace))
+                    .saturating_add(RETENTION),
+            ),
             (None, own, _) => own,
         }
     }
