@@ -367,12 +367,24 @@ fn purge_keys(
     Ok(PurgeBatch { removed, more })
 }
 
-/// Before `s` is removed: the generations rotations made from it (those stored) start their
-/// family at the first of them, so that revoking any of them, a logout or a detected reuse,
-/// still finds the earlier ones (a family is walked from its first generation, and `s` was
-/// that, or on the way to it).
+/// Before `s` is removed: the generations made from it (those stored, by rotations and rolls
+/// alike) start their family at the first of them, so that revoking any of them, a logout or
+/// a detected reuse, still finds the earlier ones (a family is walked from its first
+/// generation, and `s` was that, or on the way to it). A rolled key's successor names the old
+/// key's family too: a key rolled and then rotated is walked through it.
 fn reroot_family(tx: &mut Tx<'_, '_>, s: &Stored) -> Result<()> {
-    let later = tx.later_generations(s)?;
+    let mut later = Vec::new();
+    let mut next = s.record.successor;
+    while let Some(sc) = next {
+        let Some(g) = tx.tables.get(&sc.id)? else {
+            break;
+        };
+        if later.len() >= 100_000 {
+            break;
+        }
+        next = g.record.successor;
+        later.push(g);
+    }
     let Some(first) = later.first().map(|g| g.record.id) else {
         return Ok(());
     };

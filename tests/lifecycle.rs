@@ -1242,6 +1242,30 @@ fn a_rotated_out_generation_without_a_deadline_is_purged_after_its_retention() {
     assert_eq!(f.store.revoke(&third.token).unwrap(), 2);
 }
 
+/// A key rolled and then rotated: once the old key is purged (its roll grace over), revoking
+/// the newest generation still ends the one rotated out inside its grace window. The purge
+/// moved the family's start only along rotations, and left the rolled key's successors naming
+/// a first generation that was gone.
+#[test]
+fn a_rolled_then_rotated_key_stays_one_family_after_the_old_key_is_purged() {
+    let f = fixture_with(|o| o.rotation_grace(HOUR));
+    let old = f
+        .store
+        .issue(&lasting(IssueRequest::api_key("acme")))
+        .unwrap();
+    let rolled = f.store.roll(&old.token, 10 * MINUTE).unwrap();
+    let rotated = f.store.rotate(rolled.token.as_str()).unwrap();
+    f.clock.advance(11 * MINUTE);
+    assert_eq!(f.store.purge_expired().unwrap(), 1);
+    assert_eq!(f.store.get(old.record.id).unwrap(), None);
+    assert!(f.store.verify(rolled.token.as_str()).unwrap().is_valid());
+    assert_eq!(f.store.revoke(&rotated.token).unwrap(), 2);
+    assert_eq!(
+        rejection(&f.store, rolled.token.as_str()),
+        Some(Rejection::Revoked)
+    );
+}
+
 /// A parent purged for its idle timeout alone leaves its child to its own use, but not past
 /// what the parent would have allowed: the child ends when the parent would have expired (a
 /// roll's grace here), as it would with the parent still stored.
