@@ -348,7 +348,6 @@ impl Inner {
             ));
         }
         let target = self.resolve(target)?;
-        let target_id = target.id();
         let renewed = self.write(Commit::Durable, move |tx| {
             let old = target.load(tx)?;
             if let Err(why) = tx.judge_target(&old, target.presented())? {
@@ -388,6 +387,6 @@ impl Inner {
                 capped,
             }))
         })?;
-        renewed.or_else(|why| self.refused(target_id, why))
+        renewed.map_err(Error::Rejected)
     }
 }

@@ -303,11 +303,11 @@ impl Tx<'_, '_> {
 
     /// Judges a token that a call acts on (the parent of a child, a token to renew or roll):
     /// like [`Self::judge`], and a rotated token whose grace window is over is refused. When its
-    /// secret was presented (`presented`), that is a reuse, as at verify: the answer is
-    /// [`Rejection::ReuseDetected`], and the caller revokes the family durably
-    /// ([`Inner::refused`]) once this transaction is over.
+    /// secret was presented (`presented`), that is a reuse, as at verify: the family is revoked
+    /// in this transaction (the callers' are durable), and the answer is
+    /// [`Rejection::ReuseDetected`].
     pub(crate) fn judge_target(
-        &self,
+        &mut self,
         s: &Stored,
         presented: bool,
     ) -> Result<Result<(), Rejection>> {
@@ -319,6 +319,7 @@ impl Tx<'_, '_> {
                     successor.unwrap_or_default()
                 )));
             }
+            self.revoke_chain(s)?;
             return Ok(Err(Rejection::ReuseDetected));
         }
         // A rotated token past its grace that is not a reuse is dead through its line.
@@ -582,7 +583,6 @@ impl Inner {
 
     pub(crate) fn issue_child(&self, parent: TokenRef<'_>, req: &IssueRequest) -> Result<Child> {
         let parent = self.resolve(parent)?;
-        let parent_id = parent.id();
         let now = self.opts.clock.now();
         let (id, secret) = token_text::generate(now)?;
         let record = req.build(&self.opts, id, now)?;
@@ -634,7 +634,7 @@ impl Inner {
         })?;
         let (record, clamped) = match made {
             Ok(made) => made,
-            Err(why) => return self.refused(parent_id, why),
+            Err(why) => return Err(Error::Rejected(why)),
         };
         Ok(Child {
             issued: Issued { token, record },
@@ -722,7 +722,6 @@ impl Inner {
 
     pub(crate) fn roll(&self, target: TokenRef<'_>, grace: Duration) -> Result<Issued> {
         let target = self.resolve(target)?;
-        let target_id = target.id();
         let (new_id, new_secret) = token_text::generate(self.opts.clock.now())?;
         let new_hash = secret_hash(&self.key, &new_id, &new_secret);
         let key_version = self.key.version;
@@ -764,7 +763,7 @@ impl Inner {
         })?;
         let record = match rolled {
             Ok(record) => record,
-            Err(why) => return self.refused(target_id, why),
+            Err(why) => return Err(Error::Rejected(why)),
         };
         let token = token_text::format(self.prefix(record.kind), &new_id, &new_secret);
         Ok(Issued { token, record })
@@ -815,24 +814,52 @@ impl Inner {
             Ok(Ok(new.record))
         })
     }
-
-    /// The answer to a call refused with `why`: after a reuse of the token `id`
-    /// ([`Tx::judge_target`]), its family is revoked first, durably.
-    pub(crate) fn refused<T>(&self, id: TokenId, why: Rejection) -> Result<T> {
-        if why == Rejection::ReuseDetected {
-            self.on_reuse(id)?;
-        }
-        Err(Error::Rejected(why))
-    }
-
-    /// Revokes a rotated token's family after reuse was detected at verify (or by a call that
-    /// acts on a token, see [`Inner::refused`]).
-    pub(crate) fn on_reuse(&self, id: TokenId) -> Result<()> {
+    /// Revokes a rotated token's family after verify detected its reuse (`seen`: the token as
+    /// verify read it). If the purge removed the token since (its retention ended meanwhile),
+    /// the generations rotated from it are revoked still: they are the thief's.
+    pub(crate) fn on_reuse(&self, seen: Stored) -> Result<()> {
         self.write(Commit::Durable, move |tx| {
-            if let Some(old) = tx.tables.get(&id)? {
-                tx.revoke_chain(&old)?;
+            match tx.tables.get(&seen.record.id)? {
+                Some(old) => {
+                    tx.revoke_chain(&old)?;
+                }
+                None => {
+                    for g in tx.later_generations(&seen)? {
+                        tx.revoke_tree(&g, RevokeReason::Reuse)?;
+                    }
+                }
             }
             Ok(())
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::{IssueRequest, Options, Rejection, Store};
+
+    /// Verify reads a reused generation, then revokes its family in a write of its own: if the
+    /// purge removed the generation in between (its retention ended meanwhile), the generations
+    /// rotated from it (the thief's) are revoked still. Before, nothing was, and the answer
+    /// said the reuse was detected.
+    #[test]
+    fn a_reuse_whose_token_was_purged_meanwhile_still_revokes_the_thief_s_generations() {
+        let store = Store::in_memory(Options::new()).unwrap();
+        let first = store.issue(&IssueRequest::session("fay")).unwrap();
+        let second = store.rotate(first.token.as_str()).unwrap();
+        let inner = store.checked().unwrap();
+        let id = first.record.id;
+        let seen = inner
+            .write(crate::write::Commit::Durable, move |tx| {
+                let s = tx.tables.get(&id)?.expect("stored");
+                tx.tables.delete(&s)?;
+                Ok(s)
+            })
+            .unwrap();
+        inner.on_reuse(seen).unwrap();
+        assert_eq!(
+            store.verify(second.token.as_str()).unwrap().rejection(),
+            Some(Rejection::Revoked)
+        );
     }
 }

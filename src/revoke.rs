@@ -90,11 +90,6 @@ impl Target {
         }
     }
 
-    /// The token's id.
-    pub(crate) fn id(&self) -> TokenId {
-        self.id
-    }
-
     /// Whether the token's secret was presented (its text), not only its id.
     pub(crate) fn presented(&self) -> bool {
         self.hash.is_some()

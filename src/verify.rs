@@ -344,7 +344,7 @@ impl Inner {
             // limited-use tokens) where verify writes. Judged before the token's expiry and
             // idle timeout: a generation an attacker rotated is still reused when the client
             // presents it after it expired.
-            self.on_reuse(stored.record.id)?;
+            self.on_reuse(stored)?;
             return Ok(Outcome::Invalid(Rejection::ReuseDetected));
         }
         if let Some(why) = ended {
