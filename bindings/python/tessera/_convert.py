@@ -10,6 +10,7 @@ from .errors import InvalidArgument
 
 EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 _MS = timedelta(milliseconds=1)
+_US = timedelta(microseconds=1)
 #: The Unix milliseconds of the first and the last instant a ``datetime`` can show.
 DATETIME_MIN_MS = (datetime.min.replace(tzinfo=timezone.utc) - EPOCH) // _MS
 DATETIME_MAX_MS = (datetime.max.replace(tzinfo=timezone.utc) - EPOCH) // _MS
@@ -45,9 +46,11 @@ class _Never:
 #: timeout, no maximum lifetime, no sweeper. (Leaving a keyword out keeps the store's default.)
 NEVER = _Never()
 
-#: A duration: a :class:`datetime.timedelta`, or an ``int`` of milliseconds.
+#: A duration: a :class:`datetime.timedelta` (rounded to the nearest millisecond, half up; a
+#: positive one under half a millisecond is refused), or an ``int`` of milliseconds.
 Duration = Union[timedelta, int]
-#: An instant: an aware :class:`datetime.datetime`, or an ``int`` of Unix milliseconds.
+#: An instant: an aware :class:`datetime.datetime` (floored to the millisecond, as the store's
+#: clock counts), or an ``int`` of Unix milliseconds.
 Instant = Union[datetime, int]
 
 
@@ -94,11 +97,22 @@ def i32(value: int, what: str) -> int:
 
 def duration_ms(value: Union[Duration, _Never], what: str) -> int:
     """Milliseconds for the C ABI (an ``int64_t``); :data:`NEVER` is
-    ``TESSERA_DURATION_NONE`` (-1)."""
+    ``TESSERA_DURATION_NONE`` (-1). Every duration is converted here, with the Ruby binding's
+    rule: a timedelta is rounded to the nearest millisecond (half up: 1.5 ms is 2 ms). A
+    negative one is refused before it is rounded (-0.4 ms is not 0 ms), and so is a positive
+    one that rounds to 0 ms (0.4 ms is not "none": durations are counted in whole
+    milliseconds)."""
     if value is NEVER:
         return -1
     if isinstance(value, timedelta):
-        ms = value // _MS
+        if value < timedelta(0):
+            raise InvalidArgument(f"{what} is negative (use tessera.NEVER for none)")
+        ms = (value // _US + 500) // 1000
+        if ms == 0 and value:
+            raise InvalidArgument(
+                f"{what} is {value}, under half a millisecond: durations are counted in whole "
+                "milliseconds"
+            )
     elif isinstance(value, int) and not isinstance(value, bool):
         ms = value
     else:
@@ -116,7 +130,9 @@ def duration_ms(value: Union[Duration, _Never], what: str) -> int:
 
 
 def instant_ms(value: Instant, what: str) -> int:
-    """Unix milliseconds (an ``int64_t``) of an aware datetime or an int."""
+    """Unix milliseconds (an ``int64_t``) of an aware datetime, floored to the millisecond (as
+    the store's clock counts: 0.9 ms into a millisecond is that millisecond, also before 1970),
+    or of an int. Every instant is converted here."""
     if isinstance(value, datetime):
         if value.tzinfo is None:
             raise ValueError(f"{what} must be an aware datetime (e.g. tzinfo=timezone.utc)")

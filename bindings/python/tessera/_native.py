@@ -13,6 +13,7 @@ the copy installed inside this package. A library whose ABI version is not
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import os
 import sys
@@ -32,7 +33,7 @@ from ctypes import (
     c_void_p,
 )
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple, Union
 
 #: The ABI version this binding was written for (``TESSERA_ABI_VERSION`` in the header).
 ABI_VERSION = 1
@@ -436,6 +437,21 @@ def bytes_buf(data: Union[bytes, bytearray]) -> Tuple[Any, int]:
 def optional_buf(data: Optional[bytes]) -> Tuple[Any, int]:
     """As :func:`buf` for an optional text: None is NULL with length 0 ("none")."""
     return (None, 0) if data is None else buf(data)
+
+
+@contextlib.contextmanager
+def wiped(pair: Tuple[Any, int]) -> Iterator[Tuple[Any, int]]:
+    """Lends the ``(pointer, length)`` pair of a secret input (a token text, a pepper), made by
+    :func:`buf` or :func:`bytes_buf`, to the ``with`` block, and zeroes that ctypes copy
+    (``ctypes.memset``) when the block ends, however it ends: the library keeps no pointer to
+    an input, and the copy would otherwise stay in the heap, secret, until the memory is
+    reused. Every secret input goes through here. Only this copy is wiped: the ``str`` or
+    ``bytes`` it was made from belongs to Python, which cannot wipe it."""
+    ptr, n = pair
+    try:
+        yield ptr, n
+    finally:
+        ctypes.memset(ptr, 0, n)
 
 
 def last_error_message() -> str:

@@ -49,15 +49,17 @@ class Clock:
         return self._handle
 
     def advance(self, by: Duration) -> None:
-        """Moves the clock forward by ``by`` (a timedelta or milliseconds); not past the end of
-        year 9999 (:class:`tessera.InvalidArgument`)."""
+        """Moves the clock forward by ``by`` (a timedelta, rounded to the nearest millisecond,
+        half up, or milliseconds); not past the end of year 9999
+        (:class:`tessera.InvalidArgument`)."""
         by_ms = duration_ms(by, "by")
         _clock_ms(self.now_ms() + by_ms, "the clock's time after advancing")
         check(_native.lib.tessera_clock_advance(self._h(), by_ms))
 
     def set(self, to: Instant) -> None:
-        """Sets the clock to ``to`` (a datetime or Unix milliseconds), possibly backwards; an
-        instant outside years 1 to 9999 is :class:`tessera.InvalidArgument`."""
+        """Sets the clock to ``to`` (a datetime, floored to the millisecond, or Unix
+        milliseconds), possibly backwards; an instant outside years 1 to 9999 is
+        :class:`tessera.InvalidArgument`."""
         check(_native.lib.tessera_clock_set(self._h(), _clock_ms(to, "to")))
 
     def now_ms(self) -> int:

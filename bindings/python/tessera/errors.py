@@ -100,7 +100,9 @@ class TesseraError(Exception):
 
 
 class Rejected(TesseraError):
-    """The token is not valid (statuses 1-10). Answer every one of them with the same 401."""
+    """The token is not valid (statuses 1-10). Answer every one of them with the same 401,
+    except :class:`ScopeDenied` and :class:`TenantMismatch` (a valid token, not allowed there):
+    403."""
 
 
 class CredentialError(TesseraError, ValueError):

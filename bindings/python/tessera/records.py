@@ -212,7 +212,8 @@ class Outcome:
     """The answer of :meth:`tessera.Store.verify`: valid with a record, or a rejection.
 
     True in a boolean context when valid. ``detail`` is the library's explanation of a
-    rejection, for logs: answer every rejection with the same 401.
+    rejection, for logs: answer every rejection with the same 401, except ``SCOPE_DENIED`` and
+    ``TENANT_MISMATCH`` (a valid token, not allowed there): 403.
     """
 
     record: Optional[Record] = None

@@ -145,7 +145,9 @@ class Store:
             assert store.verify(login.token)
 
     ``path=None`` opens a store in memory. Durations are timedeltas or int milliseconds, or
-    :data:`tessera.NEVER` for none.
+    :data:`tessera.NEVER` for none; a timedelta is rounded to the nearest millisecond (half
+    up), and a positive one under half a millisecond raises :class:`tessera.InvalidArgument`
+    (durations are counted in whole milliseconds), as does a negative one.
 
     In a process started by ``fork()``, a store opened before the fork raises
     :class:`tessera.ForkedChild`: open the store again in the child (with
@@ -200,12 +202,8 @@ class Store:
                     raise TypeError("pepper must be bytes")
                 # Copied straight into memory of our own, wiped once the library has its copy:
                 # bytes(pepper) would leave another copy in the heap that cannot be wiped.
-                pp, pl = _native.bytes_buf(pepper)
-                try:
+                with _native.wiped(_native.bytes_buf(pepper)) as (pp, pl):
                     check(lib.tessera_options_set_pepper(opts, pp, pl))
-                finally:
-                    if pp is not None:
-                        ctypes.memset(pp, 0, pl)
             if clock is not None:
                 check(lib.tessera_options_set_clock(opts, clock._h()))
             _set_duration(lib.tessera_options_set_session_ttl, opts, session_ttl, "session_ttl")
@@ -351,7 +349,8 @@ class Store:
         max_uses: Optional[int] = None,
     ) -> Issued:
         """Issues a login session of ``subject`` (the user id). Durations left out take the
-        store's defaults; :data:`tessera.NEVER` means none. Raises
+        store's defaults; :data:`tessera.NEVER` means none; a timedelta is rounded to the
+        nearest millisecond (half up; one under half a millisecond is refused). Raises
         :class:`tessera.LimitReached` when a per-subject cap refuses it."""
         with _Request(Kind.SESSION, subject=subject, tenant=tenant, scopes=scopes, label=label,
                       metadata=metadata, ttl=ttl, idle_timeout=idle_timeout,
@@ -406,10 +405,10 @@ class Store:
         parent (``Issued.clamped`` says whether its expiry was cut to the parent's), and
         revoking the parent revokes it. Raises a :class:`tessera.Rejected` subclass if the
         parent is not valid."""
-        pb, pl = _native.buf(text(parent, "parent"))
-        return self._issue_child(_native.lib.tessera_issue_child, pb, pl, kind, subject, tenant,
-                                 scopes, label, metadata, ttl, idle_timeout, max_lifetime,
-                                 max_uses)
+        with _native.wiped(_native.buf(text(parent, "parent"))) as (pb, pl):
+            return self._issue_child(_native.lib.tessera_issue_child, pb, pl, kind, subject,
+                                     tenant, scopes, label, metadata, ttl, idle_timeout,
+                                     max_lifetime, max_uses)
 
     def issue_child_by_id(
         self,
@@ -452,25 +451,25 @@ class Store:
         working for the store's ``rotation_grace`` (a retry inside it returns the same
         successor); presenting it later revokes the whole family
         (:class:`tessera.ReuseDetected`)."""
-        tb, tl = _native.buf(text(token, "token"))
-        return self._hand_over(
-            lambda buf, n, rec: _native.lib.tessera_rotate(
-                self._h(), tb, tl, buf, _native.TOKEN_BUF_LEN, n, rec
+        with _native.wiped(_native.buf(text(token, "token"))) as (tb, tl):
+            return self._hand_over(
+                lambda buf, n, rec: _native.lib.tessera_rotate(
+                    self._h(), tb, tl, buf, _native.TOKEN_BUF_LEN, n, rec
+                )
             )
-        )
 
     def roll(self, key: Union[str, bytes], *, grace: Duration) -> Issued:
         """Rolls an API key (its text): a new key with the same tenant, subject, scopes and
         label, whose lifetime starts now (it expires as long after the roll as the old key did
         after its issue, renewals included, within the old key's maximum lifetime counted from
         the roll); the old one keeps working for ``grace``, then expires."""
-        kb, kl = _native.buf(text(key, "key"))
-        grace_ms = duration_ms(grace, "grace")
-        return self._hand_over(
-            lambda buf, n, rec: _native.lib.tessera_roll(
-                self._h(), kb, kl, grace_ms, buf, _native.TOKEN_BUF_LEN, n, rec
+        with _native.wiped(_native.buf(text(key, "key"))) as (kb, kl):
+            grace_ms = duration_ms(grace, "grace")
+            return self._hand_over(
+                lambda buf, n, rec: _native.lib.tessera_roll(
+                    self._h(), kb, kl, grace_ms, buf, _native.TOKEN_BUF_LEN, n, rec
+                )
             )
-        )
 
     def roll_by_id(self, key_id: str, *, grace: Duration) -> Issued:
         """As :meth:`roll`, naming the key by its id."""
@@ -507,26 +506,27 @@ class Store:
         the record) or says why not (``None``, no token at all, is malformed: pass a missing
         header straight in). Raises only for faults (closed store, storage errors)."""
         lib = _native.lib
-        tb, tl = _native.buf(b"" if token is None else text(token, "token"))
         rec = ctypes.POINTER(_native.Record)()
-        if isinstance(scopes, (str, bytes)):
-            raise TypeError("scopes must be a list of strings, not one string")
-        scopes = list(scopes)
-        if tenant is None and not scopes:
-            status = lib.tessera_verify(self._h(), tb, tl, ctypes.byref(rec))
-        else:
-            reqs = _native.RequirementsP()
-            check(lib.tessera_requirements_new(ctypes.byref(reqs)))
-            try:
-                if tenant is not None:
-                    b, n = _native.buf(text(tenant, "tenant"))
-                    check(lib.tessera_requirements_set_tenant(reqs, b, n))
-                for scope in scopes:
-                    b, n = _native.buf(text(scope, "scope"))
-                    check(lib.tessera_requirements_add_scope(reqs, b, n))
-                status = lib.tessera_verify_with(self._h(), tb, tl, reqs, ctypes.byref(rec))
-            finally:
-                lib.tessera_requirements_free(reqs)
+        presented = b"" if token is None else text(token, "token")
+        with _native.wiped(_native.buf(presented)) as (tb, tl):
+            if isinstance(scopes, (str, bytes)):
+                raise TypeError("scopes must be a list of strings, not one string")
+            scopes = list(scopes)
+            if tenant is None and not scopes:
+                status = lib.tessera_verify(self._h(), tb, tl, ctypes.byref(rec))
+            else:
+                reqs = _native.RequirementsP()
+                check(lib.tessera_requirements_new(ctypes.byref(reqs)))
+                try:
+                    if tenant is not None:
+                        b, n = _native.buf(text(tenant, "tenant"))
+                        check(lib.tessera_requirements_set_tenant(reqs, b, n))
+                    for scope in scopes:
+                        b, n = _native.buf(text(scope, "scope"))
+                        check(lib.tessera_requirements_add_scope(reqs, b, n))
+                    status = lib.tessera_verify_with(self._h(), tb, tl, reqs, ctypes.byref(rec))
+                finally:
+                    lib.tessera_requirements_free(reqs)
         if status == 0:
             return Outcome(record=take_record(rec))
         rejected = Outcome._rejected(status, _native.last_error_message())
@@ -541,8 +541,8 @@ class Store:
         """Renews a live token presented by its text: expiry becomes now + ``extend_by``, never
         past its maximum lifetime. Raises a :class:`tessera.Rejected` subclass if the token is
         not valid."""
-        b, n = _native.buf(text(token, "token"))
-        return self._renew(_native.lib.tessera_renew, b, n, extend_by)
+        with _native.wiped(_native.buf(text(token, "token"))) as (b, n):
+            return self._renew(_native.lib.tessera_renew, b, n, extend_by)
 
     def renew_by_id(self, token_id: str, *, extend_by: Duration) -> Renewal:
         """As :meth:`renew`, naming the token by its id; :class:`tessera.NotFound` if none."""
@@ -566,9 +566,9 @@ class Store:
         already was).
         Raises :class:`tessera.Malformed`, :class:`tessera.UnknownToken` or
         :class:`tessera.BadSecret` when the text names no token of this store."""
-        b, n = _native.buf(text(token, "token"))
         out = ctypes.c_size_t()
-        check(_native.lib.tessera_revoke(self._h(), b, n, ctypes.byref(out)))
+        with _native.wiped(_native.buf(text(token, "token"))) as (b, n):
+            check(_native.lib.tessera_revoke(self._h(), b, n, ctypes.byref(out)))
         return out.value
 
     def revoke_by_id(self, token_id: str) -> int:
@@ -605,13 +605,13 @@ class Store:
         tenant: Optional[str] = None,
         subject: Optional[str] = None,
     ) -> None:
-        """Revokes every token issued strictly before ``before`` (a datetime or Unix
-        milliseconds): of ``tenant``, of ``subject`` (every tenant), or of the whole store
-        when neither is given ("sign out everywhere after a password change"; a rotated
-        session counts as issued when its first generation was). A future
-        instant also revokes the tokens issued until then; one more than a day past the
-        store's clock raises InvalidArgument (cutoffs never go back: a time in microseconds
-        would revoke every token for ever)."""
+        """Revokes every token issued strictly before ``before`` (a datetime, floored to the
+        millisecond as the store's clock counts, or Unix milliseconds): of ``tenant``, of
+        ``subject`` (every tenant), or of the whole store when neither is given ("sign out
+        everywhere after a password change"; a rotated session counts as issued when its first
+        generation was). A future instant also revokes the tokens issued until then; one more
+        than a day past the store's clock raises InvalidArgument (cutoffs never go back: a time
+        in microseconds would revoke every token for ever)."""
         if tenant is not None and subject is not None:
             raise TypeError("give tenant or subject, not both")
         name: Optional[bytes]

@@ -167,6 +167,88 @@ def test_the_largest_values_in_range_still_reach_the_library(store: tessera.Stor
         s.issue_session("bob", max_uses=U64 - 1, ttl=timedelta(days=1))
 
 
+# --- durations and instants to the millisecond ------------------------------------------------
+
+DURATION_OPTIONS = [
+    "session_ttl", "session_idle_timeout", "session_max_lifetime", "api_key_ttl",
+    "flush_interval", "sweep_interval", "revoked_retention", "rotation_grace",
+]
+#: Positive durations that round to 0 ms: refused, never taken as "no time at all".
+UNDER_HALF_A_MS = [timedelta(microseconds=n) for n in (1, 400, 499)]
+WHOLE = "whole milliseconds"
+EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+
+
+@pytest.mark.parametrize("option", DURATION_OPTIONS)
+@pytest.mark.parametrize("tiny", UNDER_HALF_A_MS)
+def test_a_positive_duration_under_half_a_millisecond_is_refused_not_taken_as_none(
+    option: str, tiny: timedelta
+) -> None:
+    refused(lambda: tessera.Store.in_memory(**{option: tiny}), f"{option}.*{WHOLE}")
+
+
+def test_every_duration_argument_refuses_one_under_half_a_millisecond(
+    store: tessera.Store, clock: tessera.Clock
+) -> None:
+    t = store.issue_session("alice", ttl=HOUR)
+    k = store.issue_api_key("acme")
+    for tiny in UNDER_HALF_A_MS:
+        refused(lambda: store.issue_session("alice", ttl=tiny), f"ttl.*{WHOLE}")
+        refused(lambda: store.issue_session("alice", idle_timeout=tiny), f"idle_timeout.*{WHOLE}")
+        refused(lambda: store.issue_api_key("acme", max_lifetime=tiny), f"max_lifetime.*{WHOLE}")
+        refused(lambda: store.issue_child(t.token, subject="bob", ttl=tiny), f"ttl.*{WHOLE}")
+        refused(lambda: store.renew(t.token, extend_by=tiny), f"extend_by.*{WHOLE}")
+        refused(lambda: store.roll(k.token, grace=tiny), f"grace.*{WHOLE}")
+        refused(lambda: clock.advance(tiny), f"by.*{WHOLE}")
+    assert store.list_subject("alice") == [t.record]
+    assert store.list_api_keys("acme") == [k.record], "a refused roll must not replace the key"
+    assert clock.now_ms() == T0
+    # Zero is no positive duration lost to rounding; negative ones stay refused however small:
+    # they are refused before they are rounded.
+    clock.advance(timedelta(0))
+    assert clock.now_ms() == T0
+    for negative in (timedelta(microseconds=-1), timedelta(microseconds=-400), -1):
+        refused(lambda: store.issue_session("alice", ttl=negative), "ttl is negative")
+
+
+def test_durations_round_to_the_nearest_millisecond_half_up(
+    store: tessera.Store, clock: tessera.Clock
+) -> None:
+    # Half a millisecond and more rounds up (2.5 ms is 3 ms, not 2: half up, as in Ruby).
+    for micros, ms in ((500, 1), (900, 1), (1499, 1), (1500, 2), (2500, 3), (2999, 3)):
+        s = store.issue_session("bob", idle_timeout=timedelta(microseconds=micros))
+        assert s.record.idle_timeout == timedelta(milliseconds=ms), micros
+    clock.advance(timedelta(microseconds=1500))
+    assert clock.now_ms() == T0 + 2
+
+
+def test_a_rotation_grace_under_a_millisecond_is_a_grace_of_one(clock: tessera.Clock) -> None:
+    # 0.9 ms is 1 ms of grace, not none: a retry at once gets the same successor.
+    with tessera.Store.in_memory(clock=clock, rotation_grace=timedelta(microseconds=900)) as s:
+        t = s.issue_session("alice")
+        successor = s.rotate(t.token)
+        assert s.rotate(t.token).id == successor.id
+        assert s.verify(t.token).valid
+        clock.advance(1)
+        assert s.verify(t.token).rejection is tessera.Rejection.REUSE_DETECTED
+
+
+def test_instants_are_floored_to_the_millisecond_as_the_store_clock_counts(
+    store: tessera.Store,
+) -> None:
+    t = store.issue_session("alice")  # at T0
+    at_t0 = EPOCH + timedelta(milliseconds=T0)
+    # 0.9 ms past T0 is T0: alice's token was not issued strictly before it.
+    store.revoke_issued_before(at_t0 + timedelta(microseconds=900))
+    assert store.verify(t.token).valid
+    store.revoke_issued_before(at_t0 + timedelta(milliseconds=1))
+    assert store.verify(t.token).rejection is tessera.Rejection.REVOKED
+    assert tessera.Clock(at_t0 + timedelta(microseconds=900)).now_ms() == T0
+    clock = tessera.Clock(0)
+    clock.set(EPOCH - timedelta(microseconds=400))  # floored before 1970 too: -1, not 0
+    assert clock.now_ms() == -1
+
+
 # --- handles are owned by one object ---------------------------------------------------------
 
 

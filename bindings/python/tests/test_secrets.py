@@ -1,17 +1,19 @@
-"""No secret in the store file (nor in the journal beside it), in a repr or in an error; a
-copied file without its pepper verifies nothing."""
+"""No secret in the store file (nor in the journal beside it), in a repr or in an error, nor
+left in the binding's own copies handed to the library; a copied file without its pepper
+verifies nothing."""
 
 from __future__ import annotations
 
 import shutil
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any, Callable, Dict, List, Tuple
 
 import pytest
 
 import tessera
 
-from conftest import ALPHABET, with_secret_of
+from conftest import ALPHABET, HOUR, MINUTE, with_secret_of
 
 
 def secret_bytes(token: str) -> bytes:
@@ -100,8 +102,8 @@ class UncopiablePepper(bytearray):
 
 
 def test_a_bytearray_pepper_is_handed_over_without_a_copy_that_cannot_be_wiped(path: Path) -> None:
-    # The wiping of the binding's own (ctypes) copy is not observable from here; what is: the
-    # pepper goes to the library without passing through bytes(), and the host's copy is its own.
+    # The pepper goes to the library without passing through bytes(), and the host's copy is
+    # its own (the binding's own ctypes copy is wiped: see the test of it below).
     text = b"the host's pepper, 16+ bytes"
     pepper = UncopiablePepper(text)
     with tessera.Store(path, pepper=pepper) as store:
@@ -115,6 +117,73 @@ def test_a_bytearray_pepper_is_handed_over_without_a_copy_that_cannot_be_wiped(p
         assert store.verify(t.token).valid
     with pytest.raises(tessera.PepperMismatch):
         tessera.Store(path, pepper=plain)
+
+
+def spy_on_copies(monkeypatch: pytest.MonkeyPatch, maker: str) -> List[Tuple[Any, bytes]]:
+    """Records every ctypes copy the binding makes with ``_native.<maker>`` (``buf`` or
+    ``bytes_buf``), with the bytes it was made from: the memory handed to the library."""
+    made: List[Tuple[Any, bytes]] = []
+    real = getattr(tessera._native, maker)
+
+    def recording(data: bytes) -> Tuple[Any, int]:
+        ptr, n = real(data)
+        made.append((ptr, bytes(data)))
+        return ptr, n
+
+    monkeypatch.setattr(tessera._native, maker, recording)
+    return made
+
+
+def test_the_bindings_copies_of_token_texts_are_wiped_after_each_call(
+    store: tessera.Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    session = store.issue_session("alice", ttl=HOUR)
+    key = store.issue_api_key("acme")
+    child = store.issue_child(session.token, subject="bob")
+    other = store.issue_session("dave")
+    texts = {t.token.encode("ascii") for t in (session, key, child, other)}
+    copies = spy_on_copies(monkeypatch, "buf")
+
+    def left_behind(call: Callable[[], object]) -> List[bytes]:
+        """Runs ``call`` and gives the copies of a token text it left unwiped in memory."""
+        copies.clear()
+        call()
+        handed = [ptr for ptr, data in copies if data in texts]
+        assert handed, "the call handed no token text to the library"
+        return [bytes(ptr) for ptr in handed if bytes(ptr) != bytes(len(ptr))]
+
+    def refused(call: Callable[[], object]) -> Callable[[], None]:
+        def run() -> None:
+            with pytest.raises(tessera.Rejected):
+                call()
+        return run
+
+    calls: Dict[str, Callable[[], object]] = {
+        "verify": lambda: store.verify(session.token),
+        "verify with requirements": lambda: store.verify(session.token, tenant="acme", scopes=["x"]),
+        "renew": lambda: store.renew(session.token, extend_by=HOUR),
+        "issue_child": lambda: store.issue_child(session.token, subject="carol"),
+        "roll": lambda: store.roll(key.token, grace=MINUTE),
+        "rotate": lambda: store.rotate(other.token),
+        "revoke": lambda: store.revoke(child.token),
+        "a refused renew": refused(lambda: store.renew(child.token, extend_by=HOUR)),
+        "a refused rotate": refused(lambda: store.rotate(child.token)),
+    }
+    for name, call in calls.items():
+        assert left_behind(call) == [], f"{name} left a copy of a token text in memory"
+
+
+def test_the_bindings_copy_of_the_pepper_is_wiped_after_the_open(
+    path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pepper = b"the host's pepper, 16+ bytes"
+    copies = spy_on_copies(monkeypatch, "bytes_buf")
+    with tessera.Store(path, pepper=pepper) as store:
+        t = store.issue_session("alice")
+    handed = [ptr for ptr, data in copies if data == pepper]
+    assert handed and all(bytes(ptr) == bytes(len(pepper)) for ptr in handed)
+    with tessera.Store(path, pepper=pepper) as store:
+        assert store.verify(t.token).valid
 
 
 def test_a_failing_request_does_not_spoil_the_others_in_its_batch(file_store: tessera.Store) -> None:

@@ -120,6 +120,74 @@ class ArgumentsTest < StoreTest
     assert_equal T0, @clock.now
   end
 
+  # --- durations and instants to the millisecond ----------------------------------------------
+
+  # Positive durations that round to 0 ms: refused, never taken as "no time at all".
+  UNDER_HALF_A_MS = [0.0004, Rational(1, 10_000), Rational(499, 1_000_000), 1e-9].freeze
+
+  def refused_under_a_millisecond(what, &block)
+    err = assert_raises(Tessera::InvalidArgument, &block)
+    assert_match(/\A#{what} is .*whole milliseconds/, err.message)
+  end
+
+  def test_a_positive_duration_under_half_a_millisecond_is_refused_not_taken_as_none
+    Tessera::Store::OPTION_DURATIONS.each_key do |option|
+      UNDER_HALF_A_MS.each do |seconds|
+        refused_under_a_millisecond(option) { Tessera::Store.in_memory(option => seconds) }
+      end
+    end
+    t = @store.issue_session("alice", ttl: HOUR)
+    k = @store.issue_api_key("acme")
+    UNDER_HALF_A_MS.each do |seconds|
+      refused_under_a_millisecond("ttl") { @store.issue_session("alice", ttl: seconds) }
+      refused_under_a_millisecond("idle_timeout") { @store.issue_session("alice", idle_timeout: seconds) }
+      refused_under_a_millisecond("max_lifetime") { @store.issue_api_key("acme", max_lifetime: seconds) }
+      refused_under_a_millisecond("ttl") { @store.issue_child(t.token, subject: "bob", ttl: seconds) }
+      refused_under_a_millisecond("extend_by") { @store.renew(t.token, extend_by: seconds) }
+      refused_under_a_millisecond("grace") { @store.roll(k.token, grace: seconds) }
+      refused_under_a_millisecond("seconds") { @clock.advance(seconds) }
+    end
+    assert_equal [t.id], @store.list_subject("alice").map(&:id)
+    assert_equal [k.id], @store.list_api_keys("acme").map(&:id), "a refused roll must not replace the key"
+    assert_equal T0, @clock.now
+    # Zero is no positive duration lost to rounding.
+    @clock.advance(0.0)
+    assert_equal T0, @clock.now
+  end
+
+  def test_durations_round_to_the_nearest_millisecond_half_up
+    # Half a millisecond and more rounds up (2.5 ms is 3 ms, not 2: half up, as in Python).
+    { 0.0005 => 1, 0.0009 => 1, 0.0014 => 1, 0.0015 => 2, Rational(5, 2000) => 3,
+      Rational(2999, 1_000_000) => 3 }.each do |seconds, ms|
+      s = @store.issue_session("bob", idle_timeout: seconds)
+      assert_equal Rational(ms, 1000), s.record.idle_timeout, seconds.to_s
+    end
+    @clock.advance(Rational(3, 2000))
+    assert_equal 1_700_000_000_002, @clock.now_ms
+    # 0.9 ms of rotation grace is 1 ms, not none: a retry at once gets the same successor.
+    Tessera::Store.in_memory(clock: @clock, rotation_grace: 0.0009) do |store|
+      t = store.issue_session("alice")
+      successor = store.rotate(t.token)
+      assert_equal successor.id, store.rotate(t.token).id
+      @clock.advance(0.001)
+      assert_equal :reuse_detected, store.verify(t.token).rejection
+    end
+  end
+
+  def test_instants_are_floored_to_the_millisecond_as_the_store_clock_counts
+    t = @store.issue_session("alice") # at T0
+    # 0.9 ms past T0 is T0 (not T0 + 1 ms, as rounding made it): alice's token was not issued
+    # strictly before it.
+    @store.revoke_issued_before(T0 + Rational(9, 10_000))
+    assert @store.verify(t.token).valid?
+    @store.revoke_issued_before(T0 + Rational(1, 1000))
+    assert_equal :revoked, @store.verify(t.token).rejection
+    assert_equal 1_700_000_000_000, Tessera::Clock.new(T0 + Rational(9, 10_000)).now_ms
+    clock = Tessera::Clock.new(T0)
+    clock.set(Time.at(Rational(-4, 10_000))) # floored before 1970 too: -1, not 0
+    assert_equal(-1, clock.now_ms)
+  end
+
   def test_the_audit_feed_refuses_a_cursor_or_limit_out_of_range
     @store.issue_session("alice")
     refused("since") { @store.events(since: -1) }

@@ -213,6 +213,19 @@ class RackMiddlewareTest < StoreTest
     end
   end
 
+  def test_static_requirements_no_token_can_meet_are_refused_when_the_middleware_is_built
+    app = ->(_env) { [200, {}, []] }
+    store = @store
+    # Each would have refused every token (403), or raised on every request (500).
+    [{ scopes: ["reports:read "] }, { scopes: [""] }, { tenant: "a" * 256 },
+     { tenant: "acme\n" }].each do |options|
+      assert_raises(Tessera::InvalidArgument, options.inspect) do
+        Tessera::Rack::Authenticate.new(app, store: store, **options)
+      end
+    end
+    Tessera::Rack::Authenticate.new(app, store: store, tenant: "acme", scopes: ["reports:read"])
+  end
+
   def test_static_scopes_and_tenant_given_as_symbols_or_in_another_encoding_still_apply
     middleware_options.merge!(tenant: "caf\xE9".b.force_encoding(Encoding::ISO_8859_1), scopes: [:"reports:read"])
     key = @store.issue_api_key("café", scopes: ["reports:read"])
@@ -240,10 +253,10 @@ class RackMiddlewareTest < StoreTest
     end
     get "/ascii", {}, "HTTP_AUTHORIZATION" => "ApiKey #{key.token}"
     assert_unauthorized
-    assert_equal :tenant_mismatch, last_request.env["tessera.rejection"]
+    assert_equal :tenant_unavailable, last_request.env["tessera.rejection"]
     get "/ascii-scope", {}, "HTTP_AUTHORIZATION" => "ApiKey #{key.token}"
     assert_unauthorized
-    assert_equal :scope_denied, last_request.env["tessera.rejection"]
+    assert_equal :scopes_unavailable, last_request.env["tessera.rejection"]
   end
 
   def test_the_credential_goes_to_the_app_with_the_record
@@ -262,10 +275,34 @@ class RackMiddlewareTest < StoreTest
     # No tenant in the path: the callable gives nil, which must not mean "any tenant".
     get "/-/open", {}, "HTTP_AUTHORIZATION" => "ApiKey #{key.token}"
     assert_unauthorized
-    assert_equal :tenant_mismatch, last_request.env["tessera.rejection"]
+    assert_equal :tenant_unavailable, last_request.env["tessera.rejection"]
     get "/acme/reports", {}, "HTTP_AUTHORIZATION" => "ApiKey #{key.token}"
     assert_unauthorized
-    assert_equal :scope_denied, last_request.env["tessera.rejection"]
+    assert_equal :scopes_unavailable, last_request.env["tessera.rejection"]
+  end
+
+  def test_a_requirement_the_request_cannot_name_has_its_own_reason_not_a_valid_tokens
+    # :tenant_mismatch and :scope_denied say "a valid token, not allowed here" (403); a token
+    # that was never verified gets reasons of its own, in the env and in the body callable.
+    middleware_options.merge!(tenant: ->(env) { env["HTTP_X_TENANT"] },
+                              scopes: ->(env) { env["PATH_INFO"] == "/no-scopes" ? nil : ["reports:read"] },
+                              body: ->(_env, reason) { { "error" => reason } })
+    key = @store.issue_api_key("acme", scopes: ["reports:read"])
+    get "/", {}, "HTTP_AUTHORIZATION" => "ApiKey #{key.token}"
+    assert_unauthorized({ "error" => "tenant_unavailable" })
+    assert_equal :tenant_unavailable, last_request.env["tessera.rejection"]
+    get "/no-scopes", {}, "HTTP_AUTHORIZATION" => "Bearer #{key.token}", "HTTP_X_TENANT" => "acme"
+    assert_unauthorized({ "error" => "scopes_unavailable" }, challenge: BEARER_INVALID)
+    assert_equal :scopes_unavailable, last_request.env["tessera.rejection"]
+    get "/", {}, "HTTP_AUTHORIZATION" => "ApiKey tss_nonsense"
+    assert_equal :tenant_unavailable, last_request.env["tessera.rejection"], "nothing was verified"
+    # The same token refused for a tenant the request does name: verified, a 403.
+    get "/", {}, "HTTP_AUTHORIZATION" => "ApiKey #{key.token}", "HTTP_X_TENANT" => "globex"
+    assert_forbidden
+    assert_equal :tenant_mismatch, last_request.env["tessera.rejection"]
+    get "/", {}, "HTTP_AUTHORIZATION" => "ApiKey #{key.token}", "HTTP_X_TENANT" => "acme"
+    assert_equal 200, last_response.status
+    assert_nil last_request.env["tessera.rejection"]
   end
 
   def test_a_requirement_that_is_not_text_refuses_the_request
@@ -278,11 +315,11 @@ class RackMiddlewareTest < StoreTest
     ["none", "\xFF".b].each do |tenant|
       get "/", {}, "HTTP_AUTHORIZATION" => "ApiKey #{key.token}", "HTTP_X_TENANT" => tenant
       assert_unauthorized
-      assert_equal :tenant_mismatch, last_request.env["tessera.rejection"]
+      assert_equal :tenant_unavailable, last_request.env["tessera.rejection"]
     end
     get "/false", {}, "HTTP_AUTHORIZATION" => "ApiKey #{key.token}", "HTTP_X_TENANT" => "acme"
     assert_unauthorized
-    assert_equal :scope_denied, last_request.env["tessera.rejection"]
+    assert_equal :scopes_unavailable, last_request.env["tessera.rejection"]
   end
 
   def test_x_key_must_name_the_x_access_token

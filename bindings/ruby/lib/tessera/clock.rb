@@ -9,19 +9,23 @@ module Tessera
   #   clock.advance(1.5)   # seconds
   #   clock.now_ms         # => 1893456001500
   class Clock
+    # A clock that reads +start+ (a Time, floored to the millisecond, or Integer Unix
+    # milliseconds) until moved.
     def initialize(start = Time.now)
       out = FFI::MemoryPointer.new(:pointer)
       Tessera.check(Native.tessera_clock_new(TimeUnits.instant_ms(start, "start"), out))
       @handle = FFI::AutoPointer.new(out.read_pointer, Native.method(:tessera_clock_free))
     end
 
-    # Moves the clock forward by +seconds+ (kept to the millisecond).
+    # Moves the clock forward by +seconds+ (rounded to the nearest millisecond, half up; a
+    # positive duration under half a millisecond raises Tessera::InvalidArgument).
     def advance(seconds)
       Tessera.check(Native.tessera_clock_advance(@handle, TimeUnits.duration_ms(seconds, "seconds")))
       self
     end
 
-    # Sets the clock to +time+ (a Time or Integer Unix milliseconds), possibly backwards.
+    # Sets the clock to +time+ (a Time, floored to the millisecond, or Integer Unix
+    # milliseconds), possibly backwards.
     def set(time)
       Tessera.check(Native.tessera_clock_set(@handle, TimeUnits.instant_ms(time, "time")))
       self

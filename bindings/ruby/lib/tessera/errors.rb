@@ -94,6 +94,13 @@ module Tessera
   end
 
   # Raises the exception of +status+ (with the thread's last-error message) unless it is OK.
+  #
+  # The library keeps the last-error message per OS thread, and it is read here, in a second
+  # call after the failing one returned. Under Ruby's M:N thread scheduler (RUBY_MN_THREADS=1)
+  # a Ruby thread may move to another native thread between the two, so the message may then
+  # be empty or another thread's. The status, and so the exception class and #status, comes
+  # from the failing call itself and stays right; only the message may be wrong. The same
+  # holds wherever a message is read after a call (Outcome#detail, Store#background_error).
   def self.check(status)
     return if status.zero?
 

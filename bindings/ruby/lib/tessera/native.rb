@@ -333,6 +333,8 @@ module Tessera
       integer(value, what, INT64_RANGE, "int64_t of milliseconds")
     end
 
+    # The calling native thread's last-error message ("" if none); see Tessera.check for why,
+    # under the M:N thread scheduler, it may not be the last call's.
     def last_error_message
       (tessera_last_error_message || "").dup.force_encoding(Encoding::UTF_8)
     end

@@ -28,7 +28,12 @@ module Tessera
     # {"error":"403 Forbidden"} (RFC 9110 15.5.4: authenticated, not allowed). Anything else is a
     # 401 with {"error":"401 Unauthorized"}, every reason the same answer, including a tenant or
     # scopes callable that gives nil (the token was not verified then). The reason is in
-    # env["tessera.rejection"] for the logs. Both carry a WWW-Authenticate challenge: when the
+    # env["tessera.rejection"] for the logs (and is given to a body callable): :tenant_mismatch
+    # and :scope_denied (403) are a valid token refused; a 401's reason is Store#verify's
+    # rejection (:expired, :revoked, ...), a header's fault (:missing_credential,
+    # :credential_empty, ...), :scheme_not_accepted, :x_key_mismatch, or :tenant_unavailable /
+    # :scopes_unavailable when a tenant or scopes callable gave nothing usable (the token was
+    # not verified, so nothing is known of it). Both carry a WWW-Authenticate challenge: when the
     # client presented its token as Bearer (and Bearer is accepted), the one of RFC 6750 3.1,
     # Bearer realm="api", error="invalid_token" (401) or error="insufficient_scope" (403); else
     # Token realm="api".
@@ -38,9 +43,11 @@ module Tessera
     #              each process, on its first request: in a pre-forking server (Puma cluster,
     #              Unicorn) every worker opens its own handle after the fork, as it must.
     # tenant::     a tenant the token must belong to, or a callable(env) giving it. A callable
-    #              that gives nil (it found no tenant in the request) refuses the request.
+    #              that gives nil (it found no tenant in the request) refuses the request: a
+    #              401, :tenant_unavailable.
     # scopes::     scopes the token must grant (an Array), or a callable(env) giving them. A
-    #              callable that gives nil refuses the request (give [] to require no scope).
+    #              callable that gives nil refuses the request (give [] to require no scope): a
+    #              401, :scopes_unavailable.
     #              Text is read as Store#verify reads it (transcoded from its encoding; BINARY
     #              as UTF-8): a callable's text that cannot be read refuses the request, a static
     #              tenant or scopes that are not text raise ArgumentError here.
@@ -96,6 +103,10 @@ module Tessera
         @store = store
         @tenant = tenant_option(tenant)
         @scopes = scopes_option(scopes)
+        # Static requirements that no token can meet (a scope with a space, say) are refused
+        # here, rather than by every request.
+        Tessera::Arguments.check_requirements(@tenant.respond_to?(:call) ? nil : @tenant,
+                                              @scopes.nil? || @scopes.respond_to?(:call) ? [] : @scopes)
         @headers = read_headers(headers)
         @schemes = accepted_schemes(schemes)
         @env_key = env_key
@@ -128,13 +139,14 @@ module Tessera
 
         # A requirement the request could not name (nil, false, anything but text, text that
         # is not UTF-8: it may come from a header) is not "no requirement". The token is not
-        # verified then, so the answer is a 401, whatever the token. (Static ones were checked
-        # and converted in #initialize.)
+        # verified then, so the answer is a 401, whatever the token, with a reason of its own:
+        # not :tenant_mismatch or :scope_denied, which say the token is valid. (Static ones were
+        # checked and converted in #initialize.)
         tenant = @tenant.respond_to?(:call) ? utf8(@tenant.call(env)) : @tenant
-        return unauthorized(env, :tenant_mismatch) if tenant.nil? && @tenant.respond_to?(:call)
+        return unauthorized(env, :tenant_unavailable) if tenant.nil? && @tenant.respond_to?(:call)
 
         scopes = @scopes.respond_to?(:call) ? utf8_list(@scopes.call(env)) : @scopes
-        return unauthorized(env, :scope_denied) if scopes.nil? && @scopes.respond_to?(:call)
+        return unauthorized(env, :scopes_unavailable) if scopes.nil? && @scopes.respond_to?(:call)
 
         outcome = store.verify(cred.token, tenant: tenant, scopes: scopes || [])
         # The library judges the tenant and the scopes only for a token that is otherwise valid.

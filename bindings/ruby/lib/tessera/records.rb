@@ -122,7 +122,9 @@ module Tessera
   end
 
   # The answer of Store#verify: valid with a record, or the rejection (:expired, :revoked,
-  # ...). #detail explains a rejection for logs: answer every rejection with the same 401.
+  # ...). #detail explains a rejection for logs: answer every rejection with the same 401,
+  # except :scope_denied and :tenant_mismatch (a valid token, not allowed there): 403, as
+  # Tessera::Rack::Authenticate does.
   class Outcome
     attr_reader :record, :rejection, :detail
 

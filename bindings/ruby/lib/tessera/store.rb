@@ -1,6 +1,50 @@
 # frozen_string_literal: true
 
 module Tessera
+  # Arguments for the C ABI: shared by Store (as private methods) and the Rack middleware,
+  # which checks its static requirements once, when it is built.
+  module Arguments
+    module_function
+
+    # Text for the C ABI: UTF-8 bytes (invalid UTF-8 reaches the library, which refuses it,
+    # except for a token presented by a client, which is simply malformed).
+    def text(value, what, client: false)
+      value = value.to_s if value.is_a?(Symbol)
+      raise TypeError, "#{what} must be a String, not #{value.class}" unless value.is_a?(String)
+
+      s = client || value.encoding == Encoding::BINARY ? value : value.encode(Encoding::UTF_8)
+      s.b
+    end
+
+    def scope_list(scopes)
+      raise TypeError, "scopes must be an Array of Strings, not one String" if scopes.is_a?(String)
+
+      Array(scopes).map { |s| text(s, "scope") }
+    end
+
+    # Builds the C requirements of +tenant+ and +scopes+ (already through scope_list) for the
+    # block. Raises InvalidArgument for requirements no token can meet (an empty scope, one
+    # with whitespace or a control character, a name over 255 bytes).
+    def with_requirements(tenant, scopes)
+      out = FFI::MemoryPointer.new(:pointer)
+      Tessera.check(Native.tessera_requirements_new(out))
+      reqs = FFI::AutoPointer.new(out.read_pointer, Native.method(:tessera_requirements_free))
+      begin
+        Tessera.check(Native.tessera_requirements_set_tenant(reqs, *Native.buf(text(tenant, "tenant")))) unless tenant.nil?
+        scopes.each { |s| Tessera.check(Native.tessera_requirements_add_scope(reqs, *Native.buf(s))) }
+        yield reqs
+      ensure
+        reqs.free
+      end
+    end
+
+    # Raises InvalidArgument if no token can meet these requirements: what every verify with
+    # them would raise.
+    def check_requirements(tenant, scopes)
+      with_requirements(tenant, scope_list(scopes)) { nil }
+    end
+  end
+
   # A tessera store: one file (or memory), shared by every thread of the process.
   #
   #   Tessera::Store.open("tokens.redb", session_ttl: 3600) do |store|
@@ -9,11 +53,15 @@ module Tessera
   #   end
   #
   # Options are keyword arguments, every one optional (left out: the library's default).
-  # Durations are seconds (Numeric, kept to the millisecond) or :never. A closed store raises
+  # Durations are seconds (Numeric) or :never, rounded to the nearest millisecond (half up); a
+  # positive one under half a millisecond raises Tessera::InvalidArgument (durations are
+  # counted in whole milliseconds), as does a negative one. A closed store raises
   # Tessera::ClosedError. In a process started by fork (Puma, Unicorn workers), a store opened
   # before the fork raises Tessera::ForkedChild: open it in each worker, with
   # concurrency: :multi_process to share the file between processes.
   class Store
+    include Arguments
+
     OPTION_DURATIONS = {
       session_ttl: :tessera_options_set_session_ttl,
       session_idle_timeout: :tessera_options_set_session_idle_timeout,
@@ -276,12 +324,12 @@ module Tessera
       count(:tessera_revoke_tenant, *Native.buf(text(tenant, "tenant")))
     end
 
-    # Revokes every token issued strictly before +time+ (a Time or Unix milliseconds): of
-    # tenant: ("" is the default tenant), of subject: (every tenant), or of the whole store when
-    # neither is given (a rotated session counts as issued when its first generation was). A
-    # future instant also revokes the tokens issued until then; one more than
-    # a day past the store's clock raises InvalidArgument (cutoffs never go back: a time in
-    # microseconds would revoke every token for ever).
+    # Revokes every token issued strictly before +time+ (a Time, floored to the millisecond as
+    # the store's clock counts, or Unix milliseconds): of tenant: ("" is the default tenant), of
+    # subject: (every tenant), or of the whole store when neither is given (a rotated session
+    # counts as issued when its first generation was). A future instant also revokes the tokens
+    # issued until then; one more than a day past the store's clock raises InvalidArgument
+    # (cutoffs never go back: a time in microseconds would revoke every token for ever).
     def revoke_issued_before(time, tenant: nil, subject: nil)
       # nil is "not given"; anything else (false too) must be a name.
       raise ArgumentError, "give tenant: or subject:, not both" unless tenant.nil? || subject.nil?
@@ -477,22 +525,6 @@ module Tessera
       Tessera.check(Native.send(fn, opts, number))
     end
 
-    # Text for the C ABI: UTF-8 bytes (invalid UTF-8 reaches the library, which refuses it,
-    # except for a token presented by a client, which is simply malformed).
-    def text(value, what, client: false)
-      value = value.to_s if value.is_a?(Symbol)
-      raise TypeError, "#{what} must be a String, not #{value.class}" unless value.is_a?(String)
-
-      s = client || value.encoding == Encoding::BINARY ? value : value.encode(Encoding::UTF_8)
-      s.b
-    end
-
-    def scope_list(scopes)
-      raise TypeError, "scopes must be an Array of Strings, not one String" if scopes.is_a?(String)
-
-      Array(scopes).map { |s| text(s, "scope") }
-    end
-
     FIELDS = %i[subject tenant scopes label metadata ttl idle_timeout max_lifetime max_uses].freeze
 
     def with_request(kind, **fields)
@@ -539,19 +571,6 @@ module Tessera
       return if max_uses.nil?
 
       Tessera.check(Native.tessera_request_set_max_uses(req, Native.uint64(max_uses, "max_uses")))
-    end
-
-    def with_requirements(tenant, scopes)
-      out = FFI::MemoryPointer.new(:pointer)
-      Tessera.check(Native.tessera_requirements_new(out))
-      reqs = FFI::AutoPointer.new(out.read_pointer, Native.method(:tessera_requirements_free))
-      begin
-        Tessera.check(Native.tessera_requirements_set_tenant(reqs, *Native.buf(text(tenant, "tenant")))) unless tenant.nil?
-        scopes.each { |s| Tessera.check(Native.tessera_requirements_add_scope(reqs, *Native.buf(s))) }
-        yield reqs
-      ensure
-        reqs.free
-      end
     end
 
     # Runs a C call that writes a token text and a record; returns an Issued.

@@ -1,26 +1,39 @@
 # frozen_string_literal: true
 
 module Tessera
-  # Durations are seconds (any Numeric, kept to the millisecond) or :never; instants are Time
-  # (or Integer Unix milliseconds). These helpers convert them for the C ABI.
+  # Durations are seconds (any Numeric) or :never; instants are Time (or Integer Unix
+  # milliseconds). These helpers convert them for the C ABI, the only place either is
+  # converted, with the Python binding's rule: a duration is rounded to the nearest millisecond
+  # (half up: 0.0015 s is 2 ms), and one that is positive but rounds to 0 ms (under half a
+  # millisecond) or negative is refused; an instant is floored to the millisecond, as the
+  # store's clock counts (a Time 0.9 ms into a millisecond is that millisecond).
   module TimeUnits
     module_function
 
-    # Milliseconds (an int64_t) for a duration in seconds; :never is TESSERA_DURATION_NONE (-1).
-    # A negative duration is refused before it is rounded: -0.0004 s is not 0 ms.
+    # Milliseconds (an int64_t) for a duration in seconds, rounded to the nearest millisecond
+    # (half up); :never is TESSERA_DURATION_NONE (-1). A negative duration is refused before it
+    # is rounded (-0.0004 s is not 0 ms), and so is a positive one that rounds to 0 ms
+    # (0.0004 s is not "none": durations are counted in whole milliseconds).
     def duration_ms(value, what)
       return Native::DURATION_NONE if value == :never
       raise TypeError, "#{what} must be seconds (Numeric) or :never, not #{value.inspect}" unless value.is_a?(Numeric)
       raise InvalidArgument, "#{what} is #{value} seconds: not a finite number" unless finite?(value)
       raise InvalidArgument, "#{what} is negative (use :never for none)" if value.negative?
 
-      Native.int64((value * 1000).round, what)
+      ms = (value * 1000).round
+      if ms.zero? && value.positive?
+        raise InvalidArgument, "#{what} is #{value} seconds, under half a millisecond: durations are counted " \
+                               "in whole milliseconds"
+      end
+
+      Native.int64(ms, what)
     end
 
-    # Unix milliseconds (an int64_t) of a Time (or an Integer of milliseconds).
+    # Unix milliseconds (an int64_t) of a Time, floored to the millisecond (as the store's clock
+    # counts), or of an Integer of milliseconds.
     def instant_ms(value, what)
       ms = case value
-           when Time then (value.to_r * 1000).round
+           when Time then (value.to_r * 1000).floor
            when Integer then value
            else raise TypeError, "#{what} must be a Time or Integer Unix milliseconds, not #{value.inspect}"
            end
