@@ -373,18 +373,7 @@ fn purge_keys(
 /// generation, and `s` was that, or on the way to it). A rolled key's successor names the old
 /// key's family too: a key rolled and then rotated is walked through it.
 fn reroot_family(tx: &mut Tx<'_, '_>, s: &Stored) -> Result<()> {
-    let mut later = Vec::new();
-    let mut next = s.record.successor;
-    while let Some(sc) = next {
-        let Some(g) = tx.tables.get(&sc.id)? else {
-            break;
-        };
-        if later.len() >= 100_000 {
-            break;
-        }
-        next = g.record.successor;
-        later.push(g);
-    }
+    let later = tx.successors(s, false)?;
     let Some(first) = later.first().map(|g| g.record.id) else {
         return Ok(());
     };

@@ -534,9 +534,15 @@ impl Tx<'_, '_> {
     /// The generations that rotations made from `s`, oldest first, as stored (up to the first
     /// one that is not).
     pub(crate) fn later_generations(&self, s: &Stored) -> Result<Vec<Stored>> {
+        self.successors(s, true)
+    }
+
+    /// The generations made from `s` by rotations (and by rolls, unless `rotations_only`),
+    /// oldest first, as stored (up to the first one that is not).
+    pub(crate) fn successors(&self, s: &Stored, rotations_only: bool) -> Result<Vec<Stored>> {
         let mut later = Vec::new();
         let mut next = s.record.successor;
-        while let Some(sc) = next.filter(|sc| sc.how == Replacement::Rotated) {
+        while let Some(sc) = next.filter(|sc| !rotations_only || sc.how == Replacement::Rotated) {
             let Some(g) = self.tables.get(&sc.id)? else {
                 break;
             };
