@@ -296,6 +296,9 @@ class RackMiddlewareTest < StoreTest
     assert_equal :scopes_unavailable, last_request.env["tessera.rejection"]
     get "/", {}, "HTTP_AUTHORIZATION" => "ApiKey tss_nonsense"
     assert_equal :tenant_unavailable, last_request.env["tessera.rejection"], "nothing was verified"
+    # A tenant no token can have is no tenant either (a 401, not a 500).
+    get "/", {}, "HTTP_AUTHORIZATION" => "ApiKey #{key.token}", "HTTP_X_TENANT" => "a" * 256
+    assert_unauthorized({ "error" => "tenant_unavailable" })
     # The same token refused for a tenant the request does name: verified, a 403.
     get "/", {}, "HTTP_AUTHORIZATION" => "ApiKey #{key.token}", "HTTP_X_TENANT" => "globex"
     assert_forbidden

@@ -138,15 +138,23 @@ module Tessera
         return unauthorized(env, :x_key_mismatch) if id && x_key.b != id
 
         # A requirement the request could not name (nil, false, anything but text, text that
-        # is not UTF-8: it may come from a header) is not "no requirement". The token is not
-        # verified then, so the answer is a 401, whatever the token, with a reason of its own:
-        # not :tenant_mismatch or :scope_denied, which say the token is valid. (Static ones were
+        # is not UTF-8, or one no token can meet, such as a 300-byte tenant: it may come from a
+        # header) is not "no requirement", nor a reason for a 500. The token is not verified
+        # then, so the answer is a 401, whatever the token, with a reason of its own: not
+        # :tenant_mismatch or :scope_denied, which say the token is valid. (Static ones were
         # checked and converted in #initialize.)
-        tenant = @tenant.respond_to?(:call) ? utf8(@tenant.call(env)) : @tenant
-        return unauthorized(env, :tenant_unavailable) if tenant.nil? && @tenant.respond_to?(:call)
-
-        scopes = @scopes.respond_to?(:call) ? utf8_list(@scopes.call(env)) : @scopes
-        return unauthorized(env, :scopes_unavailable) if scopes.nil? && @scopes.respond_to?(:call)
+        if @tenant.respond_to?(:call)
+          tenant = utf8(@tenant.call(env))
+          return unauthorized(env, :tenant_unavailable) unless tenant && Tessera::Arguments.meetable?(tenant, [])
+        else
+          tenant = @tenant
+        end
+        if @scopes.respond_to?(:call)
+          scopes = utf8_list(@scopes.call(env))
+          return unauthorized(env, :scopes_unavailable) unless scopes && Tessera::Arguments.meetable?(nil, scopes)
+        else
+          scopes = @scopes
+        end
 
         outcome = store.verify(cred.token, tenant: tenant, scopes: scopes || [])
         # The library judges the tenant and the scopes only for a token that is otherwise valid.

@@ -43,6 +43,14 @@ module Tessera
     def check_requirements(tenant, scopes)
       with_requirements(tenant, scope_list(scopes)) { nil }
     end
+
+    # Whether some token could meet these requirements (check_requirements, as a question).
+    def meetable?(tenant, scopes)
+      check_requirements(tenant, scopes)
+      true
+    rescue InvalidArgument
+      false
+    end
   end
 
   # A tessera store: one file (or memory), shared by every thread of the process.
