@@ -23,7 +23,8 @@
  * Inputs. Texts and bytes are (pointer, length) pairs, borrowed for the call only and never
  * required to be NUL-terminated. NULL with length 0 is the empty input; NULL with a length
  * from 1 to TESSERA_MAX_INPUT_LEN is TESSERA_NULL_ARGUMENT; a length above TESSERA_MAX_INPUT_LEN
- * is TESSERA_INVALID_ARGUMENT, NULL or not (TESSERA_MALFORMED for a token text). Where an input is optional (documented so), NULL with length 0
+ * is TESSERA_INVALID_ARGUMENT, NULL or not (TESSERA_MALFORMED for
+ * a token text that is not NULL). Where an input is optional (documented so), NULL with length 0
  * means none and any other pointer with length 0 is the empty text. Texts must be UTF-8 (else TESSERA_INVALID_UTF8), except token
  * texts and HTTP header values, which are checked as what they are (a token that is not UTF-8
  * is TESSERA_MALFORMED). Arguments are checked in order: the first bad one decides the status

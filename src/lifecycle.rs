@@ -103,6 +103,10 @@ pub(crate) fn killed(
 /// chains are a few levels deep).
 pub(crate) const MAX_ANCESTORS: usize = 64;
 
+/// How many generations a walk along a family's successors reads at most (a bound against a
+/// damaged file's cycles).
+const MAX_GENERATIONS: usize = 100_000;
+
 /// How far past the store's clock a cutoff of [`crate::Store::revoke_issued_before`] may be: an
 /// epoch never goes back, so a cutoff far ahead (a time in microseconds passed as milliseconds
 /// is 50,000 years ahead) would revoke every token of its scope as it is issued, for good.
@@ -519,7 +523,7 @@ impl Tx<'_, '_> {
                 });
                 return Ok(linked.cloned().collect());
             }
-            if chain.len() >= 100_000 {
+            if chain.len() >= MAX_GENERATIONS {
                 break;
             }
             next = match g.record.successor {
@@ -546,7 +550,7 @@ impl Tx<'_, '_> {
             let Some(g) = self.tables.get(&sc.id)? else {
                 break;
             };
-            if later.len() >= 100_000 {
+            if later.len() >= MAX_GENERATIONS {
                 break;
             }
             next = g.record.successor;
@@ -638,10 +642,7 @@ impl Inner {
             tx.insert_new(&stored, true)?;
             Ok(Ok((stored.record, clamped)))
         })?;
-        let (record, clamped) = match made {
-            Ok(made) => made,
-            Err(why) => return Err(Error::Rejected(why)),
-        };
+        let (record, clamped) = made.map_err(Error::Rejected)?;
         Ok(Child {
             issued: Issued { token, record },
             clamped,
@@ -767,10 +768,7 @@ impl Inner {
             tx.event(NewEvent::token(EventKind::Rolled, old.record.id))?;
             Ok(Ok(new.record))
         })?;
-        let record = match rolled {
-            Ok(record) => record,
-            Err(why) => return Err(Error::Rejected(why)),
-        };
+        let record = rolled.map_err(Error::Rejected)?;
         let token = token_text::format(self.prefix(record.kind), &new_id, &new_secret);
         Ok(Issued { token, record })
     }

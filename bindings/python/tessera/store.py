@@ -504,7 +504,9 @@ class Store:
         """Verifies a token text as the client presented it, optionally requiring a tenant and
         scopes. Never raises for an invalid token: the :class:`tessera.Outcome` is valid (with
         the record) or says why not (``None``, no token at all, is malformed: pass a missing
-        header straight in). Raises only for faults (closed store, storage errors)."""
+        header straight in). Raises for faults (closed store, storage errors), and
+        :class:`tessera.InvalidArgument` for requirements no token can meet (an empty scope, one
+        with whitespace or a control character, a name over 255 bytes)."""
         lib = _native.lib
         rec = ctypes.POINTER(_native.Record)()
         presented = b"" if token is None else text(token, "token")

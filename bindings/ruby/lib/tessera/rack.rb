@@ -50,7 +50,8 @@ module Tessera
     #              401, :scopes_unavailable.
     #              Text is read as Store#verify reads it (transcoded from its encoding; BINARY
     #              as UTF-8): a callable's text that cannot be read refuses the request, a static
-    #              tenant or scopes that are not text raise ArgumentError here.
+    #              tenant or scopes that are not text raise ArgumentError here, and ones no
+    #              token can meet (a scope with a space) Tessera::InvalidArgument.
     # headers::    the header names read (default: all of the above); the others are not looked
     #              at, as if absent.
     # schemes::    the Authorization schemes accepted, of :token, :bearer, :api_key (default: all);
@@ -138,25 +139,18 @@ module Tessera
         return unauthorized(env, :x_key_mismatch) if id && x_key.b != id
 
         # A requirement the request could not name (nil, false, anything but text, text that
-        # is not UTF-8, or one no token can meet, such as a 300-byte tenant: it may come from a
-        # header) is not "no requirement", nor a reason for a 500. The token is not verified
-        # then, so the answer is a 401, whatever the token, with a reason of its own: not
-        # :tenant_mismatch or :scope_denied, which say the token is valid. (Static ones were
+        # is not UTF-8: it may come from a header) is not "no requirement". The token is not
+        # verified then, so the answer is a 401, whatever the token, with a reason of its own:
+        # not :tenant_mismatch or :scope_denied, which say the token is valid. (Static ones were
         # checked and converted in #initialize.)
-        if @tenant.respond_to?(:call)
-          tenant = utf8(@tenant.call(env))
-          return unauthorized(env, :tenant_unavailable) unless tenant && Tessera::Arguments.meetable?(tenant, [])
-        else
-          tenant = @tenant
-        end
-        if @scopes.respond_to?(:call)
-          scopes = utf8_list(@scopes.call(env))
-          return unauthorized(env, :scopes_unavailable) unless scopes && Tessera::Arguments.meetable?(nil, scopes)
-        else
-          scopes = @scopes
-        end
+        tenant = @tenant.respond_to?(:call) ? utf8(@tenant.call(env)) : @tenant
+        return unauthorized(env, :tenant_unavailable) if tenant.nil? && @tenant.respond_to?(:call)
 
-        outcome = store.verify(cred.token, tenant: tenant, scopes: scopes || [])
+        scopes = @scopes.respond_to?(:call) ? utf8_list(@scopes.call(env)) : @scopes
+        return unauthorized(env, :scopes_unavailable) if scopes.nil? && @scopes.respond_to?(:call)
+
+        outcome = verify(cred.token, tenant, scopes)
+        return unauthorized(env, outcome) if outcome.is_a?(Symbol)
         # The library judges the tenant and the scopes only for a token that is otherwise valid.
         return forbidden(env, outcome.rejection) if FORBIDDEN.include?(outcome.rejection)
         return unauthorized(env, outcome.rejection) unless outcome.valid?
@@ -180,6 +174,21 @@ module Tessera
       end
 
       private
+
+      # The store's verify, or the reason to refuse the request when a callable named a
+      # requirement no token can meet (a 300-byte tenant from a header): the store refuses such
+      # requirements before it reads the token, and one the request chose is no 500.
+      def verify(token, tenant, scopes)
+        store.verify(token, tenant: tenant, scopes: scopes || [])
+      rescue Tessera::InvalidArgument
+        if @tenant.respond_to?(:call) && !Tessera::Arguments.meetable?(tenant, [])
+          :tenant_unavailable
+        elsif @scopes.respond_to?(:call) && !Tessera::Arguments.meetable?(nil, scopes)
+          :scopes_unavailable
+        else
+          raise
+        end
+      end
 
       # The [Rack env key, header name] pairs of HEADERS named in +names+ (nil: all), in the
       # order of HEADERS.

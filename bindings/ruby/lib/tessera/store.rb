@@ -268,7 +268,9 @@ module Tessera
     # Verifies a token text as the client presented it, optionally requiring a tenant and
     # scopes. Never raises for an invalid token: the Outcome is valid (with the record) or
     # says why not (:malformed, :expired, :revoked, ...); nil, no token at all, is :malformed
-    # (pass a missing header straight in). Raises only for faults.
+    # (pass a missing header straight in). Raises for faults, and Tessera::InvalidArgument for
+    # requirements no token can meet (an empty scope, one with whitespace or a control
+    # character, a name over 255 bytes).
     def verify(token, tenant: nil, scopes: [])
       t = token.nil? ? "".b : text(token, "token", client: true)
       scopes = scope_list(scopes)
