@@ -52,13 +52,13 @@ def parse_header(name: Union[str, bytes], value: Optional[Union[str, bytes]]) ->
     n = text(name, "name")
     v = _value(value)
     nb, nl = _native.buf(n)
-    vb, vl = _native.buf(v)
     scheme, off, ln = ctypes.c_uint32(), ctypes.c_size_t(), ctypes.c_size_t()
-    check(
-        _native.lib.tessera_parse_header(
-            nb, nl, vb, vl, ctypes.byref(scheme), ctypes.byref(off), ctypes.byref(ln)
+    with _native.wiped(_native.buf(v)) as (vb, vl):
+        check(
+            _native.lib.tessera_parse_header(
+                nb, nl, vb, vl, ctypes.byref(scheme), ctypes.byref(off), ctypes.byref(ln)
+            )
         )
-    )
     return _found(v, scheme, off, ln)
 
 
@@ -66,11 +66,11 @@ def parse_authorization(value: Optional[Union[str, bytes]]) -> Credential:
     """The credential in the value of an ``Authorization`` header (as :func:`parse_header`;
     ``None``, no header, is :class:`tessera.CredentialEmpty`)."""
     v = _value(value)
-    vb, vl = _native.buf(v)
     scheme, off, ln = ctypes.c_uint32(), ctypes.c_size_t(), ctypes.c_size_t()
-    check(
-        _native.lib.tessera_parse_authorization(
-            vb, vl, ctypes.byref(scheme), ctypes.byref(off), ctypes.byref(ln)
+    with _native.wiped(_native.buf(v)) as (vb, vl):
+        check(
+            _native.lib.tessera_parse_authorization(
+                vb, vl, ctypes.byref(scheme), ctypes.byref(off), ctypes.byref(ln)
+            )
         )
-    )
     return _found(v, scheme, off, ln)

@@ -20,7 +20,9 @@ module Tessera
       raise InvalidArgument, "#{what} is #{value} seconds: not a finite number" unless finite?(value)
       raise InvalidArgument, "#{what} is negative (use :never for none)" if value.negative?
 
-      ms = (value * 1000).round
+      # To the microsecond first, as Python's timedelta holds a duration (1.0005 s is 1000500 us,
+      # 1001 ms, where 1.0005 * 1000 is 1000.49999... as a Float).
+      ms = ((value * 1_000_000).round(half: :even) + 500).div(1000)
       if ms.zero? && value.positive?
         raise InvalidArgument, "#{what} is #{value} seconds, under half a millisecond: durations are counted " \
                                "in whole milliseconds"
