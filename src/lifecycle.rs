@@ -88,15 +88,32 @@ pub(crate) fn killed(
     r: &Record,
     lookup: impl Fn(&str) -> Result<Option<Timestamp>>,
 ) -> Result<bool> {
+    Ok(killer(r, lookup)?.is_some())
+}
+
+/// The key of the first epoch that kills this record (`"*"`, `"t:<tenant>"` or
+/// `"s:<subject>"`), if one does.
+pub(crate) fn killer(
+    r: &Record,
+    lookup: impl Fn(&str) -> Result<Option<Timestamp>>,
+) -> Result<Option<String>> {
     let issued = r.issued_for_cutoffs();
-    let before = |e: Option<Timestamp>| e.is_some_and(|e| issued < e);
-    if before(lookup("*")?) || before(lookup(&format!("t:{}", r.tenant))?) {
-        return Ok(true);
+    // Keys formatted only as far as they are looked up: verify judges every token so.
+    let kills = |key: &str| Ok::<_, Error>(lookup(key)?.is_some_and(|e| issued < e));
+    if kills("*")? {
+        return Ok(Some("*".to_owned()));
     }
-    match &r.subject {
-        Some(s) => Ok(before(lookup(&format!("s:{s}"))?)),
-        None => Ok(false),
+    let tenant = format!("t:{}", r.tenant);
+    if kills(&tenant)? {
+        return Ok(Some(tenant));
     }
+    if let Some(s) = &r.subject {
+        let subject = format!("s:{s}");
+        if kills(&subject)? {
+            return Ok(Some(subject));
+        }
+    }
+    Ok(None)
 }
 
 /// How many ancestors a check walks up at most (a bound against a damaged file's cycles; child
@@ -367,16 +384,7 @@ impl Tx<'_, '_> {
         // is dead already, and the cleanup of that epoch may have passed its place; queue it
         // again so that the purge removes this token too.
         // One killing epoch's cleanup is enough to remove it.
-        let r = &s.record;
-        let killer = std::cell::RefCell::new(None);
-        killed(r, |k| {
-            let e = self.tables.epoch(k)?;
-            if e.is_some_and(|e| r.issued_for_cutoffs() < e) {
-                *killer.borrow_mut() = Some(k.to_owned());
-            }
-            Ok(e)
-        })?;
-        if let Some(key) = killer.into_inner() {
+        if let Some(key) = killer(&s.record, |k| self.tables.epoch(k))? {
             self.tables.queue_cleanup(&key)?;
         }
         self.event(NewEvent::token(EventKind::Issued, s.record.id))
