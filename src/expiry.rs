@@ -15,7 +15,9 @@ use crate::error::{Error, Result};
 use crate::events::{EventKind, NewEvent};
 use crate::lifecycle::{killed, line_of, Line, MAX_ANCESTORS};
 use crate::record::{Record, Replacement, Stored};
-use crate::storage::{deadline_key, id_of, name_rows, purge_deadline, DeadlineKey, Keep, NameKey};
+use crate::storage::{
+    deadline_key, deadline_row, id_of, name_rows, purge_deadline, DeadlineKey, Keep, NameKey,
+};
 use crate::store::Inner;
 use crate::token_text::TokenId;
 use crate::write::{Commit, Tx};
@@ -167,7 +169,7 @@ fn dead_name_rows(tx: &Tx<'_, '_>, keys: &[DeadlineKey]) -> Result<NameRows> {
         let Some(s) = tx.tables.get(&id_of(key))? else {
             continue;
         };
-        if past_for_good(&s, keep, tx.now) {
+        if past_for_good(&s, keep, tx.now) && held_back_until(tx, &s, keep)?.is_none() {
             let (subject, tenant) = name_rows(&s);
             subjects.extend(subject);
             tenants.push(tenant);
@@ -191,6 +193,35 @@ fn past_for_good(s: &Stored, keep: Keep, now: Timestamp) -> bool {
     } else {
         r.expires_at.is_some_and(|t| t <= now)
     }
+}
+
+/// Until when the purge keeps a due rotated-out generation for the generations it was rotated
+/// from: presented again, any of them is reuse, and the family it revokes is walked from it
+/// through this one to the newest. Purged first (its deadline can come up to a grace window
+/// before the earlier one's, when that one was used late in its grace window), this one would
+/// cut that walk, and the newest generation, the thief's perhaps, would live on. It is kept
+/// until the nearest earlier one that is not due yet is; one due now goes in this purge
+/// (`None`, as when nothing earlier is stored, or the earlier one met is revoked: presented
+/// again, a tombstone walks nothing). Not for a generation dead through an epoch or its line,
+/// which the epoch cleanup removes whatever its family.
+fn held_back_until(tx: &Tx<'_, '_>, s: &Stored, keep: Keep) -> Result<Option<Timestamp>> {
+    let r = &s.record;
+    if r.revoked.is_some() || !r.successor.is_some_and(|sc| sc.how == Replacement::Rotated) {
+        return Ok(None);
+    }
+    let earlier = tx.earlier_generations(s)?;
+    if earlier.is_empty() || tx.line(r)? == Line::Revoked {
+        return Ok(None);
+    }
+    for g in earlier {
+        if g.record.revoked.is_some() {
+            return Ok(None);
+        }
+        if let Some(d) = purge_deadline(&g, keep).filter(|&d| d > tx.now) {
+            return Ok(Some(d));
+        }
+    }
+    Ok(None)
 }
 
 /// Whether the purge keeps a token for the revocation retention (see
@@ -231,7 +262,13 @@ fn purge_keys(
             s = used;
             written = true;
         }
-        if purge_deadline(&s, keep).is_some_and(|d| d <= now) {
+        let due = purge_deadline(&s, keep).is_some_and(|d| d <= now);
+        let held_back = if due {
+            held_back_until(tx, &s, keep)?
+        } else {
+            None
+        };
+        if due && held_back.is_none() {
             // Found through another row than its own (one a revocation left behind): that row
             // goes too, the token's own goes with its other rows.
             if deadline_key(&s, keep) != Some(key) {
@@ -243,7 +280,8 @@ fn purge_keys(
                 taken.push(s);
             }
         } else {
-            // The row was stale: drop it and put the token back. A row other than the token's
+            // Not due (the row was stale), or held back: drop the row and put the token back.
+            // A row other than the token's
             // own (the expiry row a revocation left, a tombstone being kept for its retention;
             // an idle deadline a pending use just moved) leaves the token's other rows as they
             // are: only its row goes back. Otherwise (the clock stepped back across the
@@ -253,7 +291,16 @@ fn purge_keys(
             let own = deadline_key(&s, keep);
             let intact = own != Some(key) && named_gone.binary_search(&s.record.id).is_err();
             tx.tables.put(intact.then_some(&s), &s)?;
-            if let Some(own) = own.filter(|_| intact) {
+            if let Some(until) = held_back {
+                // Due itself, held back for an earlier generation: its own row stays out (due,
+                // it would be planned again by every purge) and a row at the earlier one's
+                // deadline brings it back then.
+                if let Some(own) = own {
+                    tx.tables.remove_deadline_row(&own)?;
+                }
+                tx.tables
+                    .ensure_deadline_row(&deadline_row(until, &s.record.id))?;
+            } else if let Some(own) = own.filter(|_| intact) {
                 // Its own row may be missing: a file written by a version whose rule put the
                 // row elsewhere (a rotated-out generation's row at its own deadline).
                 tx.tables.ensure_deadline_row(&own)?;

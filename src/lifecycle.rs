@@ -515,15 +515,16 @@ impl Tx<'_, '_> {
     /// The generations that `s` was made from by rotations, nearest first, as stored: walked
     /// from its family's first generation (which the purge moves to the first one stored), up
     /// to `s`, keeping those linked to `s` by rotations alone (a roll in between starts a new
-    /// key). Empty if `s` is not on its family's stored chain.
+    /// key). Empty if `s` is not on its family's stored chain (`s` itself need not be stored).
     pub(crate) fn earlier_generations(&self, s: &Stored) -> Result<Vec<Stored>> {
         let Some(root) = s.record.family else {
             return Ok(Vec::new());
         };
         let mut chain = Vec::new();
-        let mut next = self.tables.get(&root)?;
-        while let Some(g) = next.take() {
-            if g.record.id == s.record.id {
+        let mut next = Some(root);
+        // `s` itself is not read: the purge has it out of the table already.
+        while let Some(id) = next.take() {
+            if id == s.record.id {
                 let linked = chain.iter().rev().take_while(|g: &&Stored| {
                     g.record
                         .successor
@@ -534,10 +535,10 @@ impl Tx<'_, '_> {
             if chain.len() >= MAX_GENERATIONS {
                 break;
             }
-            next = match g.record.successor {
-                Some(sc) => self.tables.get(&sc.id)?,
-                None => None,
+            let Some(g) = self.tables.get(&id)? else {
+                break;
             };
+            next = g.record.successor.map(|sc| sc.id);
             chain.push(g);
         }
         Ok(Vec::new())
@@ -581,13 +582,17 @@ impl Tx<'_, '_> {
         if !rotated_out(r, self.now) {
             return Ok(false);
         }
-        let line = line_of(
+        Ok(self.line(r)? != Line::Revoked)
+    }
+
+    /// What an epoch and the token's stored ancestors say of it ([`line_of`]).
+    pub(crate) fn line(&self, r: &Record) -> Result<Line> {
+        line_of(
             r,
             self.now,
             |id| Ok(self.tables.get(id)?.map(|s| s.record)),
             |a| killed(a, |k| self.tables.epoch(k)),
-        )?;
-        Ok(line != Line::Revoked)
+        )
     }
 }
 

@@ -96,7 +96,9 @@ pub(crate) struct Keep {
 /// was no longer valid to revoke. A rotated-out generation stays for the same retention past its
 /// deadline or its grace window, whichever ends later (past its grace window alone if it has
 /// no deadline: a session that never expires is rotated too): presented again, it is reuse,
-/// which revokes the thief's branch of the family; purged, it would only be unknown.
+/// which revokes the thief's branch of the family; purged, it would only be unknown. (The purge
+/// keeps one longer while an earlier generation of its family stays: `held_back_until` in
+/// `expiry.rs`.)
 pub(crate) fn purge_deadline(s: &Stored, keep: Keep) -> Option<Timestamp> {
     let r = &s.record;
     let own = earliest(
@@ -130,7 +132,12 @@ pub(crate) fn name_rows(s: &Stored) -> (Option<NameKey>, NameKey) {
 
 /// The row of the deadline index that a record has, if any.
 pub(crate) fn deadline_key(s: &Stored, keep: Keep) -> Option<Key24> {
-    purge_deadline(s, keep).map(|d| key24(time_head(d), &s.record.id))
+    purge_deadline(s, keep).map(|d| deadline_row(d, &s.record.id))
+}
+
+/// A row of the deadline index: token `id`, due at `at`.
+pub(crate) fn deadline_row(at: Timestamp, id: &TokenId) -> DeadlineKey {
+    key24(time_head(at), id)
 }
 
 /// The index rows of a record. A revoked token keeps its subject and tenant rows until the purge

@@ -1242,6 +1242,77 @@ fn a_rotated_out_generation_without_a_deadline_is_purged_after_its_retention() {
     assert_eq!(f.store.revoke(&third.token).unwrap(), 2);
 }
 
+/// A session whose first generation was used late in its grace window (a retry) and whose
+/// second was rotated at once: the second's purge deadline comes before the first's, by most of
+/// a grace window. Purged then, it cut the family's walk: the first, presented again after
+/// that, revoked only itself, and the newest generation lived on.
+fn late_used_first_generation(f: &Fixture) -> [tessera::Issued; 3] {
+    let first = f
+        .store
+        .issue(&lasting(IssueRequest::session("erin")).idle_timeout(HOUR))
+        .unwrap();
+    let second = f.store.rotate(first.token.as_str()).unwrap();
+    f.clock.advance(Duration::from_secs(1));
+    let third = f.store.rotate(second.token.as_str()).unwrap();
+    f.clock.advance(Duration::from_secs(49));
+    // A retry inside the grace window: a use of the first generation.
+    assert!(f.store.verify(first.token.as_str()).unwrap().is_valid());
+    f.store.flush().unwrap();
+    // The newest generation in use every half hour, past the second generation's purge
+    // deadline (its idle deadline, a day of retention), 25 s before the first one's.
+    for _ in 0..49 {
+        f.clock.advance(30 * MINUTE);
+        assert!(f.store.verify(third.token.as_str()).unwrap().is_valid());
+    }
+    f.clock.advance(30 * MINUTE - Duration::from_secs(23));
+    assert!(f.store.verify(third.token.as_str()).unwrap().is_valid());
+    [first, second, third]
+}
+
+fn fixture_for_late_use() -> Fixture {
+    fixture_with(|o| {
+        o.rotation_grace(MINUTE)
+            .revoked_retention(DAY)
+            .flush_interval(Duration::from_secs(1))
+    })
+}
+
+/// See [`late_used_first_generation`]: the second generation stays while the first is stored,
+/// so that the first, presented again, still revokes the newest.
+#[test]
+fn a_generation_due_before_the_one_it_was_rotated_from_stays_until_that_one_goes() {
+    let f = fixture_for_late_use();
+    let [first, second, third] = late_used_first_generation(&f);
+    assert_eq!(f.store.purge_expired().unwrap(), 0);
+    assert!(f.store.get(second.record.id).unwrap().is_some());
+    assert_eq!(
+        rejection(&f.store, first.token.as_str()),
+        Some(Rejection::ReuseDetected)
+    );
+    assert_eq!(
+        rejection(&f.store, third.token.as_str()),
+        Some(Rejection::Revoked)
+    );
+}
+
+/// The second generation held back for the first goes in the purge that removes the first.
+#[test]
+fn a_generation_held_back_for_an_earlier_one_is_purged_with_it() {
+    let f = fixture_for_late_use();
+    let [first, second, third] = late_used_first_generation(&f);
+    assert_eq!(f.store.purge_expired().unwrap(), 0);
+    f.clock.advance(MINUTE);
+    assert_eq!(f.store.stats().unwrap().due_for_purge, 2);
+    assert_eq!(f.store.purge_expired().unwrap(), 2);
+    for gone in [&first, &second] {
+        assert_eq!(f.store.get(gone.record.id).unwrap(), None);
+    }
+    assert!(f.store.verify(third.token.as_str()).unwrap().is_valid());
+    // The family goes on from the third generation.
+    let fourth = f.store.rotate(third.token.as_str()).unwrap();
+    assert_eq!(f.store.revoke(&fourth.token).unwrap(), 2);
+}
+
 /// A key rolled and then rotated: once the old key is purged (its roll grace over), revoking
 /// the newest generation still ends the one rotated out inside its grace window. The purge
 /// moved the family's start only along rotations, and left the rolled key's successors naming

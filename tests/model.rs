@@ -289,16 +289,17 @@ impl World {
             && !self.killed_in_line(i)
     }
 
+    /// The generation `k` was rotated from, stored or not.
+    fn predecessor(&self, k: usize) -> Option<usize> {
+        (0..self.tokens.len()).find(|&j| self.tokens[j].1.successor.is_some_and(|(s, _)| s == k))
+    }
+
     /// The generations of `i`'s rotation family linked to it: backwards and forwards while
     /// stored (a purge hands a family's start to the generation after the purged one).
     fn family(&self, i: usize) -> Vec<usize> {
-        let pred = |k: usize| {
-            (0..self.tokens.len())
-                .find(|&j| self.tokens[j].1.successor.is_some_and(|(s, _)| s == k))
-        };
         let mut back = Vec::new();
         let mut cur = i;
-        while let Some(j) = pred(cur).filter(|&j| !self.tokens[j].1.purged) {
+        while let Some(j) = self.predecessor(cur).filter(|&j| !self.tokens[j].1.purged) {
             back.push(j);
             cur = j;
         }
@@ -311,6 +312,27 @@ impl World {
             cur = s;
         }
         back
+    }
+
+    /// A due rotated-out generation stays while an earlier generation of its family that is
+    /// not due is stored (and no revoked one is met on the way back): presented again, that one
+    /// is reuse, and revoking the family walks through this one to the newest.
+    fn held_back(&self, i: usize, now: Timestamp) -> bool {
+        let m = &self.tokens[i].1;
+        if m.revoked || m.successor.is_none() {
+            return false;
+        }
+        let mut cur = i;
+        while let Some(j) = self.predecessor(cur).filter(|&j| !self.tokens[j].1.purged) {
+            if self.tokens[j].1.revoked {
+                return false;
+            }
+            if self.purge_deadline(j).is_some_and(|d| d > now) {
+                return true;
+            }
+            cur = j;
+        }
+        false
     }
 
     /// A purge removes a token an epoch killed (its own or an ancestor's) with its stored
@@ -754,6 +776,8 @@ fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
                     if !m.purged && (due || cleaned) {
                         if w.killed_in_line(i) {
                             want += w.purge_subtree(i, now);
+                        } else if w.held_back(i, now) {
+                            // Kept for an earlier generation, which walks through it.
                         } else {
                             w.tokens[i].1.purged = true;
                             want += 1;
