@@ -14,6 +14,7 @@ use crate::schema::{self, EachTable, StoreKey, TOKENS};
 
 use crate::storage::ReadTables;
 use crate::store::Store;
+use crate::support::WholeFileStep;
 use crate::write::Commit;
 
 /// The keyed hash of a token's secret and the key version it was made with. Moves with an
@@ -438,49 +439,39 @@ impl Store {
             if out.exists() {
                 return Err(exists());
             }
-            let mut partial = out.as_os_str().to_owned();
-            partial.push(format!(".partial-{}", std::process::id()));
-            let partial = std::path::PathBuf::from(partial);
             inner.flush_uses()?;
             inner.settle()?;
             let db = inner.db.read();
             let src = db.begin_read()?;
-            schema::create_owner_only(&partial).map_err(|e| match e.kind() {
-                std::io::ErrorKind::AlreadyExists => Error::InvalidArgument(format!(
-                    "{} exists (a backup to {} is running or was interrupted)",
-                    partial.display(),
-                    out.display()
-                )),
-                _ => Error::from(e),
-            })?;
-            let copied = (|| {
-                let tokens = {
-                    let dst = redb::Database::create(&partial)?;
+            let copied = crate::support::write_whole(
+                out,
+                |partial, _| {
+                    let dst = redb::Database::create(partial)?;
                     let mut backup = Backup {
                         src: &src,
                         dst: &dst,
                         tokens: 0,
                     };
                     schema::each_table(&mut backup)?;
-                    backup.tokens
-                };
-                // Every batch was a durable commit: the copy is complete on disk.
-                put_in_place(&partial, out).map_err(|e| match e.kind() {
-                    std::io::ErrorKind::AlreadyExists => exists(),
+                    Ok(backup.tokens)
+                },
+                |step, e| match (step, e.kind()) {
+                    (WholeFileStep::Create(partial), std::io::ErrorKind::AlreadyExists) => {
+                        Error::InvalidArgument(format!(
+                            "{} exists (a backup to {} is running or was interrupted)",
+                            partial.display(),
+                            out.display()
+                        ))
+                    }
+                    (WholeFileStep::Place, std::io::ErrorKind::AlreadyExists) => exists(),
                     _ => Error::from(e),
-                })?;
-                Ok(tokens)
-            })();
-            let _ = std::fs::remove_file(&partial);
+                },
+            );
             if copied.is_err() {
                 // An input/output error of the copy's own database (a full disk at `out`) is not
                 // one of this store's: it must not open its database again. One of a read of
                 // this store's comes back at its next operation, which opens it again then.
                 crate::error::take_engine_io();
-            }
-            if copied.is_ok() {
-                // The new name on disk (best effort, as for a new store's file).
-                let _ = schema::sync_dir_of(out);
             }
             copied
         })

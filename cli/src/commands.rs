@@ -834,23 +834,17 @@ fn export(ctx: &Context, a: ExportArgs) -> Result {
         // Written under a temporary name next to the destination, which it takes only once
         // complete and synced (never replacing a file that appeared there meanwhile): an
         // interrupted export leaves no file that an import would take for a whole one.
-        Some(path) => {
-            let mut partial = path.as_os_str().to_owned();
-            partial.push(format!(".partial-{}", std::process::id()));
-            let partial = std::path::PathBuf::from(partial);
-            let file = support::create_owner_only(&partial)
-                .map_err(|e| Failure::new(Code::Failed, format!("{}: {e}", partial.display())))?;
-            let written = write_export(&store, BufWriter::new(&file)).and_then(|n| {
-                file.sync_all()?;
-                support::put_in_place(&partial, path)
-                    .map_err(|e| Failure::new(Code::Failed, format!("{}: {e}", path.display())))?;
-                // The new name on disk (best effort: the file's own data is synced already).
-                let _ = support::sync_dir_of(path);
-                Ok(n)
-            });
-            let _ = std::fs::remove_file(&partial);
-            written
-        }
+        Some(path) => support::write_whole(
+            path,
+            |_, file| write_export(&store, BufWriter::new(file)),
+            |step, e| {
+                let at = match step {
+                    support::WholeFileStep::Create(partial) => partial,
+                    _ => path.as_path(),
+                };
+                Failure::new(Code::Failed, format!("{}: {e}", at.display()))
+            },
+        ),
         None => write_export(&store, BufWriter::new(std::io::stdout().lock())),
     };
     // A failed export left nothing at the destination.
