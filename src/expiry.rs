@@ -14,7 +14,7 @@ use crate::clock::{earliest, Timestamp};
 use crate::error::{Error, Result};
 use crate::events::{EventKind, NewEvent};
 use crate::lifecycle::{killed, line_of, Line, MAX_ANCESTORS};
-use crate::record::{Record, Replacement, Stored};
+use crate::record::{Record, Replacement, Revocation, RevokeReason, Stored};
 use crate::storage::{
     deadline_key, deadline_row, id_of, name_rows, purge_deadline, DeadlineKey, Keep, NameKey,
 };
@@ -311,7 +311,9 @@ fn purge_keys(
     // or its line are dead through it: they go with it, before the rows that link them to
     // it go (a child of an idle token lives on). The rows of this batch are out of the tree
     // already: a token's line is read through them.
-    let (mut orphans, mut heirs) = (Vec::new(), Vec::new());
+    // Children of a parent dead through a revocation or an epoch, of one dead otherwise (its
+    // expiry), and of one purged for its idle timeout or its retention alone.
+    let (mut killed_orphans, mut orphans, mut heirs) = (Vec::new(), Vec::new(), Vec::new());
     let mut batch: Option<HashMap<TokenId, Record>> = None;
     for s in taken.iter().chain(&dead) {
         let children = tx.tables.children_of(&s.record.id)?;
@@ -330,18 +332,18 @@ fn purge_keys(
         // merely at the end of a retention: a rotated-out generation purged at the retention
         // past its idle deadline leaves its children as an idle parent does.
         let r = &s.record;
-        let through = r.revoked.is_some()
-            || r.expires_at.is_some_and(|t| t <= now)
-            || line_of(
-                &s.record,
-                now,
-                |id| match batch.get(id) {
-                    Some(r) => Ok(Some(r.clone())),
-                    None => Ok(tables.get(id)?.map(|s| s.record)),
-                },
-                |a| killed(a, |k| tables.epoch(k)),
-            )? != Line::Alive;
-        if through {
+        let line = line_of(
+            &s.record,
+            now,
+            |id| match batch.get(id) {
+                Some(r) => Ok(Some(r.clone())),
+                None => Ok(tables.get(id)?.map(|s| s.record)),
+            },
+            |a| killed(a, |k| tables.epoch(k)),
+        )?;
+        if r.revoked.is_some() || line == Line::Revoked {
+            killed_orphans.extend(children);
+        } else if r.expires_at.is_some_and(|t| t <= now) || line != Line::Alive {
             orphans.extend(children);
         } else {
             heirs.push((s.record.clone(), children));
@@ -394,7 +396,8 @@ fn purge_keys(
     let mut removed = taken.len() + dead.len();
     tx.tables.delete_taken(&mut taken, named_gone)?;
     tx.tables.delete_all(&mut dead)?;
-    removed += delete_descendants(tx, orphans)?;
+    removed += delete_descendants(tx, killed_orphans, true)?;
+    removed += delete_descendants(tx, orphans, false)?;
     let mut more = more;
     if !more && removed < limit {
         let (n, pending) = clean_epochs(tx, limit - removed)?;
@@ -435,12 +438,14 @@ fn reroot_family(tx: &mut Tx<'_, '_>, s: &Stored) -> Result<()> {
     Ok(())
 }
 
-/// Removes the tokens `ids` (those still stored) and all their descendants, which an epoch
-/// killed through an ancestor that is being removed. A tombstone or a rotated-out generation
-/// among them stays, with its descendants, until its retention ends: it answers "revoked"
-/// (presented again, "reuse") that long.
-/// Returns how many were removed.
-fn delete_descendants(tx: &mut Tx<'_, '_>, mut ids: Vec<TokenId>) -> Result<usize> {
+/// Removes the tokens `ids` (those still stored) and all their descendants, dead through an
+/// ancestor that is being removed (`killed`: through a revocation or an epoch; else through its
+/// expiry). A tombstone or a rotated-out generation among them stays, with its descendants,
+/// until its retention ends. One killed through that ancestor gets the death written into its
+/// record (revoked, as a cascade): the line that told it is gone with the ancestor, and a
+/// rotated-out generation presented again would be taken for reuse, where it answered
+/// "revoked" before. Returns how many were removed.
+fn delete_descendants(tx: &mut Tx<'_, '_>, mut ids: Vec<TokenId>, killed: bool) -> Result<usize> {
     let keep = tx.inner.opts.keep();
     let mut removed = 0;
     while let Some(id) = ids.pop() {
@@ -449,6 +454,14 @@ fn delete_descendants(tx: &mut Tx<'_, '_>, mut ids: Vec<TokenId>) -> Result<usiz
         };
         // Kept for its retention, whatever became of its parent.
         if retained(&s.record) && !past_for_good(&s, keep, tx.now) {
+            if killed && s.record.revoked.is_none() {
+                let mut dead = s.clone();
+                dead.record.revoked = Some(Revocation {
+                    at: tx.now,
+                    reason: RevokeReason::Cascade,
+                });
+                tx.tables.put(Some(&s), &dead)?;
+            }
             continue;
         }
         ids.extend(tx.tables.children_of(&id)?);
@@ -506,7 +519,7 @@ fn clean_epochs(tx: &mut Tx<'_, '_>, budget: usize) -> Result<(usize, bool)> {
         let children = tx.tables.children_of(&s.record.id)?;
         reroot_family(tx, &s)?;
         tx.tables.delete(&s)?;
-        removed += 1 + delete_descendants(tx, children)?;
+        removed += 1 + delete_descendants(tx, children, true)?;
         last = Some(s.record.id);
     }
     // The cleanup goes on after the last id it removed if it stopped early (descendants count

@@ -818,6 +818,38 @@ fn revoking_what_was_issued_before_an_instant_kills_the_children_too() {
     assert_eq!(store.stats().unwrap().all.total(), 1);
 }
 
+/// A child session for another tenant, rotated, whose parent an epoch of the parent's tenant
+/// killed: the rotated-out generation answers "revoked" (through its line) before the purge,
+/// and after it too, once the parent and the newest generation are gone and it stays for its
+/// retention. It answered "reuse" then, a false alarm, since the line that told it was gone.
+#[test]
+fn a_rotated_out_child_killed_through_its_parent_stays_revoked_after_the_purge() {
+    let f = fixture_with(|o| o.rotation_grace(MINUTE));
+    let (admin, child) = admin_and_child(&f, DAY);
+    let rotated = f.store.rotate(child.issued.token.as_str()).unwrap();
+    f.clock.advance(2 * MINUTE);
+    f.store
+        .revoke_issued_before(RevokeScope::Tenant("37000".into()), f.store.now())
+        .unwrap();
+    for t in [&admin.token, &child.issued.token, &rotated.token] {
+        assert_eq!(rejection(&f.store, t.as_str()), Some(Rejection::Revoked));
+    }
+    // The parent and the newest generation go; the rotated-out one stays for its retention.
+    assert_eq!(f.store.purge_expired().unwrap(), 2);
+    let kept = f.store.get(child.issued.record.id).unwrap().unwrap();
+    assert_eq!(
+        kept.revoked.map(|r| r.reason),
+        Some(tessera::RevokeReason::Cascade)
+    );
+    assert_eq!(
+        rejection(&f.store, child.issued.token.as_str()),
+        Some(Rejection::Revoked)
+    );
+    for t in [&admin.token, &rotated.token] {
+        assert_eq!(rejection(&f.store, t.as_str()), Some(Rejection::Unknown));
+    }
+}
+
 #[test]
 fn logging_out_with_either_generation_ends_a_rotated_session() {
     let f = fixture_with(|o| o.rotation_grace(MINUTE));

@@ -337,7 +337,7 @@ impl World {
 
     /// A purge removes a token an epoch killed (its own or an ancestor's) with its stored
     /// descendants, except tombstones and rotated-out generations inside their retention (with
-    /// theirs); returns how many it removed.
+    /// theirs), which it marks revoked; returns how many it removed.
     fn purge_subtree(&mut self, i: usize, now: Timestamp) -> usize {
         let mut n = 0;
         let mut stack = vec![i];
@@ -349,6 +349,12 @@ impl World {
             let kept = (m.revoked_at.is_some() || m.successor.is_some())
                 && self.purge_deadline(j).is_some_and(|d| d > now);
             if j != i && kept {
+                // Killed through the ancestor that goes now: the kill is written into it.
+                let m = &mut self.tokens[j].1;
+                if !m.revoked {
+                    m.revoked = true;
+                    m.revoked_at = Some(now);
+                }
                 continue;
             }
             self.tokens[j].1.purged = true;
