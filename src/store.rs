@@ -566,8 +566,10 @@ impl Store {
         self.inner.path.as_deref()
     }
 
-    /// How many writes this process has made on this store: write batches (each one journaled
-    /// or committed) and redb commits (for measuring that verifies do not write).
+    /// How many writes this process has made on this store (for measuring that verifies do not
+    /// write): write batches journaled, and redb commits (a batch without a journal, a
+    /// checkpoint). With a journal, a batch that changed nothing (a sweep with nothing due)
+    /// writes nothing and is not counted.
     pub fn commits(&self) -> u64 {
         self.inner.commits.load(Ordering::Relaxed)
     }

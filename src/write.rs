@@ -243,7 +243,6 @@ impl Inner {
             });
             match attempt {
                 Ok(None) => {
-                    self.commits.fetch_add(1, Ordering::Relaxed);
                     // With a journal, snapshots are dropped when redb commits (`committed`):
                     // until then verify finds the batch's rows in the overlay.
                     if self.journal.is_none() {
@@ -305,6 +304,7 @@ impl Inner {
             self.unsynced.store(true, Ordering::Relaxed);
         }
         wtx.commit()?;
+        self.commits.fetch_add(1, Ordering::Relaxed);
         if durable {
             // Commits are made one at a time (by the batch's leader, or under compaction's
             // exclusive lock): none came between this one and the flag.
@@ -375,6 +375,7 @@ impl Inner {
         }
         match journal.append(seq, &log, durable) {
             Ok(due) => {
+                self.commits.fetch_add(1, Ordering::Relaxed);
                 // Held first: whatever happens next, the open transaction's replacement gets it.
                 pending.logs.push(log);
                 self.overlay

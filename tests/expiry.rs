@@ -272,6 +272,42 @@ fn a_revoked_token_answers_revoked_until_its_retention_ends() {
     );
 }
 
+/// Sweeps with nothing due write nothing, and `commits` counts only what was written: a
+/// host watching it (or the benchmark's count of verify commits) sees no phantom writes.
+#[test]
+fn a_sweep_with_nothing_due_is_not_counted_as_a_write() {
+    let f = fixture_with(|o| o.sweep_interval(Some(Duration::from_millis(100))));
+    // Watched through verify, which writes nothing (a read by id would have the file made
+    // current: a commit).
+    let purged = |t: &tessera::Issued| {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while f.store.verify(t.token.as_str()).unwrap().rejection() != Some(Rejection::Unknown) {
+            assert!(
+                Instant::now() < deadline,
+                "the sweeper did not purge within 20 s"
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    };
+    let first = f
+        .store
+        .issue(&IssueRequest::session("a").ttl(HOUR))
+        .unwrap();
+    let second = f
+        .store
+        .issue(&IssueRequest::session("a").ttl(2 * HOUR))
+        .unwrap();
+    f.clock.advance(HOUR);
+    purged(&first);
+    let before = f.store.commits();
+    // Sweeps with nothing due.
+    std::thread::sleep(Duration::from_millis(500));
+    f.clock.advance(HOUR);
+    purged(&second);
+    // The one batch that removed the second token.
+    assert_eq!(f.store.commits(), before + 1);
+}
+
 #[test]
 fn the_background_sweeper_purges_and_stops_with_the_store() {
     let f = fixture_with(|o| o.sweep_interval(Some(Duration::from_millis(100))));
