@@ -517,6 +517,16 @@ impl Tx<'_, '_> {
     /// to `s`, keeping those linked to `s` by rotations alone (a roll in between starts a new
     /// key). Empty if `s` is not on its family's stored chain (`s` itself need not be stored).
     pub(crate) fn earlier_generations(&self, s: &Stored) -> Result<Vec<Stored>> {
+        self.earlier_generations_with(s, |id| self.tables.get(id))
+    }
+
+    /// [`Self::earlier_generations`], reading each generation through `get` (the purge's, which
+    /// also sees the rows its batch took out of the table).
+    pub(crate) fn earlier_generations_with(
+        &self,
+        s: &Stored,
+        get: impl Fn(&TokenId) -> Result<Option<Stored>>,
+    ) -> Result<Vec<Stored>> {
         let Some(root) = s.record.family else {
             return Ok(Vec::new());
         };
@@ -535,7 +545,7 @@ impl Tx<'_, '_> {
             if chain.len() >= MAX_GENERATIONS {
                 break;
             }
-            let Some(g) = self.tables.get(&id)? else {
+            let Some(g) = get(&id)? else {
                 break;
             };
             next = g.record.successor.map(|sc| sc.id);

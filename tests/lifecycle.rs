@@ -850,6 +850,77 @@ fn a_rotated_out_child_killed_through_its_parent_stays_revoked_after_the_purge()
     }
 }
 
+/// Rotated-out children that an epoch kills themselves (the parent's tenant) go with the
+/// epoch's cleanup, whichever of parent and child the purge reaches first (ids within one
+/// second are random): every family's three tokens, each time.
+#[test]
+fn rotated_out_children_an_epoch_kills_themselves_go_whatever_the_id_order() {
+    let f = fixture_with(|o| o.rotation_grace(MINUTE));
+    let rotated: Vec<tessera::Issued> = (0..12)
+        .map(|i| {
+            let admin = f
+                .store
+                .issue(&IssueRequest::session(format!("admin{i}")).tenant("acme"))
+                .unwrap();
+            let child = f
+                .store
+                .issue_child(
+                    &admin.token,
+                    &IssueRequest::session(format!("admin{i}")).tenant("acme"),
+                )
+                .unwrap();
+            f.store.rotate(child.issued.token.as_str()).unwrap();
+            child.issued
+        })
+        .collect();
+    f.clock.advance(2 * MINUTE);
+    f.store
+        .revoke_issued_before(RevokeScope::Tenant("acme".into()), f.store.now())
+        .unwrap();
+    assert_eq!(f.store.purge_expired().unwrap(), 36);
+    for t in &rotated {
+        assert_eq!(
+            rejection(&f.store, t.token.as_str()),
+            Some(Rejection::Unknown)
+        );
+    }
+}
+
+/// A rotated-out child past its own idle deadline, kept only for its rotated-out retention,
+/// whose parent an epoch killed: revoked then, it keeps that deadline as any token revoked
+/// past it does, and goes with the parent. It never answers "reuse".
+#[test]
+fn a_rotated_out_child_past_its_deadline_goes_with_its_killed_parent() {
+    let f = fixture_with(|o| o.rotation_grace(MINUTE));
+    let (admin, child) = admin_and_child(&f, DAY);
+    let old = f
+        .store
+        .issue_child(
+            &admin.token,
+            &IssueRequest::session("admin@bb")
+                .tenant("37001")
+                .idle_timeout(30 * MINUTE),
+        )
+        .unwrap()
+        .issued;
+    let new = f.store.rotate(old.token.as_str()).unwrap();
+    for _ in 0..12 {
+        f.clock.advance(10 * MINUTE);
+        assert!(f.store.verify(new.token.as_str()).unwrap().is_valid());
+    }
+    f.store
+        .revoke_issued_before(RevokeScope::Tenant("37000".into()), f.store.now())
+        .unwrap();
+    // The parent, its two children and the newest generation; the old one with them.
+    assert_eq!(f.store.purge_expired().unwrap(), 4);
+    for t in [&admin, &child.issued, &old, &new] {
+        assert_eq!(
+            rejection(&f.store, t.token.as_str()),
+            Some(Rejection::Unknown)
+        );
+    }
+}
+
 #[test]
 fn logging_out_with_either_generation_ends_a_rotated_session() {
     let f = fixture_with(|o| o.rotation_grace(MINUTE));
@@ -1343,6 +1414,60 @@ fn a_generation_held_back_for_an_earlier_one_is_purged_with_it() {
     // The family goes on from the third generation.
     let fourth = f.store.rotate(third.token.as_str()).unwrap();
     assert_eq!(f.store.revoke(&fourth.token).unwrap(), 2);
+}
+
+/// Two generations due together, in one purge batch, while the generation they were rotated
+/// from is not: both stay. The purge takes a batch's rows out of the table before it judges
+/// them, and the walk along the family stopped at the first of them it could not read: the
+/// later one was purged whenever its id came first (half the families, the rest of an id
+/// being random), and the newest generation outlived a reuse of the first.
+#[test]
+fn generations_due_in_one_purge_batch_stay_for_the_one_they_were_rotated_from() {
+    let f = fixture_for_late_use();
+    let families: Vec<(tessera::Issued, tessera::Issued, tessera::Issued)> = (0..20)
+        .map(|i| {
+            let first = f
+                .store
+                .issue(&lasting(IssueRequest::session(format!("u{i}"))).idle_timeout(HOUR))
+                .unwrap();
+            let second = f.store.rotate(first.token.as_str()).unwrap();
+            let third = f.store.rotate(second.token.as_str()).unwrap();
+            (first, second, third)
+        })
+        .collect();
+    f.clock.advance(Duration::from_secs(1));
+    let families: Vec<[tessera::Issued; 4]> = families
+        .into_iter()
+        .map(|(first, second, third)| {
+            let fourth = f.store.rotate(third.token.as_str()).unwrap();
+            [first, second, third, fourth]
+        })
+        .collect();
+    f.clock.advance(Duration::from_secs(49));
+    for [first, ..] in &families {
+        assert!(f.store.verify(first.token.as_str()).unwrap().is_valid());
+    }
+    f.store.flush().unwrap();
+    // Past the second and third generations' deadlines (a day and an hour after their issue,
+    // unused), before the first's (used at 50 s); the newest in use meanwhile.
+    for _ in 0..49 {
+        f.clock.advance(30 * MINUTE);
+        for [.., fourth] in &families {
+            assert!(f.store.verify(fourth.token.as_str()).unwrap().is_valid());
+        }
+    }
+    f.clock.advance(30 * MINUTE - Duration::from_secs(20));
+    assert_eq!(f.store.purge_expired().unwrap(), 0);
+    for [first, .., fourth] in &families {
+        assert_eq!(
+            rejection(&f.store, first.token.as_str()),
+            Some(Rejection::ReuseDetected)
+        );
+        assert_eq!(
+            rejection(&f.store, fourth.token.as_str()),
+            Some(Rejection::Revoked)
+        );
+    }
 }
 
 /// A key rolled and then rotated: once the old key is purged (its roll grace over), revoking

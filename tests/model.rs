@@ -337,7 +337,8 @@ impl World {
 
     /// A purge removes a token an epoch killed (its own or an ancestor's) with its stored
     /// descendants, except tombstones and rotated-out generations inside their retention (with
-    /// theirs), which it marks revoked; returns how many it removed.
+    /// theirs), which it marks revoked unless an epoch kills them themselves; returns how many it
+    /// removed.
     fn purge_subtree(&mut self, i: usize, now: Timestamp) -> usize {
         let mut n = 0;
         let mut stack = vec![i];
@@ -349,13 +350,18 @@ impl World {
             let kept = (m.revoked_at.is_some() || m.successor.is_some())
                 && self.purge_deadline(j).is_some_and(|d| d > now);
             if j != i && kept {
-                // Killed through the ancestor that goes now: the kill is written into it.
-                let m = &mut self.tokens[j].1;
-                if !m.revoked {
-                    m.revoked = true;
-                    m.revoked_at = Some(now);
+                // Killed through the ancestor that goes now, not by an epoch itself (the cleanup
+                // removes that one): the kill is written into it, and it is kept as a tombstone,
+                // or removed now if it was past its own deadline already.
+                if m.revoked || self.killed(m) {
+                    continue;
                 }
-                continue;
+                let m = &mut self.tokens[j].1;
+                m.revoked = true;
+                m.revoked_at = Some(now);
+                if self.purge_deadline(j).is_some_and(|d| d > now) {
+                    continue;
+                }
             }
             self.tokens[j].1.purged = true;
             n += 1;

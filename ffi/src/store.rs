@@ -765,8 +765,9 @@ pub unsafe extern "C" fn tessera_store_stats(
     })
 }
 
-/// Reads how many write transactions this process has committed on this store (to check that
-/// verifies of tokens without a use limit or idle timeout do not write).
+/// Reads how many writes this process has made on this store: write batches journaled and redb
+/// commits; a batch that changed nothing is not counted (to check that verifies of tokens
+/// without a use limit or idle timeout do not write).
 ///
 /// Statuses: `TESSERA_NULL_ARGUMENT`, `TESSERA_INVALID_HANDLE`, `TESSERA_CLOSED`,
 /// `TESSERA_FORKED_CHILD`.

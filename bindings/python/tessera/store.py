@@ -707,7 +707,8 @@ class Store:
         return Stats._take(out)
 
     def commits(self) -> int:
-        """How many write transactions this process has committed on this store."""
+        """How many writes this process has made on this store (a batch that changed nothing
+        is not counted)."""
         out = ctypes.c_uint64()
         check(_native.lib.tessera_commits(self._h(), ctypes.byref(out)))
         return out.value

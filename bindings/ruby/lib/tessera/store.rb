@@ -425,7 +425,8 @@ module Tessera
       Stats.take(out)
     end
 
-    # How many write transactions this process has committed on this store.
+    # How many writes this process has made on this store (a batch that changed nothing is not
+    # counted).
     def commits
       out = FFI::MemoryPointer.new(:uint64)
       Tessera.check(Native.tessera_commits(h, out))
