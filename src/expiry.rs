@@ -65,7 +65,8 @@ impl Inner {
     ///
     /// Only tokens past their deadline for good (past their absolute expiry, or tombstones past
     /// their retention: [`past_for_good`]), and not held back for an earlier generation
-    /// ([`held_back_until`]), lose their subject and tenant rows ahead of the last step; no listing or revocation needs them, and no use or write can make them valid again.
+    /// ([`held_back_until`]), lose their subject and tenant rows ahead of the last step; no
+    /// listing or revocation needs them, and no use or write can make them valid again.
     /// A token due by its idle timeout alone keeps them until the last step judges it (with the
     /// uses verify recorded meanwhile). A crash between the steps leaves such tokens for the
     /// next purge, which removes them; a token the last step finds not due after all (a wall

@@ -841,6 +841,7 @@ impl Inner {
             Ok(Ok(new.record))
         })
     }
+
     /// Revokes a rotated token's family after verify detected its reuse (`seen`: the token as
     /// verify read it). If the purge removed the token since (its retention ended meanwhile),
     /// the generations rotated from it are revoked still: they are the thief's.

@@ -163,8 +163,8 @@ impl Requirements {
 
     /// Checks the tenant and the scopes as an issue checks a token's: a requirement that no
     /// token can meet (an empty scope, one with whitespace or a control character, a name over
-    /// the length limit) is an [`crate::Error::InvalidArgument`], rather than a refusal of every token
-    /// that hides the mistake. [`crate::Store::verify_with`] checks them first.
+    /// the length limit) is an [`crate::Error::InvalidArgument`], rather than a refusal of
+    /// every token that hides the mistake. [`crate::Store::verify_with`] checks them first.
     pub fn check(&self) -> Result<()> {
         if let Some(t) = &self.tenant {
             crate::issue::check_name("required tenant", t, true)?;

@@ -1361,15 +1361,25 @@ fn late_used_first_generation(f: &Fixture) -> [tessera::Issued; 3] {
     // A retry inside the grace window: a use of the first generation.
     assert!(f.store.verify(first.token.as_str()).unwrap().is_valid());
     f.store.flush().unwrap();
-    // The newest generation in use every half hour, past the second generation's purge
-    // deadline (its idle deadline, a day of retention), 25 s before the first one's.
-    for _ in 0..49 {
-        f.clock.advance(30 * MINUTE);
-        assert!(f.store.verify(third.token.as_str()).unwrap().is_valid());
-    }
-    f.clock.advance(30 * MINUTE - Duration::from_secs(23));
-    assert!(f.store.verify(third.token.as_str()).unwrap().is_valid());
+    // Past the second generation's purge deadline (its idle deadline, a day of retention),
+    // 25 s before the first one's.
+    in_use_for_a_day_and_an_hour(f, &[&third], Duration::from_secs(23));
     [first, second, third]
+}
+
+/// Verifies `newest` every half hour (their idle timeout is an hour) for a day and an hour,
+/// less `short_of`.
+fn in_use_for_a_day_and_an_hour(f: &Fixture, newest: &[&tessera::Issued], short_of: Duration) {
+    for step in 0..50 {
+        f.clock.advance(if step < 49 {
+            30 * MINUTE
+        } else {
+            30 * MINUTE - short_of
+        });
+        for t in newest {
+            assert!(f.store.verify(t.token.as_str()).unwrap().is_valid());
+        }
+    }
 }
 
 fn fixture_for_late_use() -> Fixture {
@@ -1450,13 +1460,8 @@ fn generations_due_in_one_purge_batch_stay_for_the_one_they_were_rotated_from() 
     f.store.flush().unwrap();
     // Past the second and third generations' deadlines (a day and an hour after their issue,
     // unused), before the first's (used at 50 s); the newest in use meanwhile.
-    for _ in 0..49 {
-        f.clock.advance(30 * MINUTE);
-        for [.., fourth] in &families {
-            assert!(f.store.verify(fourth.token.as_str()).unwrap().is_valid());
-        }
-    }
-    f.clock.advance(30 * MINUTE - Duration::from_secs(20));
+    let newest: Vec<&tessera::Issued> = families.iter().map(|[.., fourth]| fourth).collect();
+    in_use_for_a_day_and_an_hour(&f, &newest, Duration::from_secs(20));
     assert_eq!(f.store.purge_expired().unwrap(), 0);
     for [first, .., fourth] in &families {
         assert_eq!(

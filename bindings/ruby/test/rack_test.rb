@@ -31,6 +31,11 @@ class RackMiddlewareTest < StoreTest
     end.to_app)
   end
 
+  # The middleware alone, built around an app that answers 200 (for what it checks when built).
+  def build_middleware(**options)
+    Tessera::Rack::Authenticate.new(->(_env) { [200, {}, []] }, store: @store, **options)
+  end
+
   def assert_unauthorized(body = { "error" => "401 Unauthorized" }, challenge: 'Token realm="api"')
     assert_equal 401, last_response.status
     assert_equal "application/json", last_response.headers["content-type"]
@@ -183,20 +188,16 @@ class RackMiddlewareTest < StoreTest
   end
 
   def test_unknown_headers_schemes_and_bodies_are_refused_when_the_middleware_is_built
-    app = ->(_env) { [200, {}, []] }
-    store = @store
     { { headers: ["Authorization", "Cookie"] } => /headers: unknown cookie/,
       { schemes: %i[token basic] } => /schemes: unknown basic/,
       { body: 401 } => /body: a Hash, an Array, a String or a callable/,
       { forbidden_body: nil } => /forbidden_body: a Hash/ }.each do |options, message|
-      error = assert_raises(ArgumentError) { Tessera::Rack::Authenticate.new(app, store: store, **options) }
+      error = assert_raises(ArgumentError) { build_middleware(**options) }
       assert_match message, error.message
     end
   end
 
   def test_static_scopes_and_tenant_that_are_not_text_are_refused_when_the_middleware_is_built
-    app = ->(_env) { [200, {}, []] }
-    store = @store
     # Each would have been a TypeError (a 500) on every request, or worse: false, "no scope".
     { { scopes: "reports:read" } => /scopes: an Array of Strings of UTF-8 text, nil or a callable/,
       { scopes: ["reports:read", 1] } => /scopes: an Array/,
@@ -207,23 +208,21 @@ class RackMiddlewareTest < StoreTest
       { tenant: false } => /tenant: a String/,
       { tenant: "\xFF".b } => /tenant: a String/ }.each do |options, message|
       error = assert_raises(ArgumentError, options.inspect) do
-        Tessera::Rack::Authenticate.new(app, store: store, **options)
+        build_middleware(**options)
       end
       assert_match message, error.message
     end
   end
 
   def test_static_requirements_no_token_can_meet_are_refused_when_the_middleware_is_built
-    app = ->(_env) { [200, {}, []] }
-    store = @store
     # Each would have refused every token (403), or raised on every request (500).
     [{ scopes: ["reports:read "] }, { scopes: [""] }, { tenant: "a" * 256 },
      { tenant: "acme\n" }].each do |options|
       assert_raises(Tessera::InvalidArgument, options.inspect) do
-        Tessera::Rack::Authenticate.new(app, store: store, **options)
+        build_middleware(**options)
       end
     end
-    Tessera::Rack::Authenticate.new(app, store: store, tenant: "acme", scopes: ["reports:read"])
+    build_middleware(tenant: "acme", scopes: ["reports:read"])
   end
 
   def test_static_scopes_and_tenant_given_as_symbols_or_in_another_encoding_still_apply
