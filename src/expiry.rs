@@ -3,7 +3,7 @@
 //!
 //! Verify never depends on the purge: it judges every token against the clock itself.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Weak};
 use std::thread::{self, JoinHandle, ThreadId};
 use std::time::{Duration, Instant};
@@ -372,7 +372,9 @@ fn purge_keys(
     // A parent removed for its idle timeout alone leaves its children to their own use, and
     // hands them its place in the line: they take its parent as theirs and its expiry as a
     // bound on their own (set by a roll, say, after they were issued), so that they end where
-    // they would have ended with it still stored.
+    // they would have ended with it still stored. A generation rotated out of a session hands
+    // them to the session instead, its first later generation that stays: revoking the session
+    // (a logout with its newest token, a reuse) revokes them, as it did with the parent stored.
     for (parent, children) in heirs {
         // The first ancestor that stays, and the earliest expiry on the way to it (ancestors
         // removed in this batch too, for their idle timeout, hand theirs down as well).
@@ -385,6 +387,9 @@ fn purge_keys(
             };
             end = earliest(end, r.expires_at);
             above = r.parent;
+        }
+        if let Some(session) = later_generation_that_stays(tx, &parent, batch.as_ref())? {
+            above = Some(session);
         }
         for id in children {
             if batch.as_ref().is_some_and(|b| b.contains_key(&id)) {
@@ -435,6 +440,24 @@ fn purge_keys(
         })?;
     }
     Ok(PurgeBatch { removed, more })
+}
+
+/// The first generation made from `r` (by a rotation or a roll) that stays: read through the
+/// generations that this batch removes (`batch`), up to one stored in the table.
+fn later_generation_that_stays(
+    tx: &Tx<'_, '_>,
+    r: &Record,
+    batch: Option<&HashMap<TokenId, Record>>,
+) -> Result<Option<TokenId>> {
+    let mut seen = HashSet::from([r.id]);
+    let mut next = r.successor.map(|sc| sc.id);
+    while let Some(id) = next.filter(|id| seen.insert(*id)) {
+        match batch.and_then(|b| b.get(&id)) {
+            Some(removed) => next = removed.successor.map(|sc| sc.id),
+            None => return Ok(tx.tables.get(&id)?.map(|_| id)),
+        }
+    }
+    Ok(None)
 }
 
 /// Before `s` is removed: the generations made from it (those stored, by rotations and rolls

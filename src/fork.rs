@@ -41,18 +41,21 @@ extern "C" {
     ) -> std::ffi::c_int;
 }
 
-/// Installs the `atfork` handler once per process.
+/// Installs the `atfork` handler once per process. A flag rather than a `Once`: a child forked
+/// while another thread was inside a `Once` would find it running for ever, and hang in its
+/// first open.
 pub(crate) fn watch() {
     #[cfg(unix)]
     {
-        static ONCE: std::sync::Once = std::sync::Once::new();
-        ONCE.call_once(|| {
-            // SAFETY: the handlers take and release one lock and bump an atomic counter; the
-            // lock is taken in `prepare` and released in both `parent` and `child`, as
-            // `pthread_atfork` intends.
-            unsafe {
-                pthread_atfork(Some(before_fork), Some(in_parent), Some(in_child));
-            }
-        });
+        static INSTALLED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+        if INSTALLED.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        // SAFETY: the handlers take and release one lock and bump an atomic counter; the
+        // lock is taken in `prepare` and released in both `parent` and `child`, as
+        // `pthread_atfork` intends.
+        unsafe {
+            pthread_atfork(Some(before_fork), Some(in_parent), Some(in_child));
+        }
     }
 }

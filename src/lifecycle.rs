@@ -12,7 +12,7 @@
 //! Concurrent rotations of one token are serialised by the write transaction: exactly one
 //! successor exists.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 use crate::sync::RwLock;
@@ -119,10 +119,6 @@ pub(crate) fn killer(
 /// How many ancestors a check walks up at most (a bound against a damaged file's cycles; child
 /// chains are a few levels deep).
 pub(crate) const MAX_ANCESTORS: usize = 64;
-
-/// How many generations a walk along a family's successors reads at most (a bound against a
-/// damaged file's cycles).
-const MAX_GENERATIONS: usize = 100_000;
 
 /// How far past the store's clock a cutoff of [`crate::Store::revoke_issued_before`] may be: an
 /// epoch never goes back, so a cutoff far ahead (a time in microseconds passed as milliseconds
@@ -531,6 +527,7 @@ impl Tx<'_, '_> {
             return Ok(Vec::new());
         };
         let mut chain = Vec::new();
+        let mut seen = HashSet::new();
         let mut next = Some(root);
         // `s` itself is not read: the purge has it out of the table already.
         while let Some(id) = next.take() {
@@ -542,7 +539,10 @@ impl Tx<'_, '_> {
                 });
                 return Ok(linked.cloned().collect());
             }
-            if chain.len() >= MAX_GENERATIONS {
+            // Unbounded but for a cycle, which only a damaged file has: a cap on the length
+            // would let a thief rotating a stolen token past it keep the newest generation
+            // when the family is revoked.
+            if !seen.insert(id) {
                 break;
             }
             let Some(g) = get(&id)? else {
@@ -564,14 +564,17 @@ impl Tx<'_, '_> {
     /// oldest first, as stored (up to the first one that is not).
     pub(crate) fn successors(&self, s: &Stored, rotations_only: bool) -> Result<Vec<Stored>> {
         let mut later = Vec::new();
+        let mut seen = HashSet::from([s.record.id]);
         let mut next = s.record.successor;
         while let Some(sc) = next.filter(|sc| !rotations_only || sc.how == Replacement::Rotated) {
+            // As long as the family is, but for a damaged file's cycle (see
+            // `earlier_generations_with`).
+            if !seen.insert(sc.id) {
+                break;
+            }
             let Some(g) = self.tables.get(&sc.id)? else {
                 break;
             };
-            if later.len() >= MAX_GENERATIONS {
-                break;
-            }
             next = g.record.successor;
             later.push(g);
         }

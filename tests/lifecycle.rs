@@ -13,8 +13,8 @@ use std::time::Duration;
 
 use common::*;
 use tessera::{
-    CapPolicy, Error, EventKind, IssueRequest, Issued, Kind, Rejection, RevokeReason, RevokeScope,
-    Store, TokenState,
+    CapPolicy, Error, EventKind, IssueRequest, Issued, Kind, ManualClock, Options, Rejection,
+    RevokeReason, RevokeScope, Store, TokenState,
 };
 
 fn rejection(store: &Store, token: &str) -> Option<Rejection> {
@@ -1314,6 +1314,83 @@ fn the_children_of_a_purged_rotated_out_generation_live_on() {
         .is_valid());
     assert!(f.store.verify(next.token.as_str()).unwrap().is_valid());
     assert_eq!(f.store.list_subject("dana").unwrap().len(), 2);
+    // The session has it now: a logout with its newest token revokes it.
+    let held = f.store.get(child.issued.record.id).unwrap().unwrap();
+    assert_eq!(held.parent, Some(next.record.id));
+    assert_eq!(f.store.revoke(next.token.as_str()).unwrap(), 2);
+    assert_eq!(
+        f.store
+            .verify(child.issued.token.as_str())
+            .unwrap()
+            .rejection(),
+        Some(Rejection::Revoked)
+    );
+}
+
+/// A session that never expires, rotated: the first generation is purged once the retention
+/// past its grace window is over, and the child issued from it belongs to the session, whose
+/// logout (with its newest token) revokes it, as before the purge.
+#[test]
+fn a_logout_revokes_the_children_of_a_purged_generation_of_the_session() {
+    let f = fixture_with(|o| o.rotation_grace(MINUTE).revoked_retention(DAY));
+    let first = f
+        .store
+        .issue(&lasting(IssueRequest::session("dana")))
+        .unwrap();
+    let child = f
+        .store
+        .issue_child(
+            &first.token,
+            &lasting(IssueRequest::session("bob").tenant("other")),
+        )
+        .unwrap();
+    let second = f.store.rotate(first.token.as_str()).unwrap();
+    let newest = f.store.rotate(second.token.as_str()).unwrap();
+    f.clock.advance(DAY + HOUR);
+    // The first two generations go; the child stays, with the session.
+    assert_eq!(f.store.purge_expired().unwrap(), 2);
+    assert_eq!(f.store.get(first.record.id).unwrap(), None);
+    assert!(f
+        .store
+        .verify(child.issued.token.as_str())
+        .unwrap()
+        .is_valid());
+    assert_eq!(
+        f.store.get(child.issued.record.id).unwrap().unwrap().parent,
+        Some(newest.record.id)
+    );
+    f.store.revoke(newest.token.as_str()).unwrap();
+    assert_eq!(
+        f.store
+            .verify(child.issued.token.as_str())
+            .unwrap()
+            .rejection(),
+        Some(Rejection::Revoked)
+    );
+}
+
+/// However many times a thief rotates a stolen session, presenting the stolen generation again
+/// revokes the whole family, the newest generation too (a walk along the family has no cap on
+/// its length, only a stop for a damaged file's cycle).
+#[test]
+fn a_reuse_revokes_a_family_of_any_length() {
+    let clock = ManualClock::new(start());
+    let store =
+        Store::in_memory(Options::new().manual_clock(&clock).rotation_grace(MINUTE)).unwrap();
+    let stolen = store.issue(&IssueRequest::session("victim")).unwrap();
+    let mut newest = store.rotate(stolen.token.as_str()).unwrap();
+    for _ in 0..100_001 {
+        newest = store.rotate(newest.token.as_str()).unwrap();
+    }
+    clock.advance(HOUR);
+    assert_eq!(
+        store.verify(stolen.token.as_str()).unwrap().rejection(),
+        Some(Rejection::ReuseDetected)
+    );
+    assert_eq!(
+        store.verify(newest.token.as_str()).unwrap().rejection(),
+        Some(Rejection::Revoked)
+    );
 }
 
 /// A generation rotated out of a session that never expires is purged once the retention past

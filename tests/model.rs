@@ -796,8 +796,15 @@ fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
                             let m = &w.tokens[i].1;
                             if !m.revoked && m.expires.is_none_or(|e| e > now) {
                                 // Purged for its idle timeout: its children take its parent,
-                                // and its expiry as a bound (also on renewals).
-                                let (parent, end) = (m.parent, m.expires);
+                                // and its expiry as a bound (also on renewals). A generation
+                                // rotated out hands them to the session: its first later
+                                // generation still stored (one purged later in this loop
+                                // hands them on in turn).
+                                let mut later = m.successor.map(|(s, _)| s);
+                                while let Some(s) = later.filter(|&s| w.tokens[s].1.purged) {
+                                    later = w.tokens[s].1.successor.map(|(s, _)| s);
+                                }
+                                let (parent, end) = (later.or(m.parent), m.expires);
                                 for c in 0..w.tokens.len() {
                                     let child = &mut w.tokens[c].1;
                                     if child.parent != Some(i) || child.purged {

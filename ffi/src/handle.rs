@@ -20,9 +20,12 @@
 //!   thread that does not exist there. The child handler also moves the fork generation on,
 //!   which marks every inherited handle; the child never takes an inherited handle's own lock
 //!   (a call in flight in the parent may have held it at the fork), it only reads the handle's
-//!   atomics and, when freeing it, drops its reference. Lock order: the registry's lock, then
-//!   the core's registry of open files (its `atfork` handler runs after this one before the
-//!   fork); a handle's lock is never held together with the registry's.
+//!   atomics and, when freeing it, drops its reference. The core's own `atfork` handler takes
+//!   the core's registry of open files; the two handlers run in the reverse order of their
+//!   installation (on Linux the core's runs first, this one being installed at load). That
+//!   order cannot deadlock because no other code holds either lock while taking the other (a
+//!   handle's store is dropped outside this registry's lock), and a handle's lock is never held
+//!   together with the registry's.
 
 use std::cell::RefCell;
 use std::collections::BTreeMap;
