@@ -6,8 +6,8 @@ require "rack/lint"
 require "tessera/rack"
 
 # The Rack middleware: every seed header form, the 401 and 403 answers and their challenges,
-# scopes and tenants, the headers and schemes read, X-Key, the record handed to the app, a store
-# opened lazily in each process.
+# scopes and tenants, the headers and schemes read, X-Key, the realm, the record handed to the
+# app, a store opened lazily in each process.
 class RackMiddlewareTest < StoreTest
   include Rack::Test::Methods
 
@@ -17,6 +17,9 @@ class RackMiddlewareTest < StoreTest
     [200, { "content-type" => "application/json" }, [body]]
   end
 
+  # The challenge of the default middleware to a client that did not present Bearer: it accepts
+  # both the Token and the Bearer scheme.
+  CHALLENGE = 'Token realm="api", Bearer realm="api"'
   BEARER_INVALID = 'Bearer realm="api", error="invalid_token"'
 
   def middleware_options
@@ -36,14 +39,21 @@ class RackMiddlewareTest < StoreTest
     Tessera::Rack::Authenticate.new(->(_env) { [200, {}, []] }, store: @store, **options)
   end
 
-  def assert_unauthorized(body = { "error" => "401 Unauthorized" }, challenge: 'Token realm="api"')
+  # What a client gets from a middleware built with +options+ for a GET with +headers+ (Rack env
+  # keys): [status, WWW-Authenticate].
+  def answer(options, headers = {})
+    status, response_headers, = build_middleware(**options).call(Rack::MockRequest.env_for("/", headers.dup))
+    [status, response_headers["www-authenticate"]]
+  end
+
+  def assert_unauthorized(body = { "error" => "401 Unauthorized" }, challenge: CHALLENGE)
     assert_equal 401, last_response.status
     assert_equal "application/json", last_response.headers["content-type"]
     assert_equal body, JSON.parse(last_response.body)
     assert_equal challenge, last_response.headers["www-authenticate"]
   end
 
-  def assert_forbidden(challenge: 'Token realm="api"')
+  def assert_forbidden(challenge: CHALLENGE)
     assert_equal 403, last_response.status
     assert_equal "application/json", last_response.headers["content-type"]
     assert_equal({ "error" => "403 Forbidden" }, JSON.parse(last_response.body))
@@ -140,19 +150,85 @@ class RackMiddlewareTest < StoreTest
     weak = @store.issue_api_key("acme")
     get "/", {}, "HTTP_AUTHORIZATION" => "Bearer #{weak.token}"
     assert_forbidden(challenge: 'Bearer realm="reports", error="insufficient_scope"')
-    ["Bearer tss_nonsense", "Bearer", "bearer  #{key.token[0..-2]}"].each do |value|
+    ["Bearer tss_nonsense", "bearer  #{key.token[0..-2]}"].each do |value|
       get "/", {}, "HTTP_AUTHORIZATION" => value
       assert_unauthorized(challenge: 'Bearer realm="reports", error="invalid_token"')
     end
-    # Every other scheme, and no credential at all, get the Token challenge.
+    # Every other scheme, and no credential at all, get the challenges of the schemes accepted,
+    # without an error code.
     get "/", {}, "HTTP_AUTHORIZATION" => "ApiKey #{weak.token}"
-    assert_forbidden(challenge: 'Token realm="reports"')
+    assert_forbidden(challenge: 'Token realm="reports", Bearer realm="reports"')
     get "/", {}, "HTTP_AUTH_TOKEN" => "tss_nonsense"
-    assert_unauthorized(challenge: 'Token realm="reports"')
+    assert_unauthorized(challenge: 'Token realm="reports", Bearer realm="reports"')
     get "/"
-    assert_unauthorized(challenge: 'Token realm="reports"')
+    assert_unauthorized(challenge: 'Token realm="reports", Bearer realm="reports"')
     get "/", {}, "HTTP_AUTHORIZATION" => "Bearer #{key.token}"
     assert_equal 200, last_response.status
+  end
+
+  def test_the_challenge_names_only_the_schemes_accepted
+    t = @store.issue_session("alice").token
+    # A client that did not present a Bearer token is told the schemes it may use (ApiKey only
+    # when it is the only one), without an error code (RFC 6750 3.1).
+    { {} => 'Token realm="api", Bearer realm="api"',
+      { schemes: %i[bearer] } => 'Bearer realm="api"',
+      { schemes: %i[bearer api_key] } => 'Bearer realm="api"',
+      { schemes: %i[token api_key] } => 'Token realm="api"',
+      { schemes: %i[api_key] } => 'ApiKey realm="api"',
+      { schemes: [] } => 'Token realm="api"',
+      # No Authorization header read: no scheme applies, and a 401 needs a challenge.
+      { headers: %w[Auth-Token] } => 'Token realm="api"' }.each do |options, challenge|
+      [{}, { "HTTP_AUTH_TOKEN" => "tss_nonsense" }, { "HTTP_AUTHORIZATION" => "Token token=#{t}x" }].each do |headers|
+        assert_equal [401, challenge], answer(options, headers), "#{options} #{headers.keys}"
+      end
+    end
+    # Bearer, when accepted, is answered with its error code; when not, like any other scheme.
+    assert_equal [401, BEARER_INVALID], answer({ schemes: %i[bearer] }, "HTTP_AUTHORIZATION" => "Bearer #{t}x")
+    assert_equal [401, 'ApiKey realm="api"'], answer({ schemes: %i[api_key] }, "HTTP_AUTHORIZATION" => "Bearer #{t}")
+    assert_equal [401, 'Token realm="api"'], answer({ schemes: %i[token] }, "HTTP_AUTHORIZATION" => "Bearer #{t}")
+    # The 403 of a valid token, too.
+    bearer_only = { schemes: %i[bearer], scopes: ["reports:read"] }
+    assert_equal [403, 'Bearer realm="api"'], answer(bearer_only, "HTTP_AUTH_TOKEN" => t)
+    assert_equal [403, 'Bearer realm="api", error="insufficient_scope"'],
+                 answer(bearer_only, "HTTP_AUTHORIZATION" => "Bearer #{t}")
+    # What an app behind the middleware sends with the same schemes.
+    assert_equal 'Bearer realm="api"', Tessera::Rack::Authenticate.challenge("api", schemes: %i[bearer])
+    assert_equal 'Token realm="api"', Tessera::Rack::Authenticate.challenge("api")
+  end
+
+  def test_a_bearer_credential_that_cannot_be_read_is_an_invalid_request
+    # RFC 6750 3.1: invalid_request for a malformed request (sent with the middleware's 401, not
+    # the RFC's 400), invalid_token for a token that was read and is not valid.
+    t = @store.issue_session("alice", ttl: 60).token
+    { "Bearer" => :missing_token, "Bearer  " => :missing_token, "Bearer a b" => :invalid_character,
+      "Bearer #{t} #{t}" => :invalid_character, "Bearer #{t},x" => :invalid_character,
+      %(Bearer "#{t}) => :unterminated_quote, "Bearer #{"a" * 5000}" => :credential_too_long }.each do |value, reason|
+      get "/", {}, "HTTP_AUTHORIZATION" => value
+      assert_unauthorized(challenge: 'Bearer realm="api", error="invalid_request"')
+      assert_equal reason, last_request.env["tessera.rejection"], value[0, 40]
+    end
+    ["Bearer tss_nonsense", "Bearer #{t}x"].each do |value|
+      get "/", {}, "HTTP_AUTHORIZATION" => value
+      assert_unauthorized(challenge: BEARER_INVALID)
+    end
+    @clock.advance(60)
+    get "/", {}, "HTTP_AUTHORIZATION" => "Bearer #{t}"
+    assert_unauthorized(challenge: BEARER_INVALID)
+    assert_equal :expired, last_request.env["tessera.rejection"]
+  end
+
+  def test_a_realm_that_cannot_be_a_quoted_string_is_refused_when_the_middleware_is_built
+    # Each would have broken the WWW-Authenticate header (CR LF: a header of the realm's choice).
+    ['my "api"', "a\\b", "api\r\nSet-Cookie: a=b", "api\n", "a\tb", "a\u0000", "a\u007F", :"a\"b", nil,
+     42].each do |realm|
+      error = assert_raises(ArgumentError, realm.inspect) { build_middleware(realm: realm) }
+      assert_match(/realm: a String without double quotes, backslashes or control characters/, error.message)
+    end
+    assert_raises(ArgumentError) { Tessera::Rack::Authenticate.challenge("api\r\n") }
+    # Anything else goes in as it is.
+    assert_equal [401, 'Token realm="Reports API (v2)", Bearer realm="Reports API (v2)"'],
+                 answer(realm: "Reports API (v2)")
+    assert_equal [401, 'Bearer realm="reports"'], answer(realm: :reports, schemes: %i[bearer])
   end
 
   def test_only_the_headers_and_schemes_given_are_read
@@ -164,14 +240,14 @@ class RackMiddlewareTest < StoreTest
     end
     # A scheme not accepted is refused before the token is verified; no Bearer challenge for it.
     get "/", {}, "HTTP_AUTHORIZATION" => "Bearer #{t}"
-    assert_unauthorized
+    assert_unauthorized(challenge: 'Token realm="api"')
     assert_equal :scheme_not_accepted, last_request.env["tessera.rejection"]
     # A header not read is not looked at: as if absent.
     get "/", {}, "HTTP_AUTH_TOKEN" => t, "HTTP_X_API_KEY" => t
-    assert_unauthorized
+    assert_unauthorized(challenge: 'Token realm="api"')
     assert_equal :missing_credential, last_request.env["tessera.rejection"]
     get "/", {}, "HTTP_AUTHORIZATION" => "Basic dXNlcjpwYXNz", "HTTP_AUTH_TOKEN" => t
-    assert_unauthorized
+    assert_unauthorized(challenge: 'Token realm="api"')
     assert_equal :unknown_scheme, last_request.env["tessera.rejection"]
   end
 
@@ -183,7 +259,7 @@ class RackMiddlewareTest < StoreTest
     assert_equal Tessera::Credential.new(:bare, t.token), last_request.env["tessera.credential"]
     # Auth-Token comes before X-Api-Key, as for every request.
     get "/", {}, "HTTP_X_API_KEY" => t.token, "HTTP_AUTH_TOKEN" => "tss_broken"
-    assert_unauthorized
+    assert_unauthorized(challenge: 'Token realm="api"')
     assert_equal :malformed, last_request.env["tessera.rejection"]
   end
 
@@ -358,7 +434,7 @@ class RackMiddlewareTest < StoreTest
     middleware_options.merge!(body: ->(_env, _reason) {}, forbidden_body: ["forbidden"], scopes: ["reports:read"])
     get "/"
     assert_equal [401, "0", ""], [last_response.status, last_response.headers["content-length"], last_response.body]
-    assert_equal 'Token realm="api"', last_response.headers["www-authenticate"]
+    assert_equal CHALLENGE, last_response.headers["www-authenticate"]
     get "/", {}, "HTTP_AUTH_TOKEN" => @store.issue_session("bob").token
     assert_equal [403, "application/json", ["forbidden"]],
                  [last_response.status, last_response.headers["content-type"], JSON.parse(last_response.body)]

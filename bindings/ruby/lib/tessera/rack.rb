@@ -33,10 +33,22 @@ module Tessera
     # rejection (:expired, :revoked, ...), a header's fault (:missing_credential,
     # :credential_empty, ...), :scheme_not_accepted, :x_key_mismatch, or :tenant_unavailable /
     # :scopes_unavailable when a tenant or scopes callable gave nothing usable (the token was
-    # not verified, so nothing is known of it). Both carry a WWW-Authenticate challenge: when the
-    # client presented its token as Bearer (and Bearer is accepted), the one of RFC 6750 3.1,
-    # Bearer realm="api", error="invalid_token" (401) or error="insufficient_scope" (403); else
-    # Token realm="api".
+    # not verified, so nothing is known of it).
+    #
+    # Both carry a WWW-Authenticate challenge, in one header (challenges separated by ", "):
+    # * a client that presented its token as Bearer, when Bearer is accepted, gets RFC 6750's,
+    #   with its error code: Bearer realm="api", error="invalid_request" when the parser could
+    #   not read the header ("Bearer" alone, "Bearer a b": :missing_token, :invalid_character,
+    #   ...), error="invalid_token" for any other 401 (a token that was read and refused,
+    #   :malformed included), error="insufficient_scope" for a 403. The status stays 401 where
+    #   RFC 6750 gives invalid_request a 400.
+    # * any other client gets, without an error code (RFC 6750 3.1), a challenge for each scheme
+    #   accepted whose challenge clients know: Token realm="api" (Rails') and Bearer realm="api"
+    #   (RFC 6750), both by default. ApiKey realm="api" only when :api_key is the only scheme
+    #   accepted: nothing specifies an ApiKey challenge, but any other would send the client to a
+    #   scheme refused. Token realm="api" when no Authorization scheme is read (headers: without
+    #   Authorization, or schemes: []): a bare header (Auth-Token, X-Api-Key, ...) has no
+    #   auth-scheme to name, and a 401 must carry a challenge (RFC 9110 11.6.1).
     #
     # Options:
     # store::      a Tessera::Store, or a callable that opens one. A callable is called once in
@@ -55,14 +67,17 @@ module Tessera
     # headers::    the header names read (default: all of the above); the others are not looked
     #              at, as if absent.
     # schemes::    the Authorization schemes accepted, of :token, :bearer, :api_key (default: all);
-    #              a token presented with another one is a 401 (:scheme_not_accepted).
+    #              a token presented with another one is a 401 (:scheme_not_accepted). A
+    #              challenge names only schemes accepted (see above).
     # env_key::    where the record goes (default "tessera.record").
     # optional::   let requests without any credential header (of those read) through (no
     #              record); a credential that is present must still be valid. Default false.
     # body::       the 401 body: a Hash or an Array (sent as JSON), a String (sent as
     #              text/plain), or a callable(env, reason) returning one (nil: an empty body).
     # forbidden_body:: the 403 body, in the same forms.
-    # realm::      the realm of the WWW-Authenticate challenge (default "api").
+    # realm::      the realm of the WWW-Authenticate challenge (default "api"): text without a
+    #              double quote, a backslash or a control character, which would break the header
+    #              (ArgumentError here).
     class Authenticate
       # The headers looked at, in order: [Rack env key, header name].
       HEADERS = [
@@ -78,15 +93,47 @@ module Tessera
       DEFAULT_FORBIDDEN_BODY = { "error" => "403 Forbidden" }.freeze
       # The refusals of a token that is valid but not allowed here: 403, not 401.
       FORBIDDEN = %i[scope_denied tenant_mismatch].freeze
+      # The refusals of a header the parser could not read (no token, two, a bad character...):
+      # a malformed request, RFC 6750's invalid_request, not a token that is not valid.
+      HEADER_FAULTS = ERRORS.values.select { |c| c < CredentialError }.map(&:status_name).freeze
+      # The auth-scheme a challenge names for each scheme.
+      CHALLENGES = { token: "Token", bearer: "Bearer", api_key: "ApiKey" }.freeze
       # The length of a token text after its prefix and "_": id, secret and check digits.
       TOKEN_BODY_LEN = Native::MAX_TOKEN_LEN - Native::MAX_PREFIX_LEN - 1
 
-      # The WWW-Authenticate value of a refusal: RFC 6750's Bearer challenge, with its error code,
-      # for a client that presented its token as Bearer; else a Token challenge.
-      def self.challenge(realm, bearer: false, forbidden: false)
-        return %(Token realm="#{realm}") unless bearer
+      # The WWW-Authenticate value of a refusal. For a client that presented its token as Bearer,
+      # RFC 6750's Bearer challenge with its error code: insufficient_scope (+forbidden+, a 403),
+      # invalid_request (+invalid_request+: the header could not be read), else invalid_token.
+      # For any other, a challenge for each of the +schemes+ it may use, without an error code
+      # (RFC 6750 3.1): Token and Bearer; ApiKey, whose challenge nothing specifies, only when it
+      # is the only one; Token when there is none (RFC 9110 11.6.1: a 401 has a challenge). The
+      # default +schemes+ is Token alone, the challenge of earlier versions; give the middleware's
+      # schemes (SCHEMES by default) for its challenge, [] when it reads no Authorization header.
+      def self.challenge(realm, bearer: false, forbidden: false, invalid_request: false, schemes: %i[token])
+        realm = realm_text(realm)
+        if bearer
+          error = if forbidden then "insufficient_scope"
+                  elsif invalid_request then "invalid_request"
+                  else "invalid_token"
+                  end
+          return %(Bearer realm="#{realm}", error="#{error}")
+        end
 
-        %(Bearer realm="#{realm}", error="#{forbidden ? "insufficient_scope" : "invalid_token"}")
+        schemes = Array(schemes).map(&:to_sym)
+        named = %i[token bearer] & schemes
+        named = [schemes.include?(:api_key) ? :api_key : :token] if named.empty?
+        named.map { |s| %(#{CHALLENGES.fetch(s)} realm="#{realm}") }.join(", ")
+      end
+
+      # +realm+ as it goes between the quotes of the challenge: text (a String or a Symbol)
+      # without a double quote or a backslash, which would have to be escaped there, nor a control
+      # character (CR LF would end the header and start another of the realm's choosing).
+      def self.realm_text(realm)
+        text = realm.is_a?(Symbol) ? realm.to_s : realm
+        return text if text.is_a?(String) && !text.b.match?(/["\\\x00-\x1F\x7F]/n)
+
+        raise ArgumentError, "realm: a String without double quotes, backslashes or control characters, " \
+                             "not #{realm.inspect}"
       end
 
       # The public id in a token text (the TESSERA_ID_LEN characters after the prefix's "_"),
@@ -114,7 +161,10 @@ module Tessera
         @optional = optional
         @body = body_option(body, "body")
         @forbidden_body = body_option(forbidden_body, "forbidden_body")
-        @realm = realm
+        @realm = Authenticate.realm_text(realm)
+        # The schemes a challenge names: those accepted in Authorization, when it is read. A bare
+        # header (Auth-Token, X-Api-Key...) has no auth-scheme to name.
+        @challenge_schemes = @headers.any? { |_, name| name == "Authorization" } ? @schemes : []
         @opened = nil
         @opened_pid = nil
         @lock = Mutex.new
@@ -288,10 +338,10 @@ module Tessera
 
       # Whether the client presented its token as Bearer, in an Authorization header read here
       # (the first header looked at), and Bearer is accepted: only then is the challenge a
-      # Bearer one. Read from the header itself, so that a Bearer credential the parser refused
-      # ("Bearer" alone) counts too.
+      # Bearer one with an error code. Read from the header itself, so that a Bearer credential
+      # the parser refused ("Bearer" alone) counts too.
       def bearer?(env)
-        @schemes.include?(:bearer) && @headers.any? { |_, name| name == "Authorization" } &&
+        @challenge_schemes.include?(:bearer) &&
           env["HTTP_AUTHORIZATION"].to_s.b.match?(/\A[ \t]*bearer(?:[ \t]|\z)/i)
       end
 
@@ -313,7 +363,9 @@ module Tessera
           when Hash, Array then [JSON.generate(body), "application/json"]
           else raise TypeError, "the #{status} body must be a Hash, an Array, a String or nil, not #{body.class}"
           end
-        challenge = Authenticate.challenge(@realm, bearer: bearer?(env), forbidden: status == 403)
+        challenge = Authenticate.challenge(@realm, bearer: bearer?(env), forbidden: status == 403,
+                                                   invalid_request: HEADER_FAULTS.include?(reason),
+                                                   schemes: @challenge_schemes)
         [status, { "content-type" => type, "content-length" => text.bytesize.to_s, "www-authenticate" => challenge },
          [text]]
       end
