@@ -1102,7 +1102,8 @@ tessera_status tessera_store_open(const char *path,
  * Opens a store that lives in memory only (for tests and caches), with `options` (copied;
  * NULL: the defaults).
  *
- * Statuses: `TESSERA_NULL_ARGUMENT`, `TESSERA_INVALID_ARGUMENT` (bad options),
+ * Statuses: `TESSERA_NULL_ARGUMENT`, `TESSERA_INVALID_ARGUMENT` (bad options, and the
+ * multi-process mode: a store in memory is this process's alone),
  * `TESSERA_STORAGE`.
  *
  * # Safety
@@ -1674,10 +1675,12 @@ tessera_status tessera_roll_by_id(const struct tessera_store *store,
  * when it returns; the dead rows are removed later by the purge. A cutoff in the future also
  * revokes the tokens issued until then, as they are issued (cutoffs never go back); one more
  * than a day past the store's clock is refused (a time in microseconds would revoke every token
- * of the scope for ever).
+ * of the scope for ever), and so is one before 2000-01-01 while the store's clock is past it (a
+ * time in seconds, `time(NULL)`, reads as January 1970 and would revoke nothing).
  *
  * Statuses: `TESSERA_INVALID_ARGUMENT` (a number that is not a `tessera_revoke_scope`, a name
- * given for the store scope or missing for the others, a cutoff more than a day ahead),
+ * given for the store scope or missing for the others, a cutoff more than a day ahead or
+ * before 2000),
  * `TESSERA_NULL_ARGUMENT`,
  * `TESSERA_INVALID_UTF8`, `TESSERA_INVALID_HANDLE`, `TESSERA_CLOSED`, `TESSERA_FORKED_CHILD`,
  * `TESSERA_IO`, `TESSERA_DISK_FULL`, `TESSERA_STORAGE`.
@@ -2075,7 +2078,7 @@ tessera_status tessera_request_set_tenant(struct tessera_request *request,
                                           size_t tenant_len);
 
 /**
- * Sets the subject (user); for an API key, the user who owns it.
+ * Sets the subject (user, not empty); for an API key, the user who owns it.
  *
  * Statuses: `TESSERA_NULL_ARGUMENT`, `TESSERA_INVALID_UTF8`, `TESSERA_INVALID_ARGUMENT`.
  *

@@ -60,7 +60,7 @@ pub use error::{Error, Result};
 pub use events::{Event, EventKind};
 pub use expiry::PurgeBatch;
 pub use issue::{IssueRequest, Issued, Renewed, MAX_NAME_LEN, MAX_SCOPES};
-pub use lifecycle::{CapPolicy, Child, RevokeScope, MAX_CUTOFF_AHEAD};
+pub use lifecycle::{CapPolicy, Child, RevokeScope, EARLIEST_CUTOFF, MAX_CUTOFF_AHEAD};
 pub use options::{Concurrency, IssueDurability, Options, Pepper, DEFAULT_CACHE_SIZE};
 pub use record::{Kind, Record, Replacement, Revocation, RevokeReason, Scopes, Successor};
 pub use revoke::TokenRef;

@@ -125,6 +125,12 @@ pub(crate) const MAX_ANCESTORS: usize = 64;
 /// is 50,000 years ahead) would revoke every token of its scope as it is issued, for good.
 pub const MAX_CUTOFF_AHEAD: Duration = Duration::from_secs(24 * 60 * 60);
 
+/// The earliest cutoff [`crate::Store::revoke_issued_before`] takes while the store's clock is
+/// past it: 2000-01-01T00:00:00Z. A time in seconds passed as milliseconds reads as January 1970
+/// and would revoke nothing, without a word; a store on a clock set before 2000 (a test's) takes
+/// any cutoff.
+pub const EARLIEST_CUTOFF: Timestamp = Timestamp::from_unix_millis(946_684_800_000);
+
 /// What an epoch and a token's ancestors say of it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Line {
@@ -754,6 +760,11 @@ impl Inner {
     }
 
     pub(crate) fn roll(&self, target: TokenRef<'_>, grace: Duration) -> Result<Issued> {
+        if !crate::options::whole_grace(grace) {
+            return Err(Error::InvalidArgument(
+                crate::options::GRACE_UNDER_A_MILLISECOND.into(),
+            ));
+        }
         let target = self.resolve(target)?;
         let (new_id, new_secret) = token_text::generate(self.opts.clock.now())?;
         let new_hash = secret_hash(&self.key, &new_id, &new_secret);
@@ -806,6 +817,13 @@ impl Inner {
                 "the cutoff {before} is more than a day after the store's clock ({now}): every \
                  token issued until then would be revoked as it is issued, for good (a time in \
                  microseconds where milliseconds are expected?)"
+            )));
+        }
+        if before < EARLIEST_CUTOFF && now >= EARLIEST_CUTOFF {
+            return Err(Error::InvalidArgument(format!(
+                "the cutoff {before} is before {EARLIEST_CUTOFF}, and the store's clock is at \
+                 {now}: it would revoke nothing (a time in seconds where milliseconds are \
+                 expected?)"
             )));
         }
         let key = scope.key();

@@ -297,7 +297,9 @@ impl Options {
     }
 
     /// How long the previous token keeps working after a rotation (parallel requests of one
-    /// client must not log it out). Presenting it later is reuse and revokes the family.
+    /// client must not log it out). Presenting it later is reuse and revokes the family. Zero
+    /// (none) or at least 1 ms: a grace under a millisecond is refused at open, as it would be
+    /// none (times are kept in milliseconds).
     pub fn rotation_grace(mut self, d: Duration) -> Self {
         self.rotation_grace = d;
         self
@@ -394,6 +396,9 @@ impl Options {
                 return bad("lifetimes and timeouts must be at least 1 ms (use None for none)");
             }
         }
+        if !whole_grace(self.rotation_grace) {
+            return bad(GRACE_UNDER_A_MILLISECOND);
+        }
         Ok(())
     }
 
@@ -460,3 +465,14 @@ impl Options {
         Ok(())
     }
 }
+
+/// Whether `grace` (of a rotation or a roll) means what it says in whole milliseconds: zero
+/// (none) or at least 1 ms.
+pub(crate) fn whole_grace(grace: Duration) -> bool {
+    grace.is_zero() || grace >= Duration::from_millis(1)
+}
+
+/// The refusal of a grace window under a millisecond.
+pub(crate) const GRACE_UNDER_A_MILLISECOND: &str =
+    "a grace window must be zero or at least 1 ms: times are kept in milliseconds, and a shorter \
+     one would be none";

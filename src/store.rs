@@ -231,8 +231,17 @@ impl Store {
         )
     }
 
-    /// Opens a store that lives in memory only, for tests and caches.
+    /// Opens a store that lives in memory only, for tests and caches. Errors:
+    /// [`Error::InvalidArgument`] for bad options, and for [`Concurrency::MultiProcess`] (a store
+    /// in memory is this process's alone: each process would have its own).
     pub fn in_memory(options: Options) -> Result<Store> {
+        if options.concurrency == Concurrency::MultiProcess {
+            return Err(Error::InvalidArgument(
+                "a store in memory is this process's alone: the multi-process mode needs a file \
+                 (each process would have a store of its own)"
+                    .into(),
+            ));
+        }
         Store::unshared(options, |o| schema::open_database(None, o), None)
     }
 
@@ -302,7 +311,7 @@ impl Store {
     /// limited-use token is counted, and a rotated token presented after its grace window
     /// revokes its whole family ([`crate::Rejection::ReuseDetected`]).
     pub fn verify(&self, token: impl AsRef<[u8]>) -> Result<Outcome> {
-        self.call(|inner| inner.verify(token.as_ref(), &Requirements::new()))
+        self.verify_text(token.as_ref(), &Requirements::new())
     }
 
     /// Verifies a token text and checks the request's [`Requirements`] (tenant, scopes).
@@ -314,7 +323,18 @@ impl Store {
         requirements: &Requirements,
     ) -> Result<Outcome> {
         requirements.check()?;
-        self.call(|inner| inner.verify(token.as_ref(), requirements))
+        self.verify_text(token.as_ref(), requirements)
+    }
+
+    /// A malformed text is answered before `call`, so before any storage access: a store that
+    /// lost its storage (and would answer an I/O error, or try to open the file again) still
+    /// says `Malformed` of it.
+    fn verify_text(&self, text: &[u8], requirements: &Requirements) -> Result<Outcome> {
+        let parsed = match self.inner()?.parse(text) {
+            Ok(p) => p,
+            Err(r) => return Ok(Outcome::Invalid(r)),
+        };
+        self.call(|inner| inner.verify(&parsed, requirements))
     }
 
     /// Extends a live token's expiry to `now + extend_by`, never past `created_at +
@@ -404,8 +424,9 @@ impl Store {
     /// lifetime of its own that starts now: it expires as long after the roll as the old key
     /// did after its issue (renewals included), within the old key's `max_lifetime` counted
     /// from the roll. `max_lifetime` bounds each key, not a chain of rolls: whoever holds a
-    /// key's text can roll it. The old key keeps working for `grace`, then expires (renewing it
-    /// is refused). A limited-use key is not rolled ([`Error::InvalidArgument`]).
+    /// key's text can roll it. The old key keeps working for `grace` (zero: none; a grace under
+    /// a millisecond is refused, [`Error::InvalidArgument`]), then expires (renewing it is
+    /// refused). A limited-use key is not rolled ([`Error::InvalidArgument`]).
     pub fn roll<'a>(&self, key: impl Into<TokenRef<'a>>, grace: Duration) -> Result<Issued> {
         self.call(|inner| inner.roll(key.into(), grace))
     }
@@ -422,7 +443,9 @@ impl Store {
     /// "revoked" (epochs never go back). An instant more than
     /// [`crate::MAX_CUTOFF_AHEAD`] (a day) past the store's clock is refused
     /// ([`Error::InvalidArgument`]: a unit mistake would revoke every token of the scope for
-    /// ever). The command-line tool refuses future instants.
+    /// ever), and so is one before [`crate::EARLIEST_CUTOFF`] (2000) while the store's clock
+    /// is past it (a time in seconds read as milliseconds is in January 1970: it would revoke
+    /// nothing). The command-line tool refuses future instants.
     pub fn revoke_issued_before(&self, scope: RevokeScope, before: Timestamp) -> Result<()> {
         self.call(|inner| inner.revoke_before(scope, before))
     }

@@ -281,21 +281,18 @@ impl Inner {
         }
     }
 
-    pub(crate) fn verify(&self, text: &[u8], req: &Requirements) -> Result<Outcome> {
-        match self.verify_once(text, req)? {
+    /// Verifies a token text that [`Self::parse`] read.
+    pub(crate) fn verify(&self, parsed: &Parsed<'_>, req: &Requirements) -> Result<Outcome> {
+        match self.verify_once(parsed, req)? {
             // Its row may have been read just before a flush made the use that keeps it alive
             // visible there, and that use looked for in memory just after: once more, with both
             // read again. (Nothing was written for an idle token.)
-            Outcome::Invalid(Rejection::Idle) => self.verify_once(text, req),
+            Outcome::Invalid(Rejection::Idle) => self.verify_once(parsed, req),
             outcome => Ok(outcome),
         }
     }
 
-    fn verify_once(&self, text: &[u8], req: &Requirements) -> Result<Outcome> {
-        let parsed = match self.parse(text) {
-            Ok(p) => p,
-            Err(r) => return Ok(Outcome::Invalid(r)),
-        };
+    fn verify_once(&self, parsed: &Parsed<'_>, req: &Requirements) -> Result<Outcome> {
         let hash = secret_hash(&self.key, &parsed.id, &parsed.secret);
         let now = self.opts.clock.now();
         let shared = self.opts.concurrency == Concurrency::MultiProcess;

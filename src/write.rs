@@ -986,8 +986,8 @@ mod tests {
                 .checked()
                 .unwrap()
                 .write(Commit::Uses, move |tx| {
-                    tx.inner
-                        .verify(text.as_bytes(), &crate::Requirements::new())
+                    let parsed = tx.inner.parse(text.as_bytes()).unwrap();
+                    tx.inner.verify(&parsed, &crate::Requirements::new())
                 })
                 .unwrap();
             assert!(seen.is_valid(), "{seen:?}");

@@ -210,3 +210,17 @@ fn shared_scope_sets_are_stored_once_and_read_back_everywhere() {
     let store = Store::open(&path, options).unwrap();
     check(&store);
 }
+
+/// A key's subject, when given, is a name: "" is refused (it would be a subject that
+/// revoke_subject("") reaches), and nothing is issued.
+#[test]
+fn an_empty_subject_of_a_key_is_refused() {
+    let f = fixture();
+    let err = f
+        .store
+        .issue(&IssueRequest::api_key("acme").subject(""))
+        .unwrap_err();
+    assert!(matches!(&err, tessera::Error::InvalidArgument(m) if m.contains("subject is empty")));
+    assert_eq!(f.store.stats().unwrap().all.live, 0);
+    assert_eq!(f.store.revoke_subject("", None).unwrap(), 0);
+}

@@ -760,6 +760,43 @@ fn a_scoped_epoch_is_cleaned_in_windows() {
     assert_eq!(f.store.stats().unwrap().all.live, 0);
 }
 
+/// A cutoff before 2000 is refused while the store's clock is past it, with nothing revoked: a
+/// time in seconds passed as milliseconds (January 1970) would revoke nothing without a word.
+/// On a clock before 2000 (a test's), any earlier cutoff is taken.
+#[test]
+fn a_cutoff_in_seconds_is_refused() {
+    let f = fixture();
+    let t = f.store.issue(&IssueRequest::session("a")).unwrap();
+    let seconds = Timestamp::from_unix_millis(f.store.now().as_unix_millis() / 1000);
+    for far in [
+        seconds,
+        Timestamp::from_unix_millis(-1),
+        Timestamp::from_unix_millis(tessera::EARLIEST_CUTOFF.as_unix_millis() - 1),
+    ] {
+        let err = f
+            .store
+            .revoke_issued_before(tessera::RevokeScope::Subject("a".into()), far)
+            .unwrap_err();
+        assert!(matches!(&err, tessera::Error::InvalidArgument(m) if m.contains("seconds")));
+    }
+    assert!(f.store.verify(t.token.as_str()).unwrap().is_valid());
+    assert_eq!(f.store.events(0, 100).unwrap().len(), 1, "only the issue");
+    f.store
+        .revoke_issued_before(tessera::RevokeScope::Store, tessera::EARLIEST_CUTOFF)
+        .unwrap();
+    assert!(f.store.verify(t.token.as_str()).unwrap().is_valid());
+    let clock = tessera::ManualClock::new(Timestamp::from_unix_millis(1_000));
+    let old = tessera::Store::in_memory(tessera::Options::new().manual_clock(&clock)).unwrap();
+    let t = old.issue(&IssueRequest::session("a")).unwrap();
+    clock.advance(Duration::from_millis(1));
+    old.revoke_issued_before(tessera::RevokeScope::Store, old.now())
+        .unwrap();
+    assert_eq!(
+        old.verify(t.token.as_str()).unwrap().rejection(),
+        Some(Rejection::Revoked)
+    );
+}
+
 /// A cutoff more than a day ahead of the store's clock is refused (an epoch never goes back: a
 /// time in microseconds passed as milliseconds would revoke every token for ever), and nothing
 /// is revoked; one within the day is taken.

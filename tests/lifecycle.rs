@@ -1875,3 +1875,29 @@ fn a_line_of_children_is_at_most_63_deep() {
         "{deeper:?}"
     );
 }
+
+/// A grace window under a millisecond would be none (times are kept in milliseconds): refused
+/// for rotations at open and for a roll, with nothing rolled; zero (none) is taken.
+#[test]
+fn a_grace_under_a_millisecond_is_refused() {
+    let under = Duration::from_micros(900);
+    let err = Store::in_memory(Options::new().rotation_grace(under)).unwrap_err();
+    assert!(matches!(&err, Error::InvalidArgument(m) if m.contains("at least 1 ms")));
+    let f = fixture_with(|o| o.rotation_grace(Duration::ZERO));
+    let key = f.store.issue(&IssueRequest::api_key("acme")).unwrap();
+    let err = f.store.roll(key.token.as_str(), under).unwrap_err();
+    assert!(matches!(&err, Error::InvalidArgument(m) if m.contains("at least 1 ms")));
+    assert!(f
+        .store
+        .get(key.record.id)
+        .unwrap()
+        .unwrap()
+        .successor
+        .is_none());
+    let rolled = f.store.roll(key.token.as_str(), Duration::ZERO).unwrap();
+    assert!(f.store.verify(rolled.token.as_str()).unwrap().is_valid());
+    assert_eq!(
+        rejection(&f.store, key.token.as_str()),
+        Some(Rejection::Expired)
+    );
+}

@@ -76,6 +76,25 @@ fn opening_a_store_while_its_last_handle_is_dropped_elsewhere_waits_for_the_clos
     }
 }
 
+/// A store in memory is the process's alone: the multi-process mode is refused for it, where it
+/// would give every worker of a pre-forking server a store of its own.
+#[test]
+fn a_store_in_memory_refuses_the_multi_process_mode() {
+    let err = Store::in_memory(Options::new().concurrency(Concurrency::MultiProcess)).unwrap_err();
+    assert!(matches!(&err, Error::InvalidArgument(m) if m.contains("needs a file")));
+    let store = Store::in_memory(Options::new()).unwrap();
+    assert!(store
+        .verify(
+            store
+                .issue(&IssueRequest::session("a"))
+                .unwrap()
+                .token
+                .as_str()
+        )
+        .unwrap()
+        .is_valid());
+}
+
 #[test]
 fn a_file_that_is_not_a_store_gets_a_clear_error() {
     let dir = tempfile::tempdir().unwrap();

@@ -18,7 +18,9 @@ use std::time::Duration;
 use reliability::sim::{Fault, SimBackend, EIO, ENOSPC};
 use reliability::workload::{self, Action, Checked, Run};
 use reliability::{scale, seed, Rng};
-use tessera::{Clock, Error, IssueDurability, IssueRequest, ManualClock, Options, Store};
+use tessera::{
+    Clock, Error, IssueDurability, IssueRequest, ManualClock, Options, Rejection, Store,
+};
 
 fn options(clock: &ManualClock) -> Options {
     Options::new()
@@ -564,6 +566,64 @@ fn a_transient_read_error_does_not_stop_verifies_for_good() {
         backend.calls() > reads_before + 1,
         "the verifies read the backend"
     );
+}
+
+/// A malformed token is answered before any storage access: with the store closed to every
+/// operation (a verify met an I/O error, and opening the database again failed), a text that is
+/// not a token is still `Malformed`, not an I/O error, and the backend is not called.
+#[test]
+fn a_malformed_token_is_refused_without_touching_failing_storage() {
+    let backend = SimBackend::new();
+    let clock = ManualClock::new(workload::start());
+    let opts = options(&clock).cache_size(1 << 20);
+    let store = Store::with_backend(backend.clone(), opts).unwrap();
+    let tokens: Vec<_> = (0..15_000)
+        .map(|i| {
+            store
+                .issue(&IssueRequest::session(format!("user-{i}")).metadata(vec![b'm'; 100]))
+                .unwrap()
+        })
+        .collect();
+    backend.set_fault(Some(Fault {
+        at: backend.calls() + 1,
+        errno: EIO,
+        sticky: true,
+    }));
+    let failed = tokens
+        .iter()
+        .find_map(|t| store.verify(t.token.as_str()).err())
+        .expect("a verify met the fault");
+    assert!(matches!(failed, Error::Io(_)), "{failed:?}");
+    // The storage answers again, but opening the database fails (the fault lands on the first
+    // read after the probe's read and sync): the store is closed to every operation until an
+    // attempt succeeds (at most one a second).
+    backend.set_fault(None);
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    backend.set_fault(Some(Fault {
+        at: backend.calls() + 3,
+        errno: EIO,
+        sticky: true,
+    }));
+    assert!(tokens
+        .iter()
+        .any(|t| store.verify(t.token.as_str()).is_err()));
+    assert!(matches!(
+        store.verify(tokens[0].token.as_str()),
+        Err(Error::Io(_))
+    ));
+    let calls = backend.calls();
+    for text in [
+        "abc",
+        "tsk_",
+        "tss_0000000000000000000000000000000000000000000000000000",
+    ] {
+        let outcome = store.verify(text).unwrap();
+        assert!(
+            matches!(outcome.rejection(), Some(Rejection::Malformed(_))),
+            "{text}: {outcome:?}"
+        );
+    }
+    assert_eq!(backend.calls(), calls, "no storage access");
 }
 
 /// Regression test: when a write job failed (here: the file cannot grow on a full disk) and

@@ -322,10 +322,12 @@ pub unsafe extern "C" fn tessera_roll_by_id(
 /// when it returns; the dead rows are removed later by the purge. A cutoff in the future also
 /// revokes the tokens issued until then, as they are issued (cutoffs never go back); one more
 /// than a day past the store's clock is refused (a time in microseconds would revoke every token
-/// of the scope for ever).
+/// of the scope for ever), and so is one before 2000-01-01 while the store's clock is past it (a
+/// time in seconds, `time(NULL)`, reads as January 1970 and would revoke nothing).
 ///
 /// Statuses: `TESSERA_INVALID_ARGUMENT` (a number that is not a `tessera_revoke_scope`, a name
-/// given for the store scope or missing for the others, a cutoff more than a day ahead),
+/// given for the store scope or missing for the others, a cutoff more than a day ahead or
+/// before 2000),
 /// `TESSERA_NULL_ARGUMENT`,
 /// `TESSERA_INVALID_UTF8`, `TESSERA_INVALID_HANDLE`, `TESSERA_CLOSED`, `TESSERA_FORKED_CHILD`,
 /// `TESSERA_IO`, `TESSERA_DISK_FULL`, `TESSERA_STORAGE`.

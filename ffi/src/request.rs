@@ -121,7 +121,7 @@ pub unsafe extern "C" fn tessera_request_set_tenant(
     )
 }
 
-/// Sets the subject (user); for an API key, the user who owns it.
+/// Sets the subject (user, not empty); for an API key, the user who owns it.
 ///
 /// Statuses: `TESSERA_NULL_ARGUMENT`, `TESSERA_INVALID_UTF8`, `TESSERA_INVALID_ARGUMENT`.
 ///

@@ -108,7 +108,8 @@ pub unsafe extern "C" fn tessera_store_open(
 /// Opens a store that lives in memory only (for tests and caches), with `options` (copied;
 /// NULL: the defaults).
 ///
-/// Statuses: `TESSERA_NULL_ARGUMENT`, `TESSERA_INVALID_ARGUMENT` (bad options),
+/// Statuses: `TESSERA_NULL_ARGUMENT`, `TESSERA_INVALID_ARGUMENT` (bad options, and the
+/// multi-process mode: a store in memory is this process's alone),
 /// `TESSERA_STORAGE`.
 ///
 /// # Safety

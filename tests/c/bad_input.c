@@ -11,6 +11,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "check.h"
@@ -579,6 +580,17 @@ static void small_buffers_bad_numbers_and_ids(void) {
     CASE(tessera_options_set_durability(options, 3), TESSERA_INVALID_ARGUMENT);
     CASE(tessera_options_set_concurrency(options, 0), TESSERA_INVALID_ARGUMENT);
     CASE(tessera_options_set_concurrency(options, 77), TESSERA_INVALID_ARGUMENT);
+    /* A store in memory is this process's alone: the multi-process mode needs a file. */
+    {
+        tessera_options *multi = NULL;
+        tessera_store *none = NULL;
+        CHECK_OK(tessera_options_new(&multi));
+        CHECK_OK(tessera_options_set_concurrency(multi, TESSERA_CONCURRENCY_MULTI_PROCESS));
+        CASE(tessera_store_open_in_memory(multi, &none), TESSERA_INVALID_ARGUMENT);
+        CHECK(none == NULL);
+        CHECK(strstr(tessera_last_error_message(), "needs a file") != NULL);
+        tessera_options_free(multi);
+    }
     CASE(tessera_list_tenant(store, S("acme"), 3, &l), TESSERA_INVALID_ARGUMENT);
     CASE(tessera_options_set_subject_cap(options, 0, 1, TESSERA_CAP_REFUSE),
          TESSERA_INVALID_ARGUMENT);
@@ -591,6 +603,14 @@ static void small_buffers_bad_numbers_and_ids(void) {
     CASE(tessera_revoke_issued_before(store, TESSERA_SCOPE_STORE, S("x"), 0),
          TESSERA_INVALID_ARGUMENT);
     CASE(tessera_revoke_issued_before(store, TESSERA_SCOPE_SUBJECT, NULL, 0, 0),
+         TESSERA_INVALID_ARGUMENT);
+    /* Seconds where milliseconds are expected (January 1970), and an instant before 1970: a
+       "sign out everywhere" that would revoke nothing is refused, not taken in silence. */
+    CASE(tessera_revoke_issued_before(store, TESSERA_SCOPE_SUBJECT, S("alice"),
+                                      (int64_t)time(NULL)),
+         TESSERA_INVALID_ARGUMENT);
+    CHECK(strstr(tessera_last_error_message(), "seconds") != NULL);
+    CASE(tessera_revoke_issued_before(store, TESSERA_SCOPE_STORE, NULL, 0, -1),
          TESSERA_INVALID_ARGUMENT);
     cases++;
     CHECK(strcmp(tessera_status_name(-1), "unrecognized_status") == 0);

@@ -7,7 +7,8 @@ import enum
 import os
 import threading
 from datetime import datetime
-from typing import Iterable, List, Mapping, Optional, Tuple, Union
+from types import TracebackType
+from typing import Any, Iterable, List, Mapping, Optional, Tuple, Type, Union
 
 from . import _native
 from ._convert import (
@@ -66,6 +67,11 @@ def _set_duration(fn, handle, value: OptDuration, what: str) -> None:  # type: i
 
 
 _SCOPE_STORE, _SCOPE_TENANT, _SCOPE_SUBJECT = 1, 2, 3  # tessera_revoke_scope
+
+#: The path :meth:`Store.in_memory` passes: no file at all. ``None`` is refused, never taken for
+#: memory (a path from an unset environment variable would give each worker a store of its own,
+#: lost on restart).
+_IN_MEMORY: Any = object()
 
 
 class _Request:
@@ -134,7 +140,8 @@ class _Request:
 
 
 class Store:
-    """A tessera store: one file (or memory), shared by every thread of the process.
+    """A tessera store: one file (or, with :meth:`in_memory` only, memory), shared by every
+    thread of the process.
 
     Open it with keyword options (every one optional; leaving one out keeps the library's
     default), use it as a context manager, and close it; a closed store raises
@@ -144,7 +151,8 @@ class Store:
             login = store.issue_session("alice", ttl=timedelta(hours=1))
             assert store.verify(login.token)
 
-    ``path=None`` opens a store in memory. Durations are timedeltas or int milliseconds, or
+    ``path`` is a ``str``, ``bytes`` or path-like object; ``None`` raises ``TypeError`` (a store
+    in memory is :meth:`Store.in_memory`). Durations are timedeltas or int milliseconds, or
     :data:`tessera.NEVER` for none; a timedelta is rounded to the nearest millisecond (half
     up), and a positive one under half a millisecond raises :class:`tessera.InvalidArgument`
     (durations are counted in whole milliseconds), as does a negative one.
@@ -156,7 +164,7 @@ class Store:
 
     def __init__(
         self,
-        path: Optional[PathLike] = None,
+        path: PathLike,
         *,
         cache_size: Optional[int] = None,
         durability: Optional[Durability] = None,
@@ -182,7 +190,12 @@ class Store:
         self._closed = True
         self._lock = threading.Lock()
         self._clock = clock  # keeps the Python object alive with the store (not required)
-        self.path = None if path is None else os.fsdecode(os.fspath(path))
+        if path is None:
+            raise TypeError(
+                "path is None: give the store's file (a store in memory is tessera.Store.in_memory())"
+            )
+        #: The path the store was opened with, a ``str`` (``None`` in memory).
+        self.path: Optional[str] = None if path is _IN_MEMORY else os.fsdecode(os.fspath(path))
         lib = _native.lib
         opts = _native.OptionsP()
         check(lib.tessera_options_new(ctypes.byref(opts)))
@@ -205,6 +218,8 @@ class Store:
                 with _native.wiped(_native.bytes_buf(pepper)) as (pp, pl):
                     check(lib.tessera_options_set_pepper(opts, pp, pl))
             if clock is not None:
+                if not isinstance(clock, Clock):
+                    raise TypeError(f"clock must be a tessera.Clock, not {type(clock).__name__}")
                 check(lib.tessera_options_set_clock(opts, clock._h()))
             _set_duration(lib.tessera_options_set_session_ttl, opts, session_ttl, "session_ttl")
             _set_duration(
@@ -259,7 +274,7 @@ class Store:
                     )
                 )
             handle = _native.StoreP()
-            if path is None:
+            if path is _IN_MEMORY:
                 check(lib.tessera_store_open_in_memory(opts, ctypes.byref(handle)))
             else:
                 pb, pl = _native.buf(os.fsencode(os.fspath(path)))
@@ -271,8 +286,10 @@ class Store:
 
     @classmethod
     def in_memory(cls, **options) -> "Store":  # type: ignore[no-untyped-def]
-        """A store that lives in memory only (tests, caches), with the same keyword options."""
-        return cls(None, **options)
+        """A store that lives in memory only (tests, caches), with the same keyword options: the
+        only way to open one. Each process has its own, so
+        ``concurrency=Concurrency.MULTI_PROCESS`` raises :class:`tessera.InvalidArgument`."""
+        return cls(_IN_MEMORY, **options)
 
     # --- lifecycle ----------------------------------------------------------------------------
 
@@ -304,8 +321,24 @@ class Store:
         self._h()
         return self
 
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+    def __exit__(
+        self,
+        exc_type: Optional[Type[BaseException]],
+        exc: Optional[BaseException],
+        tb: Optional[TracebackType],
+    ) -> None:
+        if exc is None:
+            self.close()
+            return
+        # The body's exception is the one to see: an error of closing (which closes the store
+        # anyway) must not replace it. It rides along as a note (Python 3.11+).
+        try:
+            self.close()
+        except Exception as close_error:
+            if hasattr(exc, "add_note"):
+                exc.add_note(
+                    f"closing the store failed too: {type(close_error).__name__}: {close_error}"
+                )
 
     def __del__(self) -> None:
         handle, self._handle = getattr(self, "_handle", None), None
@@ -613,7 +646,9 @@ class Store:
         everywhere after a password change"; a rotated session counts as issued when its first
         generation was). A future instant also revokes the tokens issued until then; one more
         than a day past the store's clock raises InvalidArgument (cutoffs never go back: a time
-        in microseconds would revoke every token for ever)."""
+        in microseconds would revoke every token for ever), and so does one before 2000 while
+        the store's clock is past it (Unix seconds, ``int(time.time())``, read as milliseconds
+        are in January 1970: nothing would be revoked)."""
         if tenant is not None and subject is not None:
             raise TypeError("give tenant or subject, not both")
         name: Optional[bytes]

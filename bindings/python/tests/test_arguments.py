@@ -160,8 +160,9 @@ def test_a_clock_reads_only_instants_a_datetime_can_show() -> None:
 
 
 def test_the_largest_values_in_range_still_reach_the_library(store: tessera.Store) -> None:
-    # In range for the C types: the library judges them (and accepts these).
-    store.revoke_issued_before(-I64)
+    # In range for the C types: the library judges them (and accepts these, but the cutoff,
+    # which it refuses for its own reason: before 2000).
+    refused(lambda: store.revoke_issued_before(-I64), "seconds where milliseconds")
     assert store.events(since=U64 - 1, limit=0) == []
     with tessera.Store.in_memory(event_retention=2**32, max_metadata_len=10) as s:
         s.issue_session("bob", max_uses=U64 - 1, ttl=timedelta(days=1))

@@ -121,6 +121,16 @@ def test_a_cutoff_more_than_a_day_ahead_is_refused(lstore: tessera.Store, clock:
     assert lstore.verify(t.token) and lstore.verify(lstore.issue_session("gina").token)
 
 
+def test_a_cutoff_in_seconds_is_refused(lstore: tessera.Store, clock: tessera.Clock) -> None:
+    # int(time.time()) where milliseconds are expected: January 1970, which would revoke nothing.
+    t = lstore.issue_session("gina")
+    with pytest.raises(tessera.InvalidArgument, match="seconds"):
+        lstore.revoke_issued_before(clock.now_ms() // 1000, subject="gina")
+    assert lstore.verify(t.token)
+    lstore.revoke_issued_before(clock.now_ms() + 1, subject="gina")
+    assert not lstore.verify(t.token)
+
+
 def test_the_audit_feed_tells_what_happened_by_id_only(lstore: tessera.Store, clock: tessera.Clock) -> None:
     t = lstore.issue_session("alice", ttl=HOUR)
     lstore.renew(t.token, extend_by=2 * HOUR)

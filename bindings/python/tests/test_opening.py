@@ -3,6 +3,7 @@ damaged files, peppers, bad options, a file held by another process."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -92,6 +93,49 @@ def test_invalid_options_are_refused_with_a_reason(path: Path, options: dict) ->
     with pytest.raises(tessera.InvalidArgument) as err:
         tessera.Store(path, **options)
     assert err.value.message
+    assert not path.exists(), "a refused open creates no file"
+
+
+def test_a_none_path_is_refused_not_taken_for_memory(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # TESSERA_STORE unset: a store in memory would be each worker's own, lost on restart.
+    monkeypatch.delenv("TESSERA_STORE", raising=False)
+    monkeypatch.chdir(tmp_path)
+    opens = [
+        lambda: tessera.Store(os.environ.get("TESSERA_STORE")),  # type: ignore[arg-type]
+        lambda: tessera.Store(None),  # type: ignore[arg-type]
+        lambda: tessera.Store(path=None),  # type: ignore[arg-type]
+        lambda: tessera.Store(None, concurrency=tessera.Concurrency.MULTI_PROCESS),  # type: ignore[arg-type]
+    ]
+    for open_store in opens:
+        with pytest.raises(TypeError, match=r"tessera\.Store\.in_memory"):
+            open_store()
+    with pytest.raises(TypeError):
+        tessera.Store()  # type: ignore[call-arg]
+    # What os.fspath refuses is no file name either (no file named False or 42).
+    for bad in (False, 42):
+        with pytest.raises(TypeError):
+            tessera.Store(bad)  # type: ignore[arg-type]
+    assert list(tmp_path.iterdir()) == []
+    with tessera.Store.in_memory() as store:
+        assert store.path is None and "memory" in repr(store)
+
+
+def test_a_store_in_memory_refuses_the_multi_process_mode() -> None:
+    # Each process would have a store of its own: the library refuses it, through the binding.
+    with pytest.raises(tessera.InvalidArgument, match="needs a file"):
+        tessera.Store.in_memory(concurrency=tessera.Concurrency.MULTI_PROCESS)
+    with tessera.Store.in_memory(concurrency=tessera.Concurrency.EXCLUSIVE) as store:
+        assert store.verify(store.issue_session("alice").token)
+
+
+def test_a_clock_of_the_wrong_kind_is_a_type_error(path: Path, clock: tessera.Clock) -> None:
+    for bad in (clock.now(), clock.now_ms(), "now", object()):
+        with pytest.raises(TypeError, match=r"tessera\.Clock"):
+            tessera.Store.in_memory(clock=bad)
+        with pytest.raises(TypeError, match=r"tessera\.Clock"):
+            tessera.Store(path, clock=bad)  # type: ignore[arg-type]
     assert not path.exists(), "a refused open creates no file"
 
 

@@ -4,6 +4,7 @@ outcomes, exceptions, secrets kept out of reprs, the manual clock."""
 from __future__ import annotations
 
 import dataclasses
+import sys
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -68,6 +69,24 @@ def test_the_store_closes_when_the_block_raises(path: Path) -> None:
     assert store.closed
     with tessera.Store(path):  # released: opens again
         pass
+
+
+def test_the_block_keeps_its_error_when_closing_fails_too(path: Path) -> None:
+    def release(store: tessera.Store) -> None:
+        # A handle released behind the store's back: closing it fails (as an I/O error would).
+        tessera._native.lib.tessera_store_free(store._handle)
+
+    with pytest.raises(tessera.InvalidHandle):
+        with tessera.Store(path) as store:
+            release(store)
+    with pytest.raises(RuntimeError, match="boom") as raised:
+        with tessera.Store(path) as store:
+            release(store)
+            raise RuntimeError("boom")
+    assert store.closed
+    if sys.version_info >= (3, 11):
+        notes = getattr(raised.value, "__notes__", [])
+        assert any("closing the store failed too: InvalidHandle" in n for n in notes), notes
 
 
 def test_a_store_that_is_garbage_collected_releases_its_file(path: Path) -> None:

@@ -2,6 +2,7 @@
 
 require_relative "test_helper"
 require "minitest/mock"
+require "pathname"
 
 # Sessions, API keys, expiry and cleanup, opening: the behaviours of the Rust tests, through
 # the gem.
@@ -165,6 +166,63 @@ class StoreObjectTest < StoreTest
     Tessera::Store.open(path, session_prefix: "a", api_key_prefix: "b") { nil } # really released
   end
 
+  def test_the_block_form_keeps_the_blocks_error_when_closing_fails_too
+    free = ->(s) { Tessera::Native.tessera_store_free(s.instance_variable_get(:@handle)) }
+    # A handle released behind the store's back: closing it fails (what an I/O error would do).
+    assert_raises(Tessera::InvalidHandle) { Tessera::Store.open(path, &free) }
+    err = assert_raises(RuntimeError) do
+      Tessera::Store.open(path) do |s|
+        free.call(s)
+        raise "boom"
+      end
+    end
+    assert_equal "boom", err.message
+  end
+
+  def test_a_nil_path_is_refused_not_taken_for_memory
+    # ENV["TESSERA_STORE"] unset: a store in memory would be each worker's own, lost on restart.
+    [-> { Tessera::Store.open(nil) }, -> { Tessera::Store.open(nil) { flunk "opened" } },
+     -> { Tessera::Store.new(nil) }, -> { Tessera::Store.per_process(nil, concurrency: :multi_process) },
+     -> { Tessera::Store.per_process(nil) }].each do |call|
+      err = assert_raises(ArgumentError) { call.call }
+      assert_includes err.message, "Tessera::Store.in_memory"
+    end
+    Tessera::Store.in_memory { |s| assert_nil s.path }
+  end
+
+  def test_a_path_is_a_string_or_responds_to_to_path
+    Dir.chdir(@dir) do
+      [false, 42, :tokens].each do |bad|
+        err = assert_raises(TypeError, bad.inspect) { Tessera::Store.open(bad) }
+        assert_includes err.message, "to_path"
+        assert_raises(TypeError, bad.inspect) { Tessera::Store.per_process(bad) }
+      end
+      assert_empty Dir.children(@dir), "no file named false, 42 or tokens"
+    end
+    Tessera::Store.open(Pathname.new(path)) { |s| assert_equal path, s.path }
+    assert File.exist?(path)
+  end
+
+  def test_a_backup_path_is_a_string_or_responds_to_to_path
+    Dir.chdir(@dir) do
+      Tessera::Store.in_memory do |s|
+        s.issue_session("alice")
+        assert_raises(ArgumentError) { s.backup(nil) }
+        [false, 42].each { |bad| assert_raises(TypeError, bad.inspect) { s.backup(bad) } }
+        assert_empty Dir.children(@dir), "no file named false or 42"
+        assert_equal 1, s.backup(Pathname.new(path))
+      end
+    end
+    assert File.exist?(path)
+  end
+
+  def test_a_store_in_memory_refuses_the_multi_process_mode
+    # Each process would have a store of its own: the library refuses it, through the gem.
+    err = assert_raises(Tessera::InvalidArgument) { Tessera::Store.in_memory(concurrency: :multi_process) }
+    assert_includes err.message, "needs a file"
+    Tessera::Store.in_memory(concurrency: :exclusive) { |s| assert s.verify(s.issue_session("alice").token).valid? }
+  end
+
   def test_a_closed_store_refuses_every_call
     t = @store.issue_session("alice")
     @store.close
@@ -223,6 +281,15 @@ class StoreObjectTest < StoreTest
       refute File.exist?(path), "a refused open creates no file"
     end
     assert_raises(ArgumentError) { Tessera::Store.open(path, concurrency: :sometimes) }
+  end
+
+  def test_a_clock_of_the_wrong_kind_is_a_type_error
+    [Time.now, T0.to_i * 1000, "now", false, Object.new].each do |bad|
+      err = assert_raises(TypeError, bad.inspect) { Tessera::Store.in_memory(clock: bad) }
+      assert_includes err.message, "Tessera::Clock"
+      assert_raises(TypeError, bad.inspect) { Tessera::Store.open(path, clock: bad) }
+    end
+    refute File.exist?(path), "a refused open creates no file"
   end
 
   def test_verify_never_raises_for_a_bad_or_missing_token

@@ -16,6 +16,22 @@ module Tessera
       s.b
     end
 
+    # The String path of a file (of +of+: the store, a backup): a String, or what responds to
+    # to_path (a Pathname).
+    # nil is refused (ArgumentError), never taken for memory: a store in memory is
+    # Store.in_memory. Anything else is refused too (TypeError: false is no file name).
+    def file_path(path, of: "the store")
+      if path.nil?
+        hint = of == "the store" ? " (a store in memory is Tessera::Store.in_memory)" : ""
+        raise ArgumentError, "the path of #{of} is nil: give its file#{hint}"
+      end
+
+      s = path.respond_to?(:to_path) ? path.to_path : path
+      raise TypeError, "the path must be a String or respond to to_path, not #{path.class}" unless s.is_a?(String)
+
+      s
+    end
+
     def scope_list(scopes)
       raise TypeError, "scopes must be an Array of Strings, not one String" if scopes.is_a?(String)
 
@@ -53,7 +69,8 @@ module Tessera
     end
   end
 
-  # A tessera store: one file (or memory), shared by every thread of the process.
+  # A tessera store: one file (or, with Store.in_memory only, memory), shared by every thread of
+  # the process.
   #
   #   Tessera::Store.open("tokens.redb", session_ttl: 3600) do |store|
   #     login = store.issue_session("alice", tenant: "acme")
@@ -89,23 +106,42 @@ module Tessera
     OPTIONS = (OPTION_DURATIONS.keys + OPTION_SIZES.keys +
                %i[durability concurrency session_prefix api_key_prefix pepper clock subject_caps]).freeze
 
+    # The path Store.in_memory passes: no file at all. A nil path is refused, never taken for
+    # memory (a path from an unset environment variable would give each worker a store of its
+    # own, lost on restart).
+    IN_MEMORY = Object.new.freeze
+    private_constant :IN_MEMORY
+
     class << self
-      # Opens (or creates) the store in the file at +path+. With a block, yields the store and
-      # closes it when the block ends, returning the block's value.
+      # Opens (or creates) the store in the file at +path+ (a String, or what responds to
+      # to_path: a Pathname; nil raises ArgumentError: a store in memory is Store.in_memory).
+      # With a block, yields the store and closes it when the block ends, returning the block's
+      # value. If the block raises, that exception propagates even if closing fails too.
       def open(path, **options)
         store = new(path, **options)
         return store unless block_given?
 
         begin
           yield store
+        rescue Exception # rubocop:disable Lint/RescueException
+          # The block's exception is the one to see: an error of closing (which closes the store
+          # anyway) must not replace it.
+          begin
+            store.close
+          rescue StandardError
+            nil
+          end
+          raise
         ensure
-          store.close
+          store.close # closed already if the block raised
         end
       end
 
-      # A store in memory only (tests, caches), with the same options and block form.
+      # A store in memory only (tests, caches), with the same options and block form: the only
+      # way to open one. Each process has its own, so concurrency: :multi_process raises
+      # Tessera::InvalidArgument.
       def in_memory(**options, &block)
-        open(nil, **options, &block)
+        open(IN_MEMORY, **options, &block)
       end
 
       # A callable that opens the store at +path+ on its first call in each process, and
@@ -115,8 +151,10 @@ module Tessera
       #
       #   STORE = Tessera::Store.per_process("tokens.redb", concurrency: :multi_process)
       #   STORE.call.issue_session("alice")
+      #
+      # The path is checked at once (nil raises ArgumentError here, not in each worker).
       def per_process(path, **options)
-        PerProcess.new(path, options)
+        PerProcess.new(Arguments.file_path(path), options)
       end
     end
 
@@ -153,24 +191,25 @@ module Tessera
       end
     end
 
-    # The path the store was opened with (nil in memory).
+    # The path the store was opened with, a String (nil in memory).
     attr_reader :path
 
+    # As Store.open without a block: +path+ must name a file (nil raises ArgumentError).
     def initialize(path, **options)
       unknown = options.keys - OPTIONS
       raise ArgumentError, "unknown option#{"s" if unknown.size > 1}: #{unknown.join(", ")}" unless unknown.empty?
 
-      @path = path&.to_s
+      @path = path.equal?(IN_MEMORY) ? nil : file_path(path)
       @closed = true
       @clock = options[:clock] # keeps the Ruby object alive with the store (not required)
       @lock = Mutex.new
       opts = new_options(options)
       begin
         out = FFI::MemoryPointer.new(:pointer)
-        if path.nil?
+        if @path.nil?
           Tessera.check(Native.tessera_store_open_in_memory(opts, out))
         else
-          Tessera.check(Native.tessera_store_open(*Native.buf(path.to_s.b), opts, out))
+          Tessera.check(Native.tessera_store_open(*Native.buf(@path.b), opts, out))
         end
       ensure
         opts.free
@@ -339,7 +378,9 @@ module Tessera
     # subject: (every tenant), or of the whole store when neither is given (a rotated session
     # counts as issued when its first generation was). A future instant also revokes the tokens
     # issued until then; one more than a day past the store's clock raises InvalidArgument
-    # (cutoffs never go back: a time in microseconds would revoke every token for ever).
+    # (cutoffs never go back: a time in microseconds would revoke every token for ever), and so
+    # does one before 2000 while the store's clock is past it (Unix seconds, Time.now.to_i, read
+    # as milliseconds are in January 1970: nothing would be revoked).
     def revoke_issued_before(time, tenant: nil, subject: nil)
       # nil is "not given"; anything else (false too) must be a name.
       raise ArgumentError, "give tenant: or subject:, not both" unless tenant.nil? || subject.nil?
@@ -451,7 +492,7 @@ module Tessera
     # Writes a consistent copy of the store to a new file; returns the tokens copied.
     def backup(path)
       out = FFI::MemoryPointer.new(:uint64)
-      Tessera.check(Native.tessera_backup(h, *Native.buf(path.to_s.b), out))
+      Tessera.check(Native.tessera_backup(h, *Native.buf(file_path(path, of: "the backup").b), out))
       out.read_uint64
     end
 
@@ -519,7 +560,11 @@ module Tessera
           secret.clear
         end
       end
-      Tessera.check(Native.tessera_options_set_clock(opts, options[:clock].to_native)) if options[:clock]
+      unless (clock = options[:clock]).nil?
+        raise TypeError, "clock must be a Tessera::Clock, not #{clock.class}" unless clock.is_a?(Clock)
+
+        Tessera.check(Native.tessera_options_set_clock(opts, clock.to_native))
+      end
       (options[:subject_caps] || {}).each do |kind, (max, policy)|
         Tessera.check(Native.tessera_options_set_subject_cap(
                         opts, KINDS.fetch(kind) { raise ArgumentError, "unknown kind #{kind.inspect}" },
