@@ -55,7 +55,10 @@
  *   handle at the same time, tessera_store_close and tessera_store_free included: they wait
  *   for the calls in flight on that handle (on no other), and later calls answer
  *   TESSERA_CLOSED (TESSERA_INVALID_HANDLE once freed). A long call on one handle holds up no
- *   call on another, nor any open, close, free or fork.
+ *   call on another, nor any open, close, free or fork. tessera_store_open itself runs under
+ *   a process-wide lock (a second open of the same file must find the first): while it runs
+ *   (seconds for the repair of a large file after a crash), other opens, the close or free of
+ *   a file's last handle, and fork() in any thread wait for it.
  * - tessera_clock*: share it freely; reading and moving it are atomic.
  * - tessera_requirements*, tessera_request*: build on one thread; once built, any number of
  *   threads may pass the same one to tessera_verify_with / tessera_issue at the same time.
@@ -695,7 +698,10 @@ typedef struct tessera_options tessera_options;
 /**
  * What to issue: made by `tessera_request_new_session` or `tessera_request_new_api_key`,
  * refined by the `tessera_request_*` setters, used by `tessera_issue` (as often as wanted) and
- * released by `tessera_request_free`. Fields are checked by `tessera_issue`. Not thread-safe
+ * released by `tessera_request_free`. The constructors and setters check each argument's
+ * pointer, encoding and size (`TESSERA_INVALID_ARGUMENT` there means a length over 1 MiB, or a
+ * number out of range); what a field may hold (a subject not empty, names without control
+ * characters, scopes without spaces...) is checked by `tessera_issue`. Not thread-safe
  * while it is being changed; once built it may be used by several threads' `tessera_issue`
  * calls at once.
  */
@@ -1951,7 +1957,7 @@ tessera_status tessera_options_set_rotation_grace(struct tessera_options *option
 /**
  * Allows at most `max` live tokens of `kind` (a `tessera_kind`) per subject; `policy` (a
  * `tessera_cap_policy`) says what issuing one more does. Enforced inside the issuing
- * transaction. May be called once per kind.
+ * transaction. One cap per kind: a second call for the same kind replaces the first.
  *
  * Statuses: `TESSERA_NULL_ARGUMENT`; `TESSERA_INVALID_ARGUMENT` for a number that is not a
  * `tessera_kind` or a `tessera_cap_policy`.
@@ -1980,7 +1986,8 @@ tessera_status tessera_options_set_event_retention(struct tessera_options *optio
  * Creates a manual clock that reads `start_unix_ms` (milliseconds since the Unix epoch, UTC)
  * until moved.
  *
- * Statuses: `TESSERA_NULL_ARGUMENT` if `out_clock` is NULL.
+ * Statuses: `TESSERA_NULL_ARGUMENT` if `out_clock` is NULL; `TESSERA_INVALID_ARGUMENT` for an
+ * instant outside the years 1 to 9999 (-62135596800000 to 253402300799999 ms).
  *
  * # Safety
  * `out_clock` must be NULL or writable.
@@ -1989,10 +1996,11 @@ tessera_status tessera_clock_new(int64_t start_unix_ms,
                                  struct tessera_clock **out_clock);
 
 /**
- * Moves the clock forward by `ms` milliseconds (saturating at the largest instant).
+ * Moves the clock forward by `ms` milliseconds.
  *
  * Statuses: `TESSERA_NULL_ARGUMENT`; `TESSERA_INVALID_ARGUMENT` for a negative `ms` (use
- * `tessera_clock_set` to go back).
+ * `tessera_clock_set` to go back), or one that would take the clock past the year 9999 (the
+ * clock is not moved).
  *
  * # Safety
  * `clock` must be NULL or a live clock handle.
@@ -2004,7 +2012,8 @@ tessera_status tessera_clock_advance(const struct tessera_clock *clock,
  * Sets the clock to `unix_ms` (milliseconds since the Unix epoch), which may be earlier than
  * its current time.
  *
- * Statuses: `TESSERA_NULL_ARGUMENT`.
+ * Statuses: `TESSERA_NULL_ARGUMENT`; `TESSERA_INVALID_ARGUMENT` for an instant outside the
+ * years 1 to 9999 (the clock is not moved).
  *
  * # Safety
  * `clock` must be NULL or a live clock handle.

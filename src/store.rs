@@ -146,7 +146,10 @@ impl Store {
     /// Opens the store in the file at `path`, creating it if missing.
     ///
     /// Opening a path that is already open in this process returns the same store (an error if
-    /// the options differ). Errors: [`Error::NotAStore`], [`Error::Corrupt`], [`Error::Locked`]
+    /// the options differ). The open runs under a process-wide lock, so that a second open of
+    /// the same file finds the first: other opens, the close of a file's last handle and
+    /// `fork()` (the `atfork` handler takes that lock) wait for it, seconds for the repair of a
+    /// large file after a crash. Errors: [`Error::NotAStore`], [`Error::Corrupt`], [`Error::Locked`]
     /// (open in another process), [`Error::NewerSchema`], [`Error::Pepper`],
     /// [`Error::InvalidArgument`] for bad options, [`Error::OptionsConflict`] (the path is open
     /// in this process with other options), [`Error::Io`].

@@ -429,7 +429,7 @@ pub unsafe extern "C" fn tessera_options_set_rotation_grace(
 
 /// Allows at most `max` live tokens of `kind` (a `tessera_kind`) per subject; `policy` (a
 /// `tessera_cap_policy`) says what issuing one more does. Enforced inside the issuing
-/// transaction. May be called once per kind.
+/// transaction. One cap per kind: a second call for the same kind replaces the first.
 ///
 /// Statuses: `TESSERA_NULL_ARGUMENT`; `TESSERA_INVALID_ARGUMENT` for a number that is not a
 /// `tessera_kind` or a `tessera_cap_policy`.
@@ -471,10 +471,29 @@ pub unsafe extern "C" fn tessera_options_set_event_retention(
     set(options, |o| Ok(o.event_retention(events)))
 }
 
+/// The first instant a clock may read, 0001-01-01T00:00:00Z; the last is the end of the year
+/// 9999. A store's times print as RFC 3339, and a clock past the last would issue tokens
+/// already expired (their deadlines stop there).
+const FIRST_INSTANT_MS: i64 = -62_135_596_800_000;
+
+/// An instant a clock may read, or the refusal of `name`.
+fn clock_instant(ms: i64, name: &str) -> Result<Timestamp, Fault> {
+    if (FIRST_INSTANT_MS..=Timestamp::MAX.as_unix_millis()).contains(&ms) {
+        Ok(Timestamp::from_unix_millis(ms))
+    } else {
+        Err(Fault::invalid(format!(
+            "`{name}` is {ms} ms: a clock reads instants of the years 1 to 9999 \
+             ({FIRST_INSTANT_MS} to {} ms)",
+            Timestamp::MAX.as_unix_millis()
+        )))
+    }
+}
+
 /// Creates a manual clock that reads `start_unix_ms` (milliseconds since the Unix epoch, UTC)
 /// until moved.
 ///
-/// Statuses: `TESSERA_NULL_ARGUMENT` if `out_clock` is NULL.
+/// Statuses: `TESSERA_NULL_ARGUMENT` if `out_clock` is NULL; `TESSERA_INVALID_ARGUMENT` for an
+/// instant outside the years 1 to 9999 (-62135596800000 to 253402300799999 ms).
 ///
 /// # Safety
 /// `out_clock` must be NULL or writable.
@@ -485,17 +504,18 @@ pub unsafe extern "C" fn tessera_clock_new(
 ) -> tessera_status {
     status(|| {
         let out = Out::new(out_clock, "out_clock")?;
-        let inner = ManualClock::new(Timestamp::from_unix_millis(start_unix_ms));
+        let inner = ManualClock::new(clock_instant(start_unix_ms, "start_unix_ms")?);
         // SAFETY: checked output.
         unsafe { give_handle(out, tessera_clock { inner }) };
         Ok(())
     })
 }
 
-/// Moves the clock forward by `ms` milliseconds (saturating at the largest instant).
+/// Moves the clock forward by `ms` milliseconds.
 ///
 /// Statuses: `TESSERA_NULL_ARGUMENT`; `TESSERA_INVALID_ARGUMENT` for a negative `ms` (use
-/// `tessera_clock_set` to go back).
+/// `tessera_clock_set` to go back), or one that would take the clock past the year 9999 (the
+/// clock is not moved).
 ///
 /// # Safety
 /// `clock` must be NULL or a live clock handle.
@@ -507,7 +527,14 @@ pub unsafe extern "C" fn tessera_clock_advance(
     status(|| {
         // SAFETY: by the caller's contract.
         let c = unsafe { handle(clock, "clock") }?;
-        c.inner.advance(duration(ms, "ms")?);
+        let by = duration(ms, "ms")?;
+        let now = tessera::Clock::now(&c.inner).as_unix_millis();
+        if now.saturating_add(ms) > Timestamp::MAX.as_unix_millis() {
+            return Err(Fault::invalid(format!(
+                "advancing the clock by {ms} ms would take it past the year 9999"
+            )));
+        }
+        c.inner.advance(by);
         Ok(())
     })
 }
@@ -515,7 +542,8 @@ pub unsafe extern "C" fn tessera_clock_advance(
 /// Sets the clock to `unix_ms` (milliseconds since the Unix epoch), which may be earlier than
 /// its current time.
 ///
-/// Statuses: `TESSERA_NULL_ARGUMENT`.
+/// Statuses: `TESSERA_NULL_ARGUMENT`; `TESSERA_INVALID_ARGUMENT` for an instant outside the
+/// years 1 to 9999 (the clock is not moved).
 ///
 /// # Safety
 /// `clock` must be NULL or a live clock handle.
@@ -527,7 +555,7 @@ pub unsafe extern "C" fn tessera_clock_set(
     status(|| {
         // SAFETY: by the caller's contract.
         let c = unsafe { handle(clock, "clock") }?;
-        c.inner.set(Timestamp::from_unix_millis(unix_ms));
+        c.inner.set(clock_instant(unix_ms, "unix_ms")?);
         Ok(())
     })
 }

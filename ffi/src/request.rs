@@ -12,7 +12,10 @@ use crate::status::{tessera_status, Fault};
 
 /// What to issue: made by `tessera_request_new_session` or `tessera_request_new_api_key`,
 /// refined by the `tessera_request_*` setters, used by `tessera_issue` (as often as wanted) and
-/// released by `tessera_request_free`. Fields are checked by `tessera_issue`. Not thread-safe
+/// released by `tessera_request_free`. The constructors and setters check each argument's
+/// pointer, encoding and size (`TESSERA_INVALID_ARGUMENT` there means a length over 1 MiB, or a
+/// number out of range); what a field may hold (a subject not empty, names without control
+/// characters, scopes without spaces...) is checked by `tessera_issue`. Not thread-safe
 /// while it is being changed; once built it may be used by several threads' `tessera_issue`
 /// calls at once.
 pub struct tessera_request {

@@ -627,6 +627,27 @@ static void small_buffers_bad_numbers_and_ids(void) {
     CASE(tessera_request_set_idle_timeout(session, -2), TESSERA_INVALID_ARGUMENT);
     CASE(tessera_request_set_max_lifetime(session, -2), TESSERA_INVALID_ARGUMENT);
     CASE(tessera_clock_advance(clock_, -1), TESSERA_INVALID_ARGUMENT);
+    /* A clock reads the years 1 to 9999: past them a store would issue tokens already expired. */
+    {
+        tessera_clock *far = NULL;
+        int64_t read = 0;
+        CASE(tessera_clock_new(INT64_MAX, &far), TESSERA_INVALID_ARGUMENT);
+        CHECK(far == NULL);
+        CASE(tessera_clock_new(INT64_MIN, &far), TESSERA_INVALID_ARGUMENT);
+        CASE(tessera_clock_new(253402300800000, &far), TESSERA_INVALID_ARGUMENT);
+        CHECK_OK(tessera_clock_new(253402300799999, &far));
+        CASE(tessera_clock_advance(far, 1), TESSERA_INVALID_ARGUMENT);
+        CHECK(strstr(tessera_last_error_message(), "9999") != NULL);
+        CASE(tessera_clock_set(far, INT64_MIN), TESSERA_INVALID_ARGUMENT);
+        CASE(tessera_clock_set(far, -62135596800001), TESSERA_INVALID_ARGUMENT);
+        CHECK_OK(tessera_clock_now(far, &read));
+        CHECK(read == 253402300799999);
+        CHECK_OK(tessera_clock_set(far, -62135596800000));
+        CASE(tessera_clock_advance(far, INT64_MAX), TESSERA_INVALID_ARGUMENT);
+        CHECK_OK(tessera_clock_now(far, &read));
+        CHECK(read == -62135596800000);
+        tessera_clock_free(far);
+    }
     CASE(tessera_options_set_rotation_grace(options, -1), TESSERA_INVALID_ARGUMENT);
     CASE(tessera_roll(store, S(token), -1, buf, sizeof buf, NULL, NULL), TESSERA_INVALID_ARGUMENT);
     CASE(tessera_renew(store, S(token), -1, NULL, NULL), TESSERA_INVALID_ARGUMENT);

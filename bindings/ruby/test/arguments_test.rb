@@ -230,11 +230,12 @@ class ArgumentsTest < StoreTest
   end
 
   def test_the_largest_values_in_range_still_reach_the_library
-    # In range for the C types: the library judges them (and accepts these, but the cutoff,
-    # which it refuses for its own reason: before 2000).
+    # In range for the C types: the library judges them (and accepts these, but the cutoff and
+    # the clock's start, which it refuses for its own reasons: before 2000, after 9999).
     refused("seconds where milliseconds") { @store.revoke_issued_before(-I64) }
     assert_equal [], @store.events(since: U64 - 1, limit: 0)
-    assert_equal I64 - 1, Tessera::Clock.new(I64 - 1).now_ms
+    refused("years 1 to 9999") { Tessera::Clock.new(I64 - 1) }
+    assert_equal 253_402_300_799_999, Tessera::Clock.new(253_402_300_799_999).now_ms
     Tessera::Store.in_memory(event_retention: 10_000, max_metadata_len: 10) do |s|
       assert s.issue_session("bob", max_uses: U64 - 1, ttl: DAY).record.max_uses == U64 - 1
     end

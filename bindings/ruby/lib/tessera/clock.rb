@@ -10,7 +10,8 @@ module Tessera
   #   clock.now_ms         # => 1893456001500
   class Clock
     # A clock that reads +start+ (a Time, floored to the millisecond, or Integer Unix
-    # milliseconds) until moved.
+    # milliseconds) until moved. A clock reads the years 1 to 9999: an instant outside them, or
+    # an #advance or #set beyond them, raises Tessera::InvalidArgument.
     def initialize(start = Time.now)
       out = FFI::MemoryPointer.new(:pointer)
       Tessera.check(Native.tessera_clock_new(TimeUnits.instant_ms(start, "start"), out))
