@@ -515,6 +515,18 @@ fn a_transient_io_error_does_not_stop_revocations_for_good() {
     assert_eq!(store.revoke(&t.token), Ok(1));
 }
 
+/// 15,000 sessions with 100 bytes of metadata each: with a 1 MiB cache, a tokens tree several
+/// times larger, so that verifies read the backend.
+fn fill_past_the_cache(store: &Store) -> Vec<tessera::Issued> {
+    (0..15_000)
+        .map(|i| {
+            store
+                .issue(&IssueRequest::session(format!("user-{i}")).metadata(vec![b'm'; 100]))
+                .unwrap()
+        })
+        .collect()
+}
+
 /// A failed read latches redb's I/O error as a failed write does: every later read that misses
 /// the cache was refused ("Previous I/O error"), so with no write to open the database again,
 /// verifies failed until the process restarted. Now the operation that met the error opens it
@@ -523,18 +535,11 @@ fn a_transient_io_error_does_not_stop_revocations_for_good() {
 fn a_transient_read_error_does_not_stop_verifies_for_good() {
     let backend = SimBackend::new();
     let clock = ManualClock::new(workload::start());
-    // A 1 MiB cache, a tokens tree several times larger: verifies read the backend.
     let opts = options(&clock)
         .cache_size(1 << 20)
         .durability(IssueDurability::Eventual);
     let store = Store::with_backend(backend.clone(), opts).unwrap();
-    let tokens: Vec<_> = (0..15_000)
-        .map(|i| {
-            store
-                .issue(&IssueRequest::session(format!("user-{i}")).metadata(vec![b'm'; 100]))
-                .unwrap()
-        })
-        .collect();
+    let tokens = fill_past_the_cache(&store);
     // A revocation commits durably, and with it every issue before it (a store on a backend
     // keeps no journal: what was not durable would go with the database when it is opened
     // again, as documented for `Store::with_backend`).
@@ -577,13 +582,7 @@ fn a_malformed_token_is_refused_without_touching_failing_storage() {
     let clock = ManualClock::new(workload::start());
     let opts = options(&clock).cache_size(1 << 20);
     let store = Store::with_backend(backend.clone(), opts).unwrap();
-    let tokens: Vec<_> = (0..15_000)
-        .map(|i| {
-            store
-                .issue(&IssueRequest::session(format!("user-{i}")).metadata(vec![b'm'; 100]))
-                .unwrap()
-        })
-        .collect();
+    let tokens = fill_past_the_cache(&store);
     backend.set_fault(Some(Fault {
         at: backend.calls() + 1,
         errno: EIO,
