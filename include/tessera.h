@@ -1685,8 +1685,8 @@ tessera_status tessera_roll_by_id(const struct tessera_store *store,
  * time in seconds, `time(NULL)`, reads as January 1970 and would revoke nothing).
  *
  * Statuses: `TESSERA_INVALID_ARGUMENT` (a number that is not a `tessera_revoke_scope`, a name
- * given for the store scope or missing for the others, a cutoff more than a day ahead or
- * before 2000),
+ * given for the store scope or missing for the others, a cutoff more than a day ahead, or
+ * before 2000 while the store's clock is past it),
  * `TESSERA_NULL_ARGUMENT`,
  * `TESSERA_INVALID_UTF8`, `TESSERA_INVALID_HANDLE`, `TESSERA_CLOSED`, `TESSERA_FORKED_CHILD`,
  * `TESSERA_IO`, `TESSERA_DISK_FULL`, `TESSERA_STORAGE`.
@@ -2000,7 +2000,8 @@ tessera_status tessera_clock_new(int64_t start_unix_ms,
  *
  * Statuses: `TESSERA_NULL_ARGUMENT`; `TESSERA_INVALID_ARGUMENT` for a negative `ms` (use
  * `tessera_clock_set` to go back), or one that would take the clock past the year 9999 (the
- * clock is not moved).
+ * clock is not moved; of advances racing past it on several threads, one may stop the clock
+ * at its end).
  *
  * # Safety
  * `clock` must be NULL or a live clock handle.

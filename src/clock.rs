@@ -151,13 +151,13 @@ impl ManualClock {
         ManualClock(Arc::new(AtomicI64::new(start.0)))
     }
 
-    /// Moves the clock `d` forward.
+    /// Moves the clock `d` forward, stopping at [`Timestamp::MAX`] (a clock already past it
+    /// stays where it is).
     pub fn advance(&self, d: Duration) {
-        let ms = duration_millis(d);
         let _ = self
             .0
             .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |v| {
-                Some(v.saturating_add(ms))
+                Some(Timestamp(v).saturating_add(d).0)
             });
     }
 

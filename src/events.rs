@@ -2,8 +2,9 @@
 //!
 //! Every write that changes a token appends its events in the same transaction, so the feed
 //! never shows a change that did not happen, nor misses one that did, with one exception: the
-//! purge's own bookkeeping (the children of a purged idle parent taking its place and its
-//! expiry as theirs, a family's next generation becoming its first) appends only the `purged`
+//! purge's own bookkeeping (the children of a purged idle parent taking its place, or its
+//! session's, and its expiry as theirs, a family's next generation becoming its first) appends
+//! only the `purged`
 //! event of the batch. Events carry ids, never secrets. The oldest events beyond
 //! [`crate::Options::event_retention`] are dropped.
 

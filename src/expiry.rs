@@ -376,20 +376,24 @@ fn purge_keys(
     // them to the session instead, its first later generation that stays: revoking the session
     // (a logout with its newest token, a reuse) revokes them, as it did with the parent stored.
     for (parent, children) in heirs {
-        // The first ancestor that stays, and the earliest expiry on the way to it (ancestors
-        // removed in this batch too, for their idle timeout, hand theirs down as well).
+        // The first ancestor that stays (or the session that one removed in this batch was
+        // rotated into), and the earliest expiry on the way to it: ancestors removed in this
+        // batch too, for their idle timeout, hand theirs down as well.
         let mut end = parent.expires_at;
-        let mut above = parent.parent;
+        let mut gone = parent.clone();
+        let mut above = None;
         // At most as far as every check walks: a parent cycle in a damaged file ends here.
         for _ in 0..MAX_ANCESTORS {
+            if let Some(session) = later_generation_that_stays(tx, &gone, batch.as_ref())? {
+                above = Some(session);
+                break;
+            }
+            above = gone.parent;
             let Some(r) = above.and_then(|a| batch.as_ref().and_then(|b| b.get(&a))) else {
                 break;
             };
             end = earliest(end, r.expires_at);
-            above = r.parent;
-        }
-        if let Some(session) = later_generation_that_stays(tx, &parent, batch.as_ref())? {
-            above = Some(session);
+            gone = r.clone();
         }
         for id in children {
             if batch.as_ref().is_some_and(|b| b.contains_key(&id)) {
@@ -442,18 +446,24 @@ fn purge_keys(
     Ok(PurgeBatch { removed, more })
 }
 
-/// The first generation made from `r` (by a rotation or a roll) that stays: read through the
-/// generations that this batch removes (`batch`), up to one stored in the table.
+/// The first generation that rotations made from `r` and that stays (the session it continues):
+/// read through the generations that this batch removes (`batch`), up to one stored in the
+/// table. Not a roll's: a rolled key is a new key, which revoking the old one leaves alone.
 fn later_generation_that_stays(
     tx: &Tx<'_, '_>,
     r: &Record,
     batch: Option<&HashMap<TokenId, Record>>,
 ) -> Result<Option<TokenId>> {
+    let rotated = |r: &Record| {
+        r.successor
+            .filter(|sc| sc.how == Replacement::Rotated)
+            .map(|sc| sc.id)
+    };
     let mut seen = HashSet::from([r.id]);
-    let mut next = r.successor.map(|sc| sc.id);
+    let mut next = rotated(r);
     while let Some(id) = next.filter(|id| seen.insert(*id)) {
         match batch.and_then(|b| b.get(&id)) {
-            Some(removed) => next = removed.successor.map(|sc| sc.id),
+            Some(removed) => next = rotated(removed),
             None => return Ok(tx.tables.get(&id)?.map(|_| id)),
         }
     }

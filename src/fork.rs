@@ -43,7 +43,9 @@ extern "C" {
 
 /// Installs the `atfork` handler once per process. A flag rather than a `Once`: a child forked
 /// while another thread was inside a `Once` would find it running for ever, and hang in its
-/// first open.
+/// first open. The price: a thread that finds another installing the handler goes on without
+/// waiting, so a `fork()` in that instant (the first opens of a process, racing) is not
+/// watched.
 pub(crate) fn watch() {
     #[cfg(unix)]
     {

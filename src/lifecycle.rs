@@ -822,8 +822,8 @@ impl Inner {
         if before < EARLIEST_CUTOFF && now >= EARLIEST_CUTOFF {
             return Err(Error::InvalidArgument(format!(
                 "the cutoff {before} is before {EARLIEST_CUTOFF}, and the store's clock is at \
-                 {now}: it would revoke nothing (a time in seconds where milliseconds are \
-                 expected?)"
+                 {now}: cutoffs that early are refused, as a time in seconds where milliseconds \
+                 are expected reads as January 1970 (pass a later cutoff)"
             )));
         }
         let key = scope.key();

@@ -395,7 +395,9 @@ impl Store {
         self.call(|inner| inner.issue_child(parent.into(), request))
     }
 
-    /// The tokens derived from `parent`, whatever their state, oldest first.
+    /// The tokens derived from `parent`, whatever their state, oldest first: issued from it,
+    /// or handed to it by the purge (the children of its idle parent, or of a generation of its
+    /// session, removed).
     pub fn children(&self, parent: TokenId) -> Result<Vec<Record>> {
         self.call(|inner| {
             inner.settle()?;

@@ -1363,6 +1363,81 @@ fn a_logout_revokes_the_children_of_a_purged_generation_of_the_session() {
     );
 }
 
+/// Keeps `tokens` in use (a verify every half hour, flushed) for 26 hours: past an hour's idle
+/// timeout and a day's retention of anything not in use.
+fn in_use_for_26_hours(f: &Fixture, tokens: &[&tessera::Issued]) {
+    for _ in 0..52 {
+        f.clock.advance(HOUR / 2);
+        for t in tokens {
+            assert!(f.store.verify(t.token.as_str()).unwrap().is_valid());
+        }
+        f.store.flush().unwrap();
+    }
+}
+
+/// A session, its child and the grandchild, the first two idle and purged in one batch after
+/// the session was rotated: the grandchild goes to the session (its newest generation), whose
+/// logout revokes it, as it did before the purge.
+#[test]
+fn a_grandchild_goes_to_the_session_when_its_idle_parents_go_in_one_batch() {
+    let f = fixture_with(|o| o.revoked_retention(DAY));
+    let idle = |r: IssueRequest| lasting(r).idle_timeout(HOUR);
+    let parent = f.store.issue(&idle(IssueRequest::session("dana"))).unwrap();
+    let child = f
+        .store
+        .issue_child(&parent.token, &idle(IssueRequest::session("dana")))
+        .unwrap();
+    let grandchild = f
+        .store
+        .issue_child(&child.issued.token, &lasting(IssueRequest::session("dana")))
+        .unwrap();
+    let next = f.store.rotate(parent.token.as_str()).unwrap();
+    in_use_for_26_hours(&f, &[&next, &grandchild.issued]);
+    assert_eq!(f.store.purge_expired().unwrap(), 2);
+    assert_eq!(
+        f.store
+            .get(grandchild.issued.record.id)
+            .unwrap()
+            .unwrap()
+            .parent,
+        Some(next.record.id)
+    );
+    f.store.revoke(next.token.as_str()).unwrap();
+    assert_eq!(
+        rejection(&f.store, grandchild.issued.token.as_str()),
+        Some(Rejection::Revoked)
+    );
+}
+
+/// A rolled key is a new key: revoking it leaves the old key's children, before the old key is
+/// purged (idle, inside its grace window) and after.
+#[test]
+fn the_children_of_a_purged_rolled_key_do_not_go_to_the_new_key() {
+    let f = fixture_with(|o| o.revoked_retention(DAY));
+    let key = f
+        .store
+        .issue(&IssueRequest::api_key("acme").idle_timeout(HOUR))
+        .unwrap();
+    let child = f
+        .store
+        .issue_child(&key.token, &lasting(IssueRequest::session("dana")))
+        .unwrap();
+    let rolled = f.store.roll(key.token.as_str(), 3 * DAY).unwrap();
+    in_use_for_26_hours(&f, &[&rolled, &child.issued]);
+    assert_eq!(f.store.purge_expired().unwrap(), 1);
+    assert_eq!(f.store.get(key.record.id).unwrap(), None);
+    assert_eq!(
+        f.store.get(child.issued.record.id).unwrap().unwrap().parent,
+        None
+    );
+    f.store.revoke(rolled.token.as_str()).unwrap();
+    assert!(f
+        .store
+        .verify(child.issued.token.as_str())
+        .unwrap()
+        .is_valid());
+}
+
 /// However many times a thief rotates a stolen session, presenting the stolen generation again
 /// revokes the whole family, the newest generation too (a walk along the family has no cap on
 /// its length, only a stop for a damaged file's cycle).

@@ -21,9 +21,10 @@
 //!   which marks every inherited handle; the child never takes an inherited handle's own lock
 //!   (a call in flight in the parent may have held it at the fork), it only reads the handle's
 //!   atomics and, when freeing it, drops its reference. The core's own `atfork` handler takes
-//!   the core's registry of open files; the two handlers run in the reverse order of their
-//!   installation (on Linux the core's runs first, this one being installed at load). That
-//!   order cannot deadlock because no other code holds either lock while taking the other (a
+//!   the core's registry of open files; the two `prepare` handlers run in the reverse order of
+//!   their installation (on Linux the core's first, this one being installed at load), so the
+//!   two locks are taken in either order. That cannot deadlock because no other code holds
+//!   either lock while taking the other (a
 //!   handle's store is dropped outside this registry's lock), and a handle's lock is never held
 //!   together with the registry's.
 

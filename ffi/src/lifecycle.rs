@@ -326,8 +326,8 @@ pub unsafe extern "C" fn tessera_roll_by_id(
 /// time in seconds, `time(NULL)`, reads as January 1970 and would revoke nothing).
 ///
 /// Statuses: `TESSERA_INVALID_ARGUMENT` (a number that is not a `tessera_revoke_scope`, a name
-/// given for the store scope or missing for the others, a cutoff more than a day ahead or
-/// before 2000),
+/// given for the store scope or missing for the others, a cutoff more than a day ahead, or
+/// before 2000 while the store's clock is past it),
 /// `TESSERA_NULL_ARGUMENT`,
 /// `TESSERA_INVALID_UTF8`, `TESSERA_INVALID_HANDLE`, `TESSERA_CLOSED`, `TESSERA_FORKED_CHILD`,
 /// `TESSERA_IO`, `TESSERA_DISK_FULL`, `TESSERA_STORAGE`.

@@ -515,7 +515,8 @@ pub unsafe extern "C" fn tessera_clock_new(
 ///
 /// Statuses: `TESSERA_NULL_ARGUMENT`; `TESSERA_INVALID_ARGUMENT` for a negative `ms` (use
 /// `tessera_clock_set` to go back), or one that would take the clock past the year 9999 (the
-/// clock is not moved).
+/// clock is not moved; of advances racing past it on several threads, one may stop the clock
+/// at its end).
 ///
 /// # Safety
 /// `clock` must be NULL or a live clock handle.
