@@ -1294,16 +1294,7 @@ fn the_children_of_a_purged_rotated_out_generation_live_on() {
         .unwrap();
     let next = f.store.rotate(parent.token.as_str()).unwrap();
     // The session goes on (its idle timeout is an hour): 26 hours of use.
-    for _ in 0..52 {
-        f.clock.advance(HOUR / 2);
-        assert!(f
-            .store
-            .verify(child.issued.token.as_str())
-            .unwrap()
-            .is_valid());
-        assert!(f.store.verify(next.token.as_str()).unwrap().is_valid());
-        f.store.flush().unwrap();
-    }
+    in_use_for_26_hours(&f, &[&child.issued, &next]);
     // Past the parent's idle deadline and the retention after it: the parent goes, alone.
     assert_eq!(f.store.purge_expired().unwrap(), 1);
     assert_eq!(f.store.get(parent.record.id).unwrap(), None);
