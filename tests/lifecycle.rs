@@ -21,6 +21,18 @@ fn rejection(store: &Store, token: &str) -> Option<Rejection> {
     store.verify(token).unwrap().rejection()
 }
 
+/// Presenting `reused` is a reuse, and it revoked `newest` (the family's newest generation).
+fn assert_reuse_revokes(store: &Store, reused: &Issued, newest: &Issued) {
+    assert_eq!(
+        rejection(store, reused.token.as_str()),
+        Some(Rejection::ReuseDetected)
+    );
+    assert_eq!(
+        rejection(store, newest.token.as_str()),
+        Some(Rejection::Revoked)
+    );
+}
+
 /// An admin session of tenant 37000 (living `ttl`) and its child for tenant 37001 (asking for a
 /// day), as BookingBug's admin login to a company makes them.
 /// A request for a token bounded by nothing but what the test adds (no expiry, no maximum
@@ -1443,14 +1455,7 @@ fn a_reuse_revokes_a_family_of_any_length() {
         newest = store.rotate(newest.token.as_str()).unwrap();
     }
     clock.advance(HOUR);
-    assert_eq!(
-        rejection(&store, stolen.token.as_str()),
-        Some(Rejection::ReuseDetected)
-    );
-    assert_eq!(
-        rejection(&store, newest.token.as_str()),
-        Some(Rejection::Revoked)
-    );
+    assert_reuse_revokes(&store, &stolen, &newest);
 }
 
 /// A generation rotated out of a session that never expires is purged once the retention past
@@ -1535,14 +1540,7 @@ fn a_generation_due_before_the_one_it_was_rotated_from_stays_until_that_one_goes
     let [first, second, third] = late_used_first_generation(&f);
     assert_eq!(f.store.purge_expired().unwrap(), 0);
     assert!(f.store.get(second.record.id).unwrap().is_some());
-    assert_eq!(
-        rejection(&f.store, first.token.as_str()),
-        Some(Rejection::ReuseDetected)
-    );
-    assert_eq!(
-        rejection(&f.store, third.token.as_str()),
-        Some(Rejection::Revoked)
-    );
+    assert_reuse_revokes(&f.store, &first, &third);
 }
 
 /// The second generation held back for the first goes in the purge that removes the first.
@@ -1601,14 +1599,7 @@ fn generations_due_in_one_purge_batch_stay_for_the_one_they_were_rotated_from() 
     in_use_for_a_day_and_an_hour(&f, &newest, Duration::from_secs(20));
     assert_eq!(f.store.purge_expired().unwrap(), 0);
     for [first, .., fourth] in &families {
-        assert_eq!(
-            rejection(&f.store, first.token.as_str()),
-            Some(Rejection::ReuseDetected)
-        );
-        assert_eq!(
-            rejection(&f.store, fourth.token.as_str()),
-            Some(Rejection::Revoked)
-        );
+        assert_reuse_revokes(&f.store, first, fourth);
     }
 }
 
@@ -1790,14 +1781,7 @@ fn reuse_is_detected_after_the_old_generation_expired() {
     // The purge keeps the rotated-out generations (for the revocation retention past their
     // expiry): the expired token is still there to be recognised.
     assert_eq!(f.store.purge_expired().unwrap(), 0);
-    assert_eq!(
-        rejection(&f.store, stolen.token.as_str()),
-        Some(Rejection::ReuseDetected)
-    );
-    assert_eq!(
-        rejection(&f.store, thief.token.as_str()),
-        Some(Rejection::Revoked)
-    );
+    assert_reuse_revokes(&f.store, &stolen, &thief);
 }
 
 /// Also when it is a child whose parent expired and was purged: the purge keeps it for its
@@ -1855,14 +1839,7 @@ fn reuse_revokes_the_earlier_generations_and_their_children() {
     let second = f.store.rotate(first.token.as_str()).unwrap();
     f.store.rotate(second.token.as_str()).unwrap();
     f.clock.advance(HOUR);
-    assert_eq!(
-        rejection(&f.store, second.token.as_str()),
-        Some(Rejection::ReuseDetected)
-    );
-    assert_eq!(
-        rejection(&f.store, child.issued.token.as_str()),
-        Some(Rejection::Revoked)
-    );
+    assert_reuse_revokes(&f.store, &second, &child.issued);
 }
 
 /// "Log out my other devices" from a session that a magic link was exchanged for keeps that
